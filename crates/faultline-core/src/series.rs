@@ -1,0 +1,343 @@
+//! Series identity: label sets, dense ids, and the shared registry that interns them.
+
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, RwLock};
+
+use dashmap::DashMap;
+
+/// Dense, process-local id of a series. Never leaves the process: checkpoints,
+/// dedup keys and output carry the [`SeriesKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeriesId(pub u32);
+
+impl SeriesId {
+    /// The id as an index into dense per-series tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// What a series measures; decides which aggregate and which signals it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeriesKind {
+    /// Requests served by `service`, per operation.
+    Request,
+    /// Outbound calls from `service` to the dependency named in `name`.
+    Dependency,
+    /// A gauge named `name`.
+    Gauge,
+    /// Business transactions of `service`.
+    Transaction,
+    /// Change events (deploys, config changes, rollbacks) of `service`.
+    Change,
+}
+
+impl SeriesKind {
+    /// Lower-case name, as in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeriesKind::Request => "request",
+            SeriesKind::Dependency => "dependency",
+            SeriesKind::Gauge => "gauge",
+            SeriesKind::Transaction => "transaction",
+            SeriesKind::Change => "change",
+        }
+    }
+}
+
+/// The label set of a series: kind, service, a name (operation, dependency or
+/// gauge name; empty for transactions and changes) and the configured extra
+/// dimensions, in config order (empty string when the event lacks one).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct SeriesKey {
+    /// What the series measures.
+    pub kind: SeriesKind,
+    /// The service the telemetry came from.
+    pub service: Box<str>,
+    /// Operation, dependency or gauge name.
+    pub name: Box<str>,
+    /// Values of the configured dimensions, in config order.
+    pub dims: Box<[Box<str>]>,
+}
+
+/// The name used for label sets folded away by the cardinality cap.
+pub const OVERFLOW_NAME: &str = "__overflow__";
+
+impl SeriesKey {
+    /// Builds a key from borrowed parts.
+    pub fn new(kind: SeriesKind, service: &str, name: &str, dims: &[&str]) -> SeriesKey {
+        SeriesKey {
+            kind,
+            service: service.into(),
+            name: name.into(),
+            dims: dims.iter().map(|d| Box::<str>::from(*d)).collect(),
+        }
+    }
+
+    /// True for the per-service overflow series of the cardinality cap.
+    pub fn is_overflow(&self) -> bool {
+        &*self.name == OVERFLOW_NAME
+    }
+
+    /// The borrowed form, for lookups without allocation.
+    pub fn as_ref(&self) -> SeriesKeyRef<'_> {
+        SeriesKeyRef {
+            kind: self.kind,
+            service: &self.service,
+            name: &self.name,
+            dims: DimsRef::Owned(&self.dims),
+        }
+    }
+}
+
+/// A borrowed label set, hashed and compared like the [`SeriesKey`] it names.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesKeyRef<'a> {
+    /// What the series measures.
+    pub kind: SeriesKind,
+    /// The service.
+    pub service: &'a str,
+    /// Operation, dependency or gauge name.
+    pub name: &'a str,
+    /// Dimension values in config order.
+    pub dims: DimsRef<'a>,
+}
+
+/// Dimension values, borrowed from either a key or a decoder's scratch space.
+#[derive(Debug, Clone, Copy)]
+pub enum DimsRef<'a> {
+    /// From an owned key.
+    Owned(&'a [Box<str>]),
+    /// From a decoder.
+    Borrowed(&'a [&'a str]),
+}
+
+impl DimsRef<'_> {
+    fn len(&self) -> usize {
+        match self {
+            DimsRef::Owned(d) => d.len(),
+            DimsRef::Borrowed(d) => d.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> &str {
+        match self {
+            DimsRef::Owned(d) => &d[i],
+            DimsRef::Borrowed(d) => d[i],
+        }
+    }
+}
+
+impl Hash for SeriesKeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        self.service.hash(state);
+        self.name.hash(state);
+        let n = self.dims.len();
+        n.hash(state);
+        for i in 0..n {
+            self.dims.get(i).hash(state);
+        }
+    }
+}
+
+impl SeriesKeyRef<'_> {
+    /// Copies the borrowed parts into an owned key.
+    pub fn to_owned_key(&self) -> SeriesKey {
+        SeriesKey {
+            kind: self.kind,
+            service: self.service.into(),
+            name: self.name.into(),
+            dims: (0..self.dims.len()).map(|i| Box::<str>::from(self.dims.get(i))).collect(),
+        }
+    }
+
+    fn same_as(&self, key: &SeriesKey) -> bool {
+        self.kind == key.kind
+            && self.service == &*key.service
+            && self.name == &*key.name
+            && self.dims.len() == key.dims.len()
+            && (0..key.dims.len()).all(|i| self.dims.get(i) == &*key.dims[i])
+    }
+}
+
+/// Wrapper so owned keys hash exactly like [`SeriesKeyRef`] in local caches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedKey(pub SeriesKey);
+
+impl Hash for HashedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_ref().hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<HashedKey> for SeriesKeyRef<'_> {
+    fn equivalent(&self, key: &HashedKey) -> bool {
+        self.same_as(&key.0)
+    }
+}
+
+/// Label set → dense series id, shared by every decoder. Interning is a
+/// concurrent map (dashmap); decoders keep a local cache in front of it so
+/// the shared map is touched once per label set per decoder, not per event.
+///
+/// A per-service cardinality cap folds label sets past the cap into one
+/// overflow series per (service, kind); [`SeriesRegistry::n_folded`] counts them.
+#[derive(Debug)]
+pub struct SeriesRegistry {
+    ids: DashMap<SeriesKey, SeriesId, rustc_hash::FxBuildHasher>,
+    keys: RwLock<Vec<Arc<SeriesKey>>>,
+    per_service: DashMap<Box<str>, u32, rustc_hash::FxBuildHasher>,
+    max_series_per_service: u32,
+    folded: std::sync::atomic::AtomicU64,
+}
+
+impl SeriesRegistry {
+    /// A registry that allows at most `max_series_per_service` label sets per service
+    /// before folding into overflow series.
+    pub fn new(max_series_per_service: u32) -> SeriesRegistry {
+        SeriesRegistry {
+            ids: DashMap::default(),
+            keys: RwLock::new(Vec::new()),
+            per_service: DashMap::default(),
+            max_series_per_service: max_series_per_service.max(1),
+            folded: Default::default(),
+        }
+    }
+
+    /// The id of `key`, interning it (or its overflow series) if new.
+    pub fn intern(&self, key: SeriesKeyRef<'_>) -> SeriesId {
+        let owned = key.to_owned_key();
+        if let Some(id) = self.ids.get(&owned) {
+            return *id;
+        }
+        // The per-service counter's entry guard serialises interning per service,
+        // so the cap holds under concurrent decoders.
+        let mut n = self.per_service.entry(owned.service.clone()).or_insert(0);
+        if let Some(id) = self.ids.get(&owned) {
+            return *id;
+        }
+        let target = if *n >= self.max_series_per_service {
+            self.folded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            SeriesKey {
+                kind: owned.kind,
+                service: owned.service.clone(),
+                name: OVERFLOW_NAME.into(),
+                dims: vec![Box::<str>::from(""); owned.dims.len()].into(),
+            }
+        } else {
+            *n += 1;
+            owned
+        };
+        let id = *self.ids.entry(target.clone()).or_insert_with(|| {
+            let mut keys = self.keys.write().expect("series key table poisoned");
+            let id = SeriesId(u32::try_from(keys.len()).expect("fewer than 2^32 series"));
+            keys.push(Arc::new(target));
+            id
+        });
+        id
+    }
+
+    /// The label set of `id`.
+    ///
+    /// # Panics
+    /// If `id` was not minted by this registry.
+    pub fn key(&self, id: SeriesId) -> Arc<SeriesKey> {
+        self.keys.read().expect("series key table poisoned")[id.index()].clone()
+    }
+
+    /// The id of an already interned label set.
+    pub fn lookup(&self, key: &SeriesKey) -> Option<SeriesId> {
+        self.ids.get(key).map(|r| *r)
+    }
+
+    /// Number of distinct series (including overflow series).
+    pub fn len(&self) -> usize {
+        self.keys.read().expect("series key table poisoned").len()
+    }
+
+    /// True when nothing was interned yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Label sets folded into an overflow series so far.
+    pub fn n_folded(&self) -> u64 {
+        self.folded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A decoder-local cache in front of the shared registry.
+#[derive(Debug, Default)]
+pub struct SeriesCache {
+    map: hashbrown::HashMap<HashedKey, SeriesId, rustc_hash::FxBuildHasher>,
+}
+
+impl SeriesCache {
+    /// The id of `key`: from the cache, or interned in `registry` and cached.
+    pub fn resolve(&mut self, registry: &SeriesRegistry, key: SeriesKeyRef<'_>) -> SeriesId {
+        if let Some(id) = self.map.get(&key) {
+            return *id;
+        }
+        let id = registry.intern(key);
+        self.map.insert(HashedKey(key.to_owned_key()), id);
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req<'a>(svc: &'a str, op: &'a str, dims: &'a [&'a str]) -> SeriesKeyRef<'a> {
+        SeriesKeyRef { kind: SeriesKind::Request, service: svc, name: op, dims: DimsRef::Borrowed(dims) }
+    }
+
+    #[test]
+    fn interning_is_stable_and_dense() {
+        let r = SeriesRegistry::new(100);
+        let a = r.intern(req("pay", "POST /charge", &["eu"]));
+        let b = r.intern(req("pay", "GET /status", &["eu"]));
+        assert_eq!(r.intern(req("pay", "POST /charge", &["eu"])), a);
+        assert_eq!((a.0, b.0), (0, 1));
+        assert_eq!(&*r.key(a).name, "POST /charge");
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn kind_is_part_of_the_identity() {
+        let r = SeriesRegistry::new(100);
+        let a = r.intern(req("pay", "x", &[]));
+        let b = r.intern(SeriesKeyRef { kind: SeriesKind::Gauge, ..req("pay", "x", &[]) });
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn cap_folds_new_label_sets_into_overflow() {
+        let r = SeriesRegistry::new(2);
+        let a = r.intern(req("pay", "a", &[]));
+        let b = r.intern(req("pay", "b", &[]));
+        let c = r.intern(req("pay", "c", &[]));
+        let d = r.intern(req("pay", "d", &[]));
+        let other = r.intern(req("shop", "a", &[]));
+        assert_ne!(a, b);
+        assert_eq!(c, d, "both fold into one overflow series");
+        assert!(r.key(c).is_overflow());
+        assert_eq!(r.n_folded(), 2);
+        assert_ne!(other, c, "the cap is per service");
+        assert_eq!(r.intern(req("pay", "a", &[])), a, "known label sets keep their id");
+    }
+
+    #[test]
+    fn cache_agrees_with_registry() {
+        let r = SeriesRegistry::new(100);
+        let mut c = SeriesCache::default();
+        let a = c.resolve(&r, req("pay", "x", &["eu", "i-1"]));
+        assert_eq!(c.resolve(&r, req("pay", "x", &["eu", "i-1"])), a);
+        assert_ne!(c.resolve(&r, req("pay", "x", &["eu", "i-2"])), a);
+        assert_eq!(r.lookup(&req("pay", "x", &["eu", "i-1"]).to_owned_key()), Some(a));
+    }
+}

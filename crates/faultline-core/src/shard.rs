@@ -1,0 +1,201 @@
+//! A shard: the open windows of the series it owns, closed as the watermark passes them.
+
+use std::collections::BTreeMap;
+
+use crate::aggregate::Aggregate;
+use crate::event::Event;
+use crate::series::SeriesId;
+use crate::time::{DurationMs, Millis};
+use crate::window::{ClosedWindow, Window, WindowSpec};
+
+const NO_SLOT: u32 = u32::MAX;
+
+/// Open windows of the series routed to one shard. Recording touches only
+/// this shard's memory: no lock, no atomic. Windows close when
+/// [`Shard::advance`] passes their end plus the allowed lateness.
+#[derive(Debug)]
+pub struct Shard {
+    windows: WindowSpec,
+    lateness: DurationMs,
+    empty_windows: u32,
+    slot_of: Vec<u32>,
+    slots: Vec<SeriesWindows>,
+    /// Window end → slots with an open window ending there.
+    schedule: BTreeMap<Millis, Vec<u32>>,
+    closed: Vec<ClosedWindow>,
+    n_open: usize,
+}
+
+#[derive(Debug)]
+struct SeriesWindows {
+    series: SeriesId,
+    open: Vec<OpenWindow>,
+    empty_streak: u32,
+}
+
+/// A window still accepting events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenWindow {
+    /// Window start.
+    pub start: Millis,
+    /// What it saw so far.
+    pub aggregate: Aggregate,
+}
+
+impl Shard {
+    /// An empty shard. `empty_windows`: after a request or transaction series
+    /// goes quiet, emit up to this many empty windows for it, so a traffic
+    /// collapse shows as zero volume rather than as silence.
+    pub fn new(windows: WindowSpec, lateness: DurationMs, empty_windows: u32) -> Shard {
+        Shard {
+            windows,
+            lateness,
+            empty_windows,
+            slot_of: Vec::new(),
+            slots: Vec::new(),
+            schedule: BTreeMap::new(),
+            closed: Vec::new(),
+            n_open: 0,
+        }
+    }
+
+    #[inline]
+    fn slot(&mut self, series: SeriesId) -> usize {
+        let idx = series.index();
+        if idx >= self.slot_of.len() {
+            self.slot_of.resize(idx + 1, NO_SLOT);
+        }
+        let s = self.slot_of[idx];
+        if s != NO_SLOT {
+            return s as usize;
+        }
+        let s = self.slots.len();
+        self.slots.push(SeriesWindows { series, open: Vec::new(), empty_streak: 0 });
+        self.slot_of[idx] = s as u32;
+        s
+    }
+
+    /// Records an event the router admitted into every window containing it.
+    #[inline]
+    pub fn record(&mut self, ev: &Event) {
+        let slot = self.slot(ev.series);
+        let size = self.windows.size();
+        for start in self.windows.starts(ev.ts) {
+            let sw = &mut self.slots[slot];
+            let w = match sw.open.iter().position(|w| w.start == start) {
+                Some(i) => &mut sw.open[i],
+                None => {
+                    sw.open.push(OpenWindow { start, aggregate: Aggregate::for_body(&ev.body) });
+                    self.schedule.entry(start.plus(size)).or_default().push(slot as u32);
+                    self.n_open += 1;
+                    sw.open.last_mut().expect("just pushed")
+                }
+            };
+            w.aggregate.record(ev.ts, &ev.body);
+        }
+    }
+
+    /// Closes every window with `end + lateness <= watermark`.
+    pub fn advance(&mut self, watermark: Millis) {
+        self.close_through(watermark.minus(self.lateness), None);
+    }
+
+    /// End of input: closes every open window. Empty trailing windows past
+    /// `data_watermark` (the last watermark the data itself reached) are
+    /// dropped rather than emitted, and no new ones are made.
+    pub fn finish(&mut self, data_watermark: Millis) {
+        let through = data_watermark.minus(self.lateness);
+        self.close_through(through, None);
+        self.close_through(Millis::MAX, Some(through));
+    }
+
+    fn close_through(&mut self, through: Millis, final_after: Option<Millis>) {
+        while let Some(entry) = self.schedule.first_entry() {
+            if *entry.key() > through {
+                break;
+            }
+            let (end, slots) = entry.remove_entry();
+            let start = end.minus(self.windows.size());
+            for slot in slots {
+                self.close_one(slot as usize, start, final_after);
+            }
+        }
+    }
+
+    fn close_one(&mut self, slot: usize, start: Millis, final_after: Option<Millis>) {
+        let sw = &mut self.slots[slot];
+        let Some(i) = sw.open.iter().position(|w| w.start == start) else {
+            return;
+        };
+        let w = sw.open.swap_remove(i);
+        self.n_open -= 1;
+        let window = self.windows.at(start);
+        let is_empty = w.aggregate.n_events() == 0;
+        if is_empty && final_after.is_some_and(|t| window.end > t) {
+            return;
+        }
+        sw.empty_streak = if is_empty { sw.empty_streak + 1 } else { 0 };
+        let wants_successor = final_after.is_none()
+            && sw.empty_streak < self.empty_windows
+            && matches!(w.aggregate, Aggregate::Request(_) | Aggregate::Transaction(_));
+        if wants_successor {
+            let next = start.plus(self.windows.slide());
+            if !sw.open.iter().any(|o| o.start == next) {
+                sw.open.push(OpenWindow { start: next, aggregate: w.aggregate.empty_like() });
+                self.schedule.entry(next.plus(self.windows.size())).or_default().push(slot as u32);
+                self.n_open += 1;
+            }
+        }
+        self.closed.push(ClosedWindow { series: sw.series, window, aggregate: w.aggregate });
+    }
+
+    /// Takes the windows closed so far, in (end, series) order.
+    pub fn drain_closed(&mut self) -> Vec<ClosedWindow> {
+        let mut out = std::mem::take(&mut self.closed);
+        out.sort_by_key(|c| (c.window.end, c.series));
+        out
+    }
+
+    /// Number of open windows.
+    pub fn n_open_windows(&self) -> usize {
+        self.n_open
+    }
+
+    /// Number of series this shard has seen.
+    pub fn n_series(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Bytes held by open windows (aggregates and histograms), approximately.
+    pub fn open_size_bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .flat_map(|s| &s.open)
+            .map(|w| w.aggregate.size_bytes() + std::mem::size_of::<Millis>())
+            .sum::<usize>()
+            + self.slots.capacity() * std::mem::size_of::<SeriesWindows>()
+            + self.slot_of.capacity() * 4
+    }
+
+    /// Every open window with its series, for checkpoints.
+    pub fn open_windows(&self) -> impl Iterator<Item = (SeriesId, Window, &Aggregate, u32)> {
+        self.slots.iter().flat_map(move |s| {
+            s.open.iter().map(move |w| (s.series, self.windows.at(w.start), &w.aggregate, s.empty_streak))
+        })
+    }
+
+    /// Puts back an open window from a checkpoint (merging if one is already open).
+    pub fn restore_window(&mut self, series: SeriesId, start: Millis, aggregate: Aggregate, empty_streak: u32) {
+        let slot = self.slot(series);
+        let size = self.windows.size();
+        let sw = &mut self.slots[slot];
+        sw.empty_streak = empty_streak;
+        if let Some(w) = sw.open.iter_mut().find(|w| w.start == start) {
+            w.aggregate.merge(&aggregate);
+            return;
+        }
+        sw.open.push(OpenWindow { start, aggregate });
+        self.schedule.entry(start.plus(size)).or_default().push(slot as u32);
+        self.n_open += 1;
+    }
+}

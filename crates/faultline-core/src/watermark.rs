@@ -1,0 +1,218 @@
+//! Watermarks per input partition, idleness, and the lateness verdict for each event.
+
+use rustc_hash::FxHashMap;
+
+use crate::series::SeriesId;
+use crate::time::{DurationMs, Millis};
+use crate::window::WindowSpec;
+
+/// An input partition (a file, a Kafka partition, a connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct InputId(pub u32);
+
+/// Timing rules shared by the router and the shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Window shape.
+    pub windows: WindowSpec,
+    /// The watermark trails the largest event time seen by this much.
+    pub out_of_orderness: DurationMs,
+    /// Windows stay open this much past the watermark reaching their end.
+    pub lateness: DurationMs,
+    /// An input with no events for this much processing time stops holding the watermark back.
+    pub idle_timeout: DurationMs,
+}
+
+/// The state of one input partition, checkpointed with the engine.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InputState {
+    /// Largest event time seen.
+    pub max_ts: Millis,
+    /// True once idle (no events for the idle timeout); cleared by the next event.
+    pub idle: bool,
+    /// Processing time of the last check that saw this input active.
+    #[serde(skip)]
+    pub last_active: Option<Millis>,
+    #[serde(skip)]
+    touched: bool,
+}
+
+/// Decides, event by event, whether an event is on time, and tracks the
+/// engine's watermark: the minimum over active inputs of (max event time −
+/// out-of-orderness), never moving backwards. An event is late when its
+/// earliest window has closed: `first window end + lateness <= watermark`.
+/// The verdict uses the watermark as of the previous event, so it does not
+/// depend on how the input is split into batches.
+#[derive(Debug, Clone)]
+pub struct Router {
+    timing: Timing,
+    inputs: Vec<Option<InputState>>,
+    watermark: Millis,
+    late: FxHashMap<SeriesId, u64>,
+    n_late: u64,
+}
+
+impl Router {
+    /// A router with no inputs yet; the watermark starts at the beginning of time.
+    pub fn new(timing: Timing) -> Router {
+        Router { timing, inputs: Vec::new(), watermark: Millis::MIN, late: FxHashMap::default(), n_late: 0 }
+    }
+
+    /// The timing rules.
+    pub fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
+    /// The engine's watermark.
+    pub fn watermark(&self) -> Millis {
+        self.watermark
+    }
+
+    /// Windows ending at or before this are closed.
+    pub fn closed_through(&self) -> Millis {
+        self.watermark.minus(self.timing.lateness)
+    }
+
+    /// Verdict for one event from `input`, updating the watermark. `false`
+    /// means late: counted against its series, not to be recorded.
+    #[inline]
+    pub fn admit(&mut self, input: InputId, ts: Millis, series: SeriesId) -> bool {
+        let on_time = self.timing.windows.first_end(ts) > self.closed_through();
+        let idx = input.0 as usize;
+        if idx >= self.inputs.len() {
+            self.inputs.resize(idx + 1, None);
+        }
+        let state = self.inputs[idx].get_or_insert(InputState {
+            max_ts: Millis::MIN,
+            idle: false,
+            last_active: None,
+            touched: false,
+        });
+        state.touched = true;
+        let was_idle = std::mem::replace(&mut state.idle, false);
+        if ts > state.max_ts || was_idle {
+            state.max_ts = state.max_ts.max(ts);
+            self.recompute();
+        }
+        if !on_time {
+            *self.late.entry(series).or_insert(0) += 1;
+            self.n_late += 1;
+        }
+        on_time
+    }
+
+    fn recompute(&mut self) {
+        let ooo = self.timing.out_of_orderness;
+        let min_active = self
+            .inputs
+            .iter()
+            .flatten()
+            .filter(|s| !s.idle)
+            .map(|s| s.max_ts.minus(ooo))
+            .min();
+        if let Some(m) = min_active {
+            self.watermark = self.watermark.max(m);
+        }
+    }
+
+    /// Marks inputs without events for the idle timeout as idle, so they stop
+    /// holding the watermark back. `processing_now` comes from the caller.
+    pub fn check_idle(&mut self, processing_now: Millis) {
+        let timeout = self.timing.idle_timeout;
+        let mut changed = false;
+        for s in self.inputs.iter_mut().flatten() {
+            if std::mem::take(&mut s.touched) || s.last_active.is_none() {
+                s.last_active = Some(processing_now);
+            } else if !s.idle
+                && s.last_active.is_some_and(|t| processing_now.0.saturating_sub(t.0) >= timeout.0)
+            {
+                s.idle = true;
+                changed = true;
+            }
+        }
+        if changed {
+            self.recompute();
+        }
+    }
+
+    /// Late events per series.
+    pub fn late_by_series(&self) -> &FxHashMap<SeriesId, u64> {
+        &self.late
+    }
+
+    /// Late events in all.
+    pub fn n_late(&self) -> u64 {
+        self.n_late
+    }
+
+    /// Input states, for checkpoints.
+    pub fn inputs(&self) -> impl Iterator<Item = (InputId, &InputState)> {
+        self.inputs.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (InputId(i as u32), s)))
+    }
+
+    /// Restores inputs and the watermark from a checkpoint.
+    pub fn restore(&mut self, inputs: Vec<(InputId, InputState)>, watermark: Millis) {
+        for (id, state) in inputs {
+            let idx = id.0 as usize;
+            if idx >= self.inputs.len() {
+                self.inputs.resize(idx + 1, None);
+            }
+            self.inputs[idx] = Some(state);
+        }
+        self.watermark = watermark;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router() -> Router {
+        Router::new(Timing {
+            windows: WindowSpec::tumbling(DurationMs(10_000)).unwrap(),
+            out_of_orderness: DurationMs(2_000),
+            lateness: DurationMs(0),
+            idle_timeout: DurationMs(30_000),
+        })
+    }
+
+    const S: SeriesId = SeriesId(7);
+
+    #[test]
+    fn watermark_trails_max_by_out_of_orderness() {
+        let mut r = router();
+        assert!(r.admit(InputId(0), Millis(15_000), S));
+        assert_eq!(r.watermark(), Millis(13_000));
+        assert!(!r.admit(InputId(0), Millis(9_000), S), "[0s, 10s) closed at watermark 13s");
+        assert!(r.admit(InputId(0), Millis(10_000), S), "[10s, 20s) open");
+    }
+
+    #[test]
+    fn events_of_closed_windows_are_late_and_counted() {
+        let mut r = router();
+        r.admit(InputId(0), Millis(22_500), S);
+        assert_eq!(r.watermark(), Millis(20_500));
+        assert!(!r.admit(InputId(0), Millis(19_999), S));
+        assert!(r.admit(InputId(0), Millis(20_000), S));
+        assert_eq!(r.late_by_series()[&S], 1);
+        assert_eq!(r.n_late(), 1);
+    }
+
+    #[test]
+    fn slowest_input_holds_watermark_until_idle() {
+        let mut r = router();
+        r.admit(InputId(0), Millis(100_000), S);
+        r.admit(InputId(1), Millis(50_000), S);
+        assert_eq!(r.watermark(), Millis(98_000), "watermark never moves back");
+        r.admit(InputId(0), Millis(200_000), S);
+        assert_eq!(r.watermark(), Millis(98_000), "input 1 holds it");
+        r.check_idle(Millis(0));
+        r.admit(InputId(0), Millis(201_000), S);
+        r.check_idle(Millis(10_000));
+        assert_eq!(r.watermark(), Millis(98_000));
+        r.admit(InputId(0), Millis(202_000), S);
+        r.check_idle(Millis(40_000));
+        assert_eq!(r.watermark(), Millis(200_000), "idle input 1 released it");
+    }
+}

@@ -1,0 +1,1 @@
+//! Scenario generator for Faultline (filled in by the incidents issue).

@@ -1,0 +1,80 @@
+//! The `faultline` command line: parses arguments, runs one command, decides the exit code.
+
+mod config;
+mod eval;
+mod nab;
+mod replay;
+mod service;
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Streaming telemetry anomaly detection: one incident, seconds after an outage starts.
+#[derive(Debug, Parser)]
+#[command(name = "faultline", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The embedded default: a simulated outage played through a full pipeline.
+    Demo(service::DemoArgs),
+    /// Run the service.
+    Run(service::RunArgs),
+    /// Validate a pipeline config: every error with its key path and line.
+    CheckConfig {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// Print a scenario's events as JSON lines.
+    Simulate(simulate::SimulateArgs),
+    /// Run a pipeline over recorded events as fast as it can.
+    Replay(replay::ReplayArgs),
+    /// Detection quality on every built-in scenario.
+    Eval(eval::EvalArgs),
+    /// Write NAB result files for a directory of NAB data.
+    Nab(nab::NabArgs),
+    /// Run a SQL query against a running instance.
+    Sql {
+        /// Base URL of the instance.
+        #[arg(long, default_value = "http://127.0.0.1:7070")]
+        url: String,
+        /// The query.
+        query: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => service::demo(args),
+        Command::Run(args) => service::run(args),
+        Command::CheckConfig { file } => config::check_config(&file),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Nab(args) => nab::run(args),
+        Command::Sql { .. } => Err(anyhow::anyhow!(
+            "`faultline sql` is not yet implemented: SQL over DataFusion comes with its own issue"
+        )),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! `faultline replay`: recorded events through the pipeline as fast as they can go.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use faultline_core::signal::extract;
+use faultline_core::wire::Decoder;
+use faultline_core::{
+    ClosedWindow, Engine, InputId, RejectCounts, SeriesKey, SeriesKind, SeriesRegistry, ShardedEngine, SignalPoint,
+};
+
+use crate::config::{self, PipelineSpec};
+
+/// Arguments of `faultline replay`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReplayArgs {
+    /// Pipeline config (default: the embedded demo pipeline).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Events as JSON lines; `-` for stdin.
+    #[arg(long)]
+    input: PathBuf,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Emit::Signals)]
+    emit: Emit,
+    /// Shard threads (overrides the config; 1 runs on the calling thread).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// No summary on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Replay output.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Emit {
+    /// One JSON line per closed series-window signal.
+    Signals,
+}
+
+const BATCH_EVENTS: usize = 4096;
+/// Bad lines quoted in the summary; the rest are only counted.
+const QUOTED_ERRORS: usize = 5;
+
+/// Runs the command.
+pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let spec = match &args.config {
+        Some(p) => config::load(p)?,
+        None => config::parse(config::DEMO_TOML).map_err(|e| anyhow::anyhow!("embedded config: {}", e.join("; ")))?,
+    };
+    let reader: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin().lock()))
+    } else {
+        let f = std::fs::File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?;
+        Box::new(BufReader::with_capacity(1 << 20, f))
+    };
+    let stdout = std::io::stdout().lock();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout);
+    let summary = replay_signals(&spec, reader, args.shards, &mut out)?;
+    out.flush()?;
+    if !args.quiet {
+        eprintln!(
+            "replay: {} lines, {} events accepted, {} late, {} rejected, {} windows closed, {} signal lines",
+            summary.lines,
+            summary.accepted,
+            summary.late,
+            summary.rejects.total(),
+            summary.windows,
+            summary.signal_lines
+        );
+        for (reason, n) in summary.rejects.iter() {
+            eprintln!("  rejected {n} as {reason}");
+        }
+        for e in &summary.first_errors {
+            eprintln!("  {}: {e}", args.input.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a replay did.
+#[derive(Debug, Default)]
+pub(crate) struct ReplaySummary {
+    pub(crate) lines: u64,
+    pub(crate) accepted: u64,
+    pub(crate) late: u64,
+    pub(crate) rejects: RejectCounts,
+    pub(crate) first_errors: Vec<String>,
+    pub(crate) windows: u64,
+    pub(crate) signal_lines: u64,
+}
+
+/// Either engine, behind one interface for the replay loop.
+enum Runner {
+    Single(Engine),
+    Sharded(ShardedEngine),
+}
+
+/// Replays JSON lines from `input`, writing signal lines to `out` in (window end, labels) order.
+pub(crate) fn replay_signals(
+    spec: &PipelineSpec,
+    input: impl BufRead,
+    shards: Option<usize>,
+    out: &mut impl Write,
+) -> anyhow::Result<ReplaySummary> {
+    let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
+    let mut decoder = Decoder::new(registry.clone(), spec.decoder.clone());
+    let n_shards = shards.unwrap_or(if spec.shards == 0 { 1 } else { spec.shards });
+    let mut runner = if n_shards <= 1 {
+        Runner::Single(Engine::new(spec.engine))
+    } else {
+        Runner::Sharded(ShardedEngine::new(spec.engine, n_shards))
+    };
+    let mut summary = ReplaySummary::default();
+    let mut batch = Vec::with_capacity(BATCH_EVENTS + 2);
+    let mut emitter =
+        SignalWriter { registry: &registry, dim_names: &spec.decoder.dims, points: Vec::new(), rows: Vec::new() };
+    for (i, line) in input.split(b'\n').enumerate() {
+        let line = line.context("reading input")?;
+        let line_no = i as u64 + 1;
+        summary.lines = line_no;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Err(e) = decoder.decode_line(line_no, &line, None, &mut batch) {
+            summary.rejects.add(e.reason);
+            if summary.first_errors.len() < QUOTED_ERRORS {
+                summary.first_errors.push(e.to_string());
+            }
+        }
+        if batch.len() >= BATCH_EVENTS {
+            let closed = record(&mut runner, &mut batch, &mut summary);
+            summary.windows += closed.len() as u64;
+            summary.signal_lines += emitter.write(&closed, out)?;
+        }
+    }
+    let mut closed = record(&mut runner, &mut batch, &mut summary);
+    match &mut runner {
+        Runner::Single(e) => {
+            e.finish();
+            closed.extend(e.drain_closed());
+        }
+        Runner::Sharded(e) => {
+            e.finish();
+            closed.extend(e.drain_closed());
+        }
+    }
+    summary.windows += closed.len() as u64;
+    summary.signal_lines += emitter.write(&closed, out)?;
+    Ok(summary)
+}
+
+fn record(runner: &mut Runner, batch: &mut Vec<faultline_core::Event>, summary: &mut ReplaySummary) -> Vec<ClosedWindow> {
+    let (stats, closed) = match runner {
+        Runner::Single(e) => {
+            let s = e.record(InputId(0), batch);
+            batch.clear();
+            (s, e.drain_closed())
+        }
+        Runner::Sharded(e) => {
+            let s = e.record(InputId(0), std::mem::take(batch));
+            (s, e.drain_closed())
+        }
+    };
+    summary.accepted += stats.accepted;
+    summary.late += stats.late;
+    closed
+}
+
+struct SignalWriter<'a> {
+    registry: &'a SeriesRegistry,
+    dim_names: &'a [String],
+    points: Vec<SignalPoint>,
+    rows: Vec<(Arc<SeriesKey>, SignalPoint)>,
+}
+
+#[derive(serde::Serialize)]
+struct SignalLine<'a> {
+    window_start: String,
+    window_end: String,
+    service: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gauge: Option<&'a str>,
+    dims: BTreeMap<&'a str, &'a str>,
+    signal: &'a str,
+    value: f64,
+}
+
+impl SignalWriter<'_> {
+    /// Writes the signals of `closed` (already in window-end order), sorted by
+    /// labels within each window end. Returns the number of lines.
+    fn write(&mut self, closed: &[ClosedWindow], out: &mut impl Write) -> anyhow::Result<u64> {
+        self.rows.clear();
+        for c in closed {
+            let key = self.registry.key(c.series);
+            self.points.clear();
+            extract(c, &key, &mut self.points);
+            self.rows.extend(self.points.drain(..).map(|p| (key.clone(), p)));
+        }
+        self.rows.sort_by(|a, b| {
+            (a.1.window.end, &a.0, a.1.window.start, &a.1.signal).cmp(&(b.1.window.end, &b.0, b.1.window.start, &b.1.signal))
+        });
+        for (key, p) in &self.rows {
+            let name = &*key.name;
+            let line = SignalLine {
+                window_start: p.window.start.to_rfc3339(),
+                window_end: p.window.end.to_rfc3339(),
+                service: &key.service,
+                operation: (key.kind == SeriesKind::Request).then_some(name),
+                peer: (key.kind == SeriesKind::Dependency).then_some(name),
+                gauge: (key.kind == SeriesKind::Gauge).then_some(name),
+                dims: self
+                    .dim_names
+                    .iter()
+                    .zip(key.dims.iter())
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| (k.as_str(), &**v))
+                    .collect(),
+                signal: p.signal.as_str(),
+                value: p.value,
+            };
+            serde_json::to_writer(&mut *out, &line)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(self.rows.len() as u64)
+    }
+}
