@@ -324,7 +324,12 @@ mod tests {
     #[test]
     fn changes_merge_sorted() {
         let c = |at: i64, id: &str| {
-            EventBody::Change(Arc::new(Change { at: Millis(at), kind: ChangeKind::Deploy, id: id.into(), text: String::new() }))
+            EventBody::Change(Arc::new(Change {
+                at: Millis(at),
+                kind: ChangeKind::Deploy,
+                id: id.into(),
+                text: String::new(),
+            }))
         };
         let mut a = Aggregate::empty(SeriesKind::Change);
         let mut b = Aggregate::empty(SeriesKind::Change);

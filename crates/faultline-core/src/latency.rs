@@ -27,8 +27,8 @@ pub enum LatencyHistogram {
 impl LatencyHistogram {
     /// An empty histogram.
     pub fn new() -> LatencyHistogram {
-        let mut h = Histogram::<u16>::new_with_bounds(LOWEST_US, INITIAL_HIGH_US, SIGFIG)
-            .expect("constant bounds are valid");
+        let mut h =
+            Histogram::<u16>::new_with_bounds(LOWEST_US, INITIAL_HIGH_US, SIGFIG).expect("constant bounds are valid");
         h.auto(true);
         LatencyHistogram::Small(h)
     }

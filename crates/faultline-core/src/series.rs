@@ -18,8 +18,7 @@ impl SeriesId {
 }
 
 /// What a series measures; decides which aggregate and which signals it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SeriesKind {
     /// Requests served by `service`, per operation.
@@ -50,8 +49,7 @@ impl SeriesKind {
 /// The label set of a series: kind, service, a name (operation, dependency or
 /// gauge name; empty for transactions and changes) and the configured extra
 /// dimensions, in config order (empty string when the event lacks one).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct SeriesKey {
     /// What the series measures.
     pub kind: SeriesKind,
@@ -84,12 +82,7 @@ impl SeriesKey {
 
     /// The borrowed form, for lookups without allocation.
     pub fn as_ref(&self) -> SeriesKeyRef<'_> {
-        SeriesKeyRef {
-            kind: self.kind,
-            service: &self.service,
-            name: &self.name,
-            dims: DimsRef::Owned(&self.dims),
-        }
+        SeriesKeyRef { kind: self.kind, service: &self.service, name: &self.name, dims: DimsRef::Owned(&self.dims) }
     }
 }
 
@@ -232,13 +225,12 @@ impl SeriesRegistry {
             *n += 1;
             owned
         };
-        let id = *self.ids.entry(target.clone()).or_insert_with(|| {
+        *self.ids.entry(target.clone()).or_insert_with(|| {
             let mut keys = self.keys.write().expect("series key table poisoned");
             let id = SeriesId(u32::try_from(keys.len()).expect("fewer than 2^32 series"));
             keys.push(Arc::new(target));
             id
-        });
-        id
+        })
     }
 
     /// The label set of `id`.

@@ -177,8 +177,7 @@ impl ShardedEngine {
         self.collect(false);
         let safe = self.through.iter().copied().min().unwrap_or(Millis::MIN);
         let held = std::mem::take(&mut self.held);
-        let (mut out, keep): (Vec<_>, Vec<_>) =
-            held.into_iter().partition(|c| c.window.end <= safe || self.finished);
+        let (mut out, keep): (Vec<_>, Vec<_>) = held.into_iter().partition(|c| c.window.end <= safe || self.finished);
         self.held = keep;
         out.sort_by_key(|c| (c.window.end, c.series));
         out

@@ -196,7 +196,13 @@ mod tests {
     #[test]
     fn gauges_map_to_named_signals() {
         let g = |last: f64, max: Option<f64>| GaugeAggregate {
-            n: 1, last_at: Millis(1), last, last_max: max, min: last, max: last, sum_micros: 0,
+            n: 1,
+            last_at: Millis(1),
+            last,
+            last_max: max,
+            min: last,
+            max: last,
+            sum_micros: 0,
         };
         let cases = [
             ("db.pool.in_use", g(95.0, Some(100.0)), "pool_saturation", 0.95),

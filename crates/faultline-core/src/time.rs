@@ -5,8 +5,7 @@ use std::fmt;
 /// A point in event time (or processing time, where a caller passes one in), in
 /// milliseconds since the Unix epoch. The engine never reads a clock: every
 /// `Millis` comes from an event or from the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Millis(pub i64);
 
@@ -36,8 +35,7 @@ impl Millis {
         if let Some(ms) = parse_fast_utc(text) {
             return Some(Millis(ms));
         }
-        let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .ok()?;
+        let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
         let nanos = t.unix_timestamp_nanos();
         i64::try_from(nanos.div_euclid(1_000_000)).ok().map(Millis)
     }
@@ -55,19 +53,12 @@ impl fmt::Display for Millis {
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        )
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, (sod / 60) % 60, sod % 60)
     }
 }
 
 /// A span of time in milliseconds (window sizes, lateness, timeouts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct DurationMs(pub i64);
 
@@ -136,8 +127,7 @@ fn parse_fast_utc(s: &str) -> Option<i64> {
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59
-    {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59 {
         return None;
     }
     let ms = match b.len() {
@@ -210,18 +200,9 @@ mod tests {
 
     #[test]
     fn rfc3339_accepts_offsets_and_no_fraction() {
-        assert_eq!(
-            Millis::parse_rfc3339("2026-11-20T19:00:00+01:00"),
-            Some(Millis(1_795_197_600_000))
-        );
-        assert_eq!(
-            Millis::parse_rfc3339("2026-11-20T18:00:00Z"),
-            Some(Millis(1_795_197_600_000))
-        );
-        assert_eq!(
-            Millis::parse_rfc3339("2026-11-20T18:00:00.5Z"),
-            Some(Millis(1_795_197_600_500))
-        );
+        assert_eq!(Millis::parse_rfc3339("2026-11-20T19:00:00+01:00"), Some(Millis(1_795_197_600_000)));
+        assert_eq!(Millis::parse_rfc3339("2026-11-20T18:00:00Z"), Some(Millis(1_795_197_600_000)));
+        assert_eq!(Millis::parse_rfc3339("2026-11-20T18:00:00.5Z"), Some(Millis(1_795_197_600_500)));
     }
 
     #[test]

@@ -7,8 +7,7 @@ use crate::time::{DurationMs, Millis};
 use crate::window::WindowSpec;
 
 /// An input partition (a file, a Kafka partition, a connection).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct InputId(pub u32);
 
 /// Timing rules shared by the router and the shards.
@@ -104,13 +103,7 @@ impl Router {
 
     fn recompute(&mut self) {
         let ooo = self.timing.out_of_orderness;
-        let min_active = self
-            .inputs
-            .iter()
-            .flatten()
-            .filter(|s| !s.idle)
-            .map(|s| s.max_ts.minus(ooo))
-            .min();
+        let min_active = self.inputs.iter().flatten().filter(|s| !s.idle).map(|s| s.max_ts.minus(ooo)).min();
         if let Some(m) = min_active {
             self.watermark = self.watermark.max(m);
         }
@@ -124,9 +117,7 @@ impl Router {
         for s in self.inputs.iter_mut().flatten() {
             if std::mem::take(&mut s.touched) || s.last_active.is_none() {
                 s.last_active = Some(processing_now);
-            } else if !s.idle
-                && s.last_active.is_some_and(|t| processing_now.0.saturating_sub(t.0) >= timeout.0)
-            {
+            } else if !s.idle && s.last_active.is_some_and(|t| processing_now.0.saturating_sub(t.0) >= timeout.0) {
                 s.idle = true;
                 changed = true;
             }

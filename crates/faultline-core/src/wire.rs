@@ -141,7 +141,11 @@ impl Decoder {
             for (i, name) in self.config.dims.iter().enumerate() {
                 if let Some((_, v)) = attrs.0.iter().find(|(k, _)| k == name) {
                     if v.len() > MAX_LABEL_BYTES {
-                        return Err(err(Some("attrs"), RejectReason::InvalidField, format!("`{name}` is longer than {MAX_LABEL_BYTES} bytes")));
+                        return Err(err(
+                            Some("attrs"),
+                            RejectReason::InvalidField,
+                            format!("`{name}` is longer than {MAX_LABEL_BYTES} bytes"),
+                        ));
                     }
                     dim_values[i] = &**v;
                 }
@@ -159,17 +163,17 @@ impl Decoder {
                 };
                 let status_error = match raw.status {
                     None => false,
-                    Some(s) if (100..=599).contains(&s) => {
-                        s >= 500 || (self.config.count_4xx_as_errors && s >= 400)
-                    }
+                    Some(s) if (100..=599).contains(&s) => s >= 500 || (self.config.count_4xx_as_errors && s >= 400),
                     Some(s) => {
-                        return Err(err(Some("status"), RejectReason::InvalidField, format!("{s} is not an HTTP status (100–599)")));
+                        return Err(err(
+                            Some("status"),
+                            RejectReason::InvalidField,
+                            format!("{s} is not an HTTP status (100–599)"),
+                        ));
                     }
                 };
-                let body = EventBody::Request(Request {
-                    latency_us,
-                    is_error: status_error || raw.error.unwrap_or(false),
-                });
+                let body =
+                    EventBody::Request(Request { latency_us, is_error: status_error || raw.error.unwrap_or(false) });
                 let id = self.cache.resolve(&self.registry, key(SeriesKind::Request, operation));
                 if let Some(peer) = raw.peer.as_deref() {
                     let peer = label(Some(peer), "peer", line_no, true)?;
@@ -202,13 +206,25 @@ impl Decoder {
                     Some("failed" | "failure" | "error") => Outcome::Failed,
                     Some("declined") => Outcome::Declined,
                     Some(other) => {
-                        return Err(err(Some("outcome"), RejectReason::InvalidField, format!("`{}` is not success, failed or declined", cut(other))));
+                        return Err(err(
+                            Some("outcome"),
+                            RejectReason::InvalidField,
+                            format!("`{}` is not success, failed or declined", cut(other)),
+                        ));
                     }
-                    None => return Err(err(Some("outcome"), RejectReason::MissingField, "a transaction needs an outcome".into())),
+                    None => {
+                        return Err(err(
+                            Some("outcome"),
+                            RejectReason::MissingField,
+                            "a transaction needs an outcome".into(),
+                        ));
+                    }
                 };
                 let amount_minor = match raw.amount {
                     None => 0,
-                    Some(a) => (non_negative(finite(Some(a), "amount", line_no)?, "amount", line_no)? * 100.0).round() as i64,
+                    Some(a) => {
+                        (non_negative(finite(Some(a), "amount", line_no)?, "amount", line_no)? * 100.0).round() as i64
+                    }
                 };
                 let id = self.cache.resolve(&self.registry, key(SeriesKind::Transaction, ""));
                 out.push(Event { ts, series: id, body: EventBody::Transaction(Transaction { outcome, amount_minor }) });
@@ -219,9 +235,19 @@ impl Decoder {
                     Some("config") => ChangeKind::Config,
                     Some("rollback") => ChangeKind::Rollback,
                     Some(other) => {
-                        return Err(err(Some("change"), RejectReason::InvalidField, format!("`{}` is not deploy, config or rollback", cut(other))));
+                        return Err(err(
+                            Some("change"),
+                            RejectReason::InvalidField,
+                            format!("`{}` is not deploy, config or rollback", cut(other)),
+                        ));
                     }
-                    None => return Err(err(Some("change"), RejectReason::MissingField, "a change needs a change kind".into())),
+                    None => {
+                        return Err(err(
+                            Some("change"),
+                            RejectReason::MissingField,
+                            "a change needs a change kind".into(),
+                        ));
+                    }
                 };
                 let change = Change {
                     at: ts,
@@ -237,7 +263,11 @@ impl Decoder {
                 out.push(Event { ts, series: id, body: EventBody::Change(Arc::new(change)) });
             }
             other => {
-                return Err(err(Some("kind"), RejectReason::UnknownKind, format!("`{}` is not request, gauge, transaction or change", cut(other))));
+                return Err(err(
+                    Some("kind"),
+                    RejectReason::UnknownKind,
+                    format!("`{}` is not request, gauge, transaction or change", cut(other)),
+                ));
             }
         }
         Ok(())
@@ -264,7 +294,12 @@ fn label<'a>(v: Option<&'a str>, field: &'static str, line: u64, required: bool)
 
 fn finite(v: Option<f64>, field: &'static str, line: u64) -> Result<f64, ParseError> {
     match v {
-        None => Err(ParseError { line, field: Some(field), reason: RejectReason::MissingField, detail: format!("`{field}` is required") }),
+        None => Err(ParseError {
+            line,
+            field: Some(field),
+            reason: RejectReason::MissingField,
+            detail: format!("`{field}` is required"),
+        }),
         Some(x) if !x.is_finite() || x.abs() > MAX_MAGNITUDE => Err(ParseError {
             line,
             field: Some(field),
@@ -278,7 +313,12 @@ fn finite(v: Option<f64>, field: &'static str, line: u64) -> Result<f64, ParseEr
 fn non_negative(v: f64, field: &'static str, line: u64) -> Result<f64, ParseError> {
     let v = finite(Some(v), field, line)?;
     if v < 0.0 {
-        return Err(ParseError { line, field: Some(field), reason: RejectReason::Negative, detail: format!("{v} is below zero") });
+        return Err(ParseError {
+            line,
+            field: Some(field),
+            reason: RejectReason::Negative,
+            detail: format!("{v} is below zero"),
+        });
     }
     Ok(v)
 }
@@ -337,10 +377,11 @@ fn explain_serde_error(line: u64, bytes: &[u8], e: &serde_json::Error) -> ParseE
             };
         if !ok {
             let shown = cut(&v.to_string());
-            let reason = if want == "number" && v.as_str().is_some_and(|s| {
-                let s = s.to_ascii_lowercase();
-                s.contains("nan") || s.contains("inf")
-            }) {
+            let reason = if want == "number"
+                && v.as_str().is_some_and(|s| {
+                    let s = s.to_ascii_lowercase();
+                    s.contains("nan") || s.contains("inf")
+                }) {
                 RejectReason::NotFinite
             } else {
                 RejectReason::InvalidField

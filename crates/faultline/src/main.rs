@@ -66,9 +66,9 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Nab(args) => nab::run(args),
-        Command::Sql { .. } => Err(anyhow::anyhow!(
-            "`faultline sql` is not yet implemented: SQL over DataFusion comes with its own issue"
-        )),
+        Command::Sql { .. } => {
+            Err(anyhow::anyhow!("`faultline sql` is not yet implemented: SQL over DataFusion comes with its own issue"))
+        }
     };
     match result {
         Ok(code) => code,

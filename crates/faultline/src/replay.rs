@@ -154,7 +154,11 @@ pub(crate) fn replay_signals(
     Ok(summary)
 }
 
-fn record(runner: &mut Runner, batch: &mut Vec<faultline_core::Event>, summary: &mut ReplaySummary) -> Vec<ClosedWindow> {
+fn record(
+    runner: &mut Runner,
+    batch: &mut Vec<faultline_core::Event>,
+    summary: &mut ReplaySummary,
+) -> Vec<ClosedWindow> {
     let (stats, closed) = match runner {
         Runner::Single(e) => {
             let s = e.record(InputId(0), batch);
@@ -206,7 +210,12 @@ impl SignalWriter<'_> {
             self.rows.extend(self.points.drain(..).map(|p| (key.clone(), p)));
         }
         self.rows.sort_by(|a, b| {
-            (a.1.window.end, &a.0, a.1.window.start, &a.1.signal).cmp(&(b.1.window.end, &b.0, b.1.window.start, &b.1.signal))
+            (a.1.window.end, &a.0, a.1.window.start, &a.1.signal).cmp(&(
+                b.1.window.end,
+                &b.0,
+                b.1.window.start,
+                &b.1.signal,
+            ))
         });
         for (key, p) in &self.rows {
             let name = &*key.name;

@@ -47,10 +47,7 @@ fn design_examples_decode() {
     let key = d.registry().key(out[0].series);
     assert_eq!(*key, SeriesKey::new(SeriesKind::Request, "payments-api", "POST /charge", &["eu-west-1"]));
     assert_eq!(out[1].body, EventBody::Gauge(Gauge { value: 95.0, max: Some(100.0) }));
-    assert_eq!(
-        out[3].body,
-        EventBody::Transaction(Transaction { outcome: Outcome::Failed, amount_minor: 4210 })
-    );
+    assert_eq!(out[3].body, EventBody::Transaction(Transaction { outcome: Outcome::Failed, amount_minor: 4210 }));
     let EventBody::Change(c) = &out[4].body else { panic!("change") };
     assert_eq!((c.kind, c.id.as_str()), (ChangeKind::Deploy, "v2.3.1"));
 }
@@ -69,7 +66,10 @@ fn four_xx_counts_only_when_configured() {
     let mut out = Vec::new();
     d.decode_line(1, line, None, &mut out).unwrap();
     assert_eq!(out[0].body, EventBody::Request(Request { latency_us: None, is_error: false }));
-    let mut d4 = Decoder::new(Arc::new(SeriesRegistry::new(10)), DecoderConfig { count_4xx_as_errors: true, ..Default::default() });
+    let mut d4 = Decoder::new(
+        Arc::new(SeriesRegistry::new(10)),
+        DecoderConfig { count_4xx_as_errors: true, ..Default::default() },
+    );
     out.clear();
     d4.decode_line(1, line, None, &mut out).unwrap();
     assert_eq!(out[0].body, EventBody::Request(Request { latency_us: None, is_error: true }));
@@ -77,7 +77,10 @@ fn four_xx_counts_only_when_configured() {
 
 #[test]
 fn escaped_strings_and_unknown_fields_are_fine() {
-    let out = decode(r#"{"ts":1,"service":"pay\u0073","operation":"GET \"x\"","kind":"request","status":200,"extra":{"a":[1,2]}}"#).unwrap();
+    let out = decode(
+        r#"{"ts":1,"service":"pay\u0073","operation":"GET \"x\"","kind":"request","status":200,"extra":{"a":[1,2]}}"#,
+    )
+    .unwrap();
     assert_eq!(out.len(), 1);
 }
 
@@ -85,7 +88,13 @@ fn escaped_strings_and_unknown_fields_are_fine() {
 fn non_string_attrs_become_text() {
     let mut d = decoder(&["shard", "region"]);
     let mut out = Vec::new();
-    d.decode_line(1, br#"{"ts":1,"service":"s","kind":"gauge","name":"g","value":1,"attrs":{"shard":3,"nested":{"x":1}}}"#, None, &mut out).unwrap();
+    d.decode_line(
+        1,
+        br#"{"ts":1,"service":"s","kind":"gauge","name":"g","value":1,"attrs":{"shard":3,"nested":{"x":1}}}"#,
+        None,
+        &mut out,
+    )
+    .unwrap();
     let key = d.registry().key(out[0].series);
     assert_eq!(&*key.dims, &["3".into(), "".into()] as &[Box<str>]);
 }
@@ -96,26 +105,136 @@ fn malformed_lines_say_where_and_why() {
     let base = r#""service":"s","operation":"o","kind":"request""#;
     check_err("not json", None, InvalidJson, "line 7: invalid_json: expected ident at column 2");
     check_err("[1,2]", None, InvalidJson, "line 7: invalid_json: an event is a JSON object");
-    check_err(&format!("{{{base}}}"), Some("ts"), MissingField, "line 7: field `ts`: missing_field: every event needs a time");
-    check_err(r#"{"ts":1,"kind":"request"}"#, Some("service"), MissingField, "line 7: field `service`: missing_field: `service` is required");
-    check_err(r#"{"ts":1,"service":"s"}"#, Some("kind"), MissingField, "line 7: field `kind`: missing_field: every event needs a kind");
-    check_err(r#"{"ts":1,"service":"s","kind":"trace"}"#, Some("kind"), UnknownKind, "line 7: field `kind`: unknown_kind: `trace` is not request, gauge, transaction or change");
-    check_err(&format!(r#"{{"ts":1,{base},"latency_ms":-5}}"#), Some("latency_ms"), Negative, "line 7: field `latency_ms`: negative: -5 is below zero");
-    check_err(&format!(r#"{{"ts":1,{base},"latency_ms":"NaN"}}"#), Some("latency_ms"), NotFinite, "line 7: field `latency_ms`: not_finite: expected number, got \"NaN\"");
-    check_err(&format!(r#"{{"ts":1,{base},"latency_ms":"fast"}}"#), Some("latency_ms"), InvalidField, "line 7: field `latency_ms`: invalid_field: expected number, got \"fast\"");
-    check_err(&format!(r#"{{"ts":1,{base},"latency_ms":1e999}}"#), None, InvalidJson, "line 7: invalid_json: number out of range at column 73");
-    check_err(&format!(r#"{{"ts":1,{base},"status":999}}"#), Some("status"), InvalidField, "line 7: field `status`: invalid_field: 999 is not an HTTP status (100–599)");
-    check_err(&format!(r#"{{"ts":-1,{base}}}"#), Some("ts"), BeforeEpoch, "line 7: field `ts`: before_epoch: 1969-12-31T23:59:59.999Z is before 1970");
-    check_err(&format!(r#"{{"ts":"1969-07-20T20:17:00Z",{base}}}"#), Some("ts"), BeforeEpoch, "line 7: field `ts`: before_epoch: 1969-07-20T20:17:00.000Z is before 1970");
-    check_err(&format!(r#"{{"ts":"yesterday",{base}}}"#), Some("ts"), InvalidTimestamp, "line 7: field `ts`: invalid_timestamp: not RFC 3339: yesterday");
-    check_err(&format!(r#"{{"ts":true,{base}}}"#), Some("ts"), InvalidTimestamp, "line 7: field `ts`: invalid_timestamp: expected RFC 3339 text or epoch milliseconds, got true");
-    check_err(&format!(r#"{{"ts":"2027-11-20T18:00:00Z",{base}}}"#), Some("ts"), TooFarInFuture, "line 7: field `ts`: too_far_in_future: 2027-11-20T18:00:00.000Z is more than 1h ahead of 2026-11-20T18:00:00.000Z");
-    check_err(r#"{"ts":1,"service":"s","kind":"gauge","name":"g"}"#, Some("value"), MissingField, "line 7: field `value`: missing_field: `value` is required");
-    check_err(r#"{"ts":1,"service":"s","kind":"gauge","name":"g","value":1,"max":0}"#, Some("max"), Negative, "line 7: field `max`: negative: 0 must be above zero");
-    check_err(r#"{"ts":1,"service":"s","kind":"gauge","name":"g","value":1e300}"#, Some("value"), NotFinite, "line 7: field `value`: not_finite: 1e300 is not a finite number below 1e24");
-    check_err(r#"{"ts":1,"service":"s","kind":"transaction","outcome":"maybe"}"#, Some("outcome"), InvalidField, "line 7: field `outcome`: invalid_field: `maybe` is not success, failed or declined");
-    check_err(r#"{"ts":1,"service":"s","kind":"transaction","outcome":"failed","amount":-3}"#, Some("amount"), Negative, "line 7: field `amount`: negative: -3 is below zero");
-    check_err(r#"{"ts":1,"service":"s","kind":"change","change":"reboot"}"#, Some("change"), InvalidField, "line 7: field `change`: invalid_field: `reboot` is not deploy, config or rollback");
-    check_err(r#"{"ts":1,"service":"","kind":"change","change":"deploy"}"#, Some("service"), InvalidField, "line 7: field `service`: invalid_field: empty");
-    check_err(r#"{"ts":1,"service":5,"kind":"request"}"#, Some("service"), InvalidField, "line 7: field `service`: invalid_field: expected string, got 5");
+    check_err(
+        &format!("{{{base}}}"),
+        Some("ts"),
+        MissingField,
+        "line 7: field `ts`: missing_field: every event needs a time",
+    );
+    check_err(
+        r#"{"ts":1,"kind":"request"}"#,
+        Some("service"),
+        MissingField,
+        "line 7: field `service`: missing_field: `service` is required",
+    );
+    check_err(
+        r#"{"ts":1,"service":"s"}"#,
+        Some("kind"),
+        MissingField,
+        "line 7: field `kind`: missing_field: every event needs a kind",
+    );
+    check_err(
+        r#"{"ts":1,"service":"s","kind":"trace"}"#,
+        Some("kind"),
+        UnknownKind,
+        "line 7: field `kind`: unknown_kind: `trace` is not request, gauge, transaction or change",
+    );
+    check_err(
+        &format!(r#"{{"ts":1,{base},"latency_ms":-5}}"#),
+        Some("latency_ms"),
+        Negative,
+        "line 7: field `latency_ms`: negative: -5 is below zero",
+    );
+    check_err(
+        &format!(r#"{{"ts":1,{base},"latency_ms":"NaN"}}"#),
+        Some("latency_ms"),
+        NotFinite,
+        "line 7: field `latency_ms`: not_finite: expected number, got \"NaN\"",
+    );
+    check_err(
+        &format!(r#"{{"ts":1,{base},"latency_ms":"fast"}}"#),
+        Some("latency_ms"),
+        InvalidField,
+        "line 7: field `latency_ms`: invalid_field: expected number, got \"fast\"",
+    );
+    check_err(
+        &format!(r#"{{"ts":1,{base},"latency_ms":1e999}}"#),
+        None,
+        InvalidJson,
+        "line 7: invalid_json: number out of range at column 73",
+    );
+    check_err(
+        &format!(r#"{{"ts":1,{base},"status":999}}"#),
+        Some("status"),
+        InvalidField,
+        "line 7: field `status`: invalid_field: 999 is not an HTTP status (100–599)",
+    );
+    check_err(
+        &format!(r#"{{"ts":-1,{base}}}"#),
+        Some("ts"),
+        BeforeEpoch,
+        "line 7: field `ts`: before_epoch: 1969-12-31T23:59:59.999Z is before 1970",
+    );
+    check_err(
+        &format!(r#"{{"ts":"1969-07-20T20:17:00Z",{base}}}"#),
+        Some("ts"),
+        BeforeEpoch,
+        "line 7: field `ts`: before_epoch: 1969-07-20T20:17:00.000Z is before 1970",
+    );
+    check_err(
+        &format!(r#"{{"ts":"yesterday",{base}}}"#),
+        Some("ts"),
+        InvalidTimestamp,
+        "line 7: field `ts`: invalid_timestamp: not RFC 3339: yesterday",
+    );
+    check_err(
+        &format!(r#"{{"ts":true,{base}}}"#),
+        Some("ts"),
+        InvalidTimestamp,
+        "line 7: field `ts`: invalid_timestamp: expected RFC 3339 text or epoch milliseconds, got true",
+    );
+    check_err(
+        &format!(r#"{{"ts":"2027-11-20T18:00:00Z",{base}}}"#),
+        Some("ts"),
+        TooFarInFuture,
+        "line 7: field `ts`: too_far_in_future: 2027-11-20T18:00:00.000Z is more than 1h ahead of 2026-11-20T18:00:00.000Z",
+    );
+    check_err(
+        r#"{"ts":1,"service":"s","kind":"gauge","name":"g"}"#,
+        Some("value"),
+        MissingField,
+        "line 7: field `value`: missing_field: `value` is required",
+    );
+    check_err(
+        r#"{"ts":1,"service":"s","kind":"gauge","name":"g","value":1,"max":0}"#,
+        Some("max"),
+        Negative,
+        "line 7: field `max`: negative: 0 must be above zero",
+    );
+    check_err(
+        r#"{"ts":1,"service":"s","kind":"gauge","name":"g","value":1e300}"#,
+        Some("value"),
+        NotFinite,
+        "line 7: field `value`: not_finite: 1e300 is not a finite number below 1e24",
+    );
+    check_err(
+        r#"{"ts":1,"service":"s","kind":"transaction","outcome":"maybe"}"#,
+        Some("outcome"),
+        InvalidField,
+        "line 7: field `outcome`: invalid_field: `maybe` is not success, failed or declined",
+    );
+    check_err(
+        r#"{"ts":1,"service":"s","kind":"transaction","outcome":"failed","amount":-3}"#,
+        Some("amount"),
+        Negative,
+        "line 7: field `amount`: negative: -3 is below zero",
+    );
+    check_err(
+        r#"{"ts":1,"service":"s","kind":"change","change":"reboot"}"#,
+        Some("change"),
+        InvalidField,
+        "line 7: field `change`: invalid_field: `reboot` is not deploy, config or rollback",
+    );
+    check_err(
+        r#"{"ts":1,"service":"","kind":"change","change":"deploy"}"#,
+        Some("service"),
+        InvalidField,
+        "line 7: field `service`: invalid_field: empty",
+    );
+    check_err(
+        r#"{"ts":1,"service":5,"kind":"request"}"#,
+        Some("service"),
+        InvalidField,
+        "line 7: field `service`: invalid_field: expected string, got 5",
+    );
 }

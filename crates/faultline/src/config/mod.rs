@@ -160,6 +160,23 @@ fn validate(raw: RawConfig) -> Result<PipelineSpec, Vec<String>> {
     }
 }
 
+/// `faultline check-config FILE`: prints every problem, exits 1 if there is one.
+pub(crate) fn check_config(path: &Path) -> anyhow::Result<std::process::ExitCode> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    match parse(&text) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}: {e}", path.display());
+            }
+            Ok(std::process::ExitCode::from(1))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,22 +203,5 @@ mod tests {
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs[0].starts_with("windows.size"));
         assert!(errs[1].starts_with("windows.out_of_orderness"));
-    }
-}
-
-/// `faultline check-config FILE`: prints every problem, exits 1 if there is one.
-pub(crate) fn check_config(path: &Path) -> anyhow::Result<std::process::ExitCode> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    match parse(&text) {
-        Ok(_) => {
-            println!("{}: ok", path.display());
-            Ok(std::process::ExitCode::SUCCESS)
-        }
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{}: {e}", path.display());
-            }
-            Ok(std::process::ExitCode::from(1))
-        }
     }
 }
