@@ -37,6 +37,7 @@
 //! ```
 
 pub mod aggregate;
+pub mod checkpoint;
 pub mod detect;
 pub mod engine;
 pub mod event;
