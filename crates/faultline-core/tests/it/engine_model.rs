@@ -42,7 +42,7 @@ fn config(size_s: i64, slide_div: i64, ooo_ms: i64, lateness_ms: i64) -> EngineC
 
 fn body_for(series: u32, latency_us: u64, flag: bool, value: f64) -> EventBody {
     // Even series are request series, odd series gauges: kind is fixed per series, as the decoder guarantees.
-    if series % 2 == 0 {
+    if series.is_multiple_of(2) {
         EventBody::Request(Request { latency_us: Some(latency_us), is_error: flag })
     } else {
         EventBody::Gauge(Gauge { value, max: Some(100.0) })
@@ -79,12 +79,15 @@ fn case() -> impl Strategy<Value = Case> {
 
 /// The naive model: replay the watermark rule event by event, then group the
 /// admitted events by (series, window) and aggregate each group from scratch.
-fn model(config: &EngineConfig, events: &[Event]) -> (BTreeMap<(Millis, SeriesId, Millis), Vec<Event>>, u64) {
+/// Admitted events by (window end, series, window start).
+type Groups = BTreeMap<(Millis, SeriesId, Millis), Vec<Event>>;
+
+fn model(config: &EngineConfig, events: &[Event]) -> (Groups, u64) {
     let t = config.timing;
     let mut wm = Millis::MIN;
     let mut max_ts = Millis::MIN;
     let mut late = 0;
-    let mut groups: BTreeMap<(Millis, SeriesId, Millis), Vec<Event>> = BTreeMap::new();
+    let mut groups: Groups = BTreeMap::new();
     for ev in events {
         let closed_through = wm.minus(t.lateness);
         if t.windows.first_end(ev.ts) <= closed_through {
