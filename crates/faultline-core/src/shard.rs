@@ -8,7 +8,10 @@ use crate::series::SeriesId;
 use crate::time::{DurationMs, Millis};
 use crate::window::{ClosedWindow, Window, WindowSpec};
 
-const NO_SLOT: u32 = u32::MAX;
+/// Open windows kept inline per series before spilling to the heap: with
+/// tumbling windows and a short out-of-orderness a series rarely has more
+/// than two, and inline storage saves a dependent cache miss per event.
+type OpenWindows = smallvec::SmallVec<[OpenWindow; 2]>;
 
 /// Open windows of the series routed to one shard. Recording touches only
 /// this shard's memory: no lock, no atomic. Windows close when
@@ -18,9 +21,10 @@ pub struct Shard {
     windows: WindowSpec,
     lateness: DurationMs,
     empty_windows: u32,
-    slot_of: Vec<u32>,
+    /// Indexed by series id; ids of other shards' series stay empty.
     slots: Vec<SeriesWindows>,
-    /// Window end → slots with an open window ending there.
+    n_series: usize,
+    /// Window end → series with an open window ending there.
     schedule: BTreeMap<Millis, Vec<u32>>,
     closed: Vec<ClosedWindow>,
     n_open: usize,
@@ -28,9 +32,9 @@ pub struct Shard {
 
 #[derive(Debug)]
 struct SeriesWindows {
-    series: SeriesId,
-    open: Vec<OpenWindow>,
+    open: OpenWindows,
     empty_streak: u32,
+    seen: bool,
 }
 
 /// A window still accepting events.
@@ -51,8 +55,8 @@ impl Shard {
             windows,
             lateness,
             empty_windows,
-            slot_of: Vec::new(),
             slots: Vec::new(),
+            n_series: 0,
             schedule: BTreeMap::new(),
             closed: Vec::new(),
             n_open: 0,
@@ -62,17 +66,20 @@ impl Shard {
     #[inline]
     fn slot(&mut self, series: SeriesId) -> usize {
         let idx = series.index();
-        if idx >= self.slot_of.len() {
-            self.slot_of.resize(idx + 1, NO_SLOT);
+        if idx >= self.slots.len() {
+            self.grow(idx);
         }
-        let s = self.slot_of[idx];
-        if s != NO_SLOT {
-            return s as usize;
+        if !self.slots[idx].seen {
+            self.slots[idx].seen = true;
+            self.n_series += 1;
         }
-        let s = self.slots.len();
-        self.slots.push(SeriesWindows { series, open: Vec::new(), empty_streak: 0 });
-        self.slot_of[idx] = s as u32;
-        s
+        idx
+    }
+
+    #[cold]
+    fn grow(&mut self, idx: usize) {
+        let want = (idx + 1).max(self.slots.len() * 2);
+        self.slots.resize_with(want, || SeriesWindows { open: OpenWindows::new(), empty_streak: 0, seen: false });
     }
 
     /// Records an event the router admitted into every window containing it.
@@ -146,7 +153,7 @@ impl Shard {
                 self.n_open += 1;
             }
         }
-        self.closed.push(ClosedWindow { series: sw.series, window, aggregate: w.aggregate });
+        self.closed.push(ClosedWindow { series: SeriesId(slot as u32), window, aggregate: w.aggregate });
     }
 
     /// Takes the windows closed so far, in (end, series) order.
@@ -163,24 +170,24 @@ impl Shard {
 
     /// Number of series this shard has seen.
     pub fn n_series(&self) -> usize {
-        self.slots.len()
+        self.n_series
     }
 
     /// Bytes held by open windows (aggregates and histograms), approximately.
     pub fn open_size_bytes(&self) -> usize {
         self.slots
             .iter()
-            .flat_map(|s| &s.open)
-            .map(|w| w.aggregate.size_bytes() + std::mem::size_of::<Millis>())
+            .flat_map(|s| s.open.iter())
+            // Heap parts of every window (histograms); the inline parts are in the slot table.
+            .map(|w| w.aggregate.size_bytes() - std::mem::size_of::<Aggregate>())
             .sum::<usize>()
             + self.slots.capacity() * std::mem::size_of::<SeriesWindows>()
-            + self.slot_of.capacity() * 4
     }
 
     /// Every open window with its series, for checkpoints.
     pub fn open_windows(&self) -> impl Iterator<Item = (SeriesId, Window, &Aggregate, u32)> {
-        self.slots.iter().flat_map(move |s| {
-            s.open.iter().map(move |w| (s.series, self.windows.at(w.start), &w.aggregate, s.empty_streak))
+        self.slots.iter().enumerate().flat_map(move |(i, s)| {
+            s.open.iter().map(move |w| (SeriesId(i as u32), self.windows.at(w.start), &w.aggregate, s.empty_streak))
         })
     }
 

@@ -79,6 +79,7 @@ impl Router {
     pub fn admit(&mut self, input: InputId, ts: Millis, series: SeriesId) -> bool {
         let on_time = self.timing.windows.first_end(ts) > self.closed_through();
         let idx = input.0 as usize;
+        let single = self.inputs.len() == 1 && idx == 0;
         if idx >= self.inputs.len() {
             self.inputs.resize(idx + 1, None);
         }
@@ -92,7 +93,12 @@ impl Router {
         let was_idle = std::mem::replace(&mut state.idle, false);
         if ts > state.max_ts || was_idle {
             state.max_ts = state.max_ts.max(ts);
-            self.recompute();
+            if single {
+                // One input: the minimum over inputs is this one; skip the scan.
+                self.watermark = self.watermark.max(state.max_ts.minus(self.timing.out_of_orderness));
+            } else {
+                self.recompute();
+            }
         }
         if !on_time {
             *self.late.entry(series).or_insert(0) += 1;
