@@ -41,6 +41,7 @@ pub mod checkpoint;
 pub mod detect;
 pub mod engine;
 pub mod event;
+pub mod incident;
 pub mod latency;
 pub mod reject;
 pub mod series;

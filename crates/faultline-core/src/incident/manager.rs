@@ -1,0 +1,441 @@
+//! The incident manager: grouping findings into incidents and driving their lifecycle on event time.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::IncidentConfig;
+use super::causes::{CauseCatalog, CauseContext};
+use super::evidence::WindowEvidence;
+use super::model::{
+    Action, ChangeRecord, Impact, Incident, IncidentEvent, IncidentSignal, Severity, SignalDirection, Status,
+    TimelineEntry, TimelineKind, detector_name,
+};
+use crate::detect::Finding;
+use crate::series::{SeriesKey, SeriesKind};
+use crate::signal::SignalPoint;
+use crate::time::{DurationMs, Millis};
+use crate::window::ClosedWindow;
+
+/// Version of [`ManagerState`]'s serialised form.
+pub const STATE_VERSION: u32 = 1;
+
+/// Everything the manager must keep across a restart, keyed by label sets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagerState {
+    /// [`STATE_VERSION`] when written.
+    pub version: u32,
+    /// Open incidents, and resolved ones still inside the flap window.
+    pub incidents: Vec<Incident>,
+    /// Recent changes, oldest first.
+    pub changes: Vec<ChangeRecord>,
+    /// Findings not (yet) part of an incident, waiting for confirmation.
+    pub pending: Vec<PendingFinding>,
+    /// Services seen with transactions (payment paths).
+    pub payment_services: BTreeSet<String>,
+    /// End of the latest window processed.
+    pub watermark: Option<Millis>,
+    /// Windows ending at or before this only feed history: they open nothing.
+    pub history_until: Option<Millis>,
+}
+
+/// A finding waiting for confirmation before it opens an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingFinding {
+    /// The series.
+    pub series: SeriesKey,
+    /// Signal name.
+    pub signal: String,
+    /// End of its window.
+    pub window_end: Millis,
+}
+
+/// Turns findings into incidents: groups them by service (and by dependency,
+/// with the callers), opens, updates and resolves incidents as windows close.
+/// Advances on event time only (window ends); no clock, no I/O.
+///
+/// Per window end the caller passes the closed windows, their signal points
+/// and the detectors' findings, then calls [`IncidentManager::end_window`].
+#[derive(Debug)]
+pub struct IncidentManager {
+    config: IncidentConfig,
+    catalog: CauseCatalog,
+    state: ManagerState,
+    evidence: WindowEvidence,
+}
+
+impl IncidentManager {
+    /// A manager with no incidents.
+    pub fn new(config: IncidentConfig, catalog: CauseCatalog) -> IncidentManager {
+        let state = ManagerState { version: STATE_VERSION, ..ManagerState::default() };
+        IncidentManager::from_state(config, catalog, state)
+    }
+
+    /// A manager resuming from checkpointed state: incidents keep their ids and dedup keys.
+    pub fn from_state(config: IncidentConfig, catalog: CauseCatalog, state: ManagerState) -> IncidentManager {
+        IncidentManager { config, catalog, state, evidence: WindowEvidence::default() }
+    }
+
+    /// The checkpointable state. Consistent between [`IncidentManager::end_window`] calls.
+    pub fn state(&self) -> &ManagerState {
+        &self.state
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &IncidentConfig {
+        &self.config
+    }
+
+    /// Open incidents and resolved ones still inside the flap window.
+    pub fn incidents(&self) -> &[Incident] {
+        &self.state.incidents
+    }
+
+    /// Windows ending at or before `until` feed history only: they open no incident.
+    pub fn set_history_until(&mut self, until: Millis) {
+        self.state.history_until = Some(until);
+    }
+
+    /// Counts a closed window of the series `key` (errors per dimension, transactions, changes).
+    pub fn observe_window(&mut self, key: &SeriesKey, closed: &ClosedWindow) {
+        if key.kind == SeriesKind::Transaction && !self.state.payment_services.contains(&*key.service) {
+            self.state.payment_services.insert(key.service.to_string());
+        }
+        self.evidence.observe_window(key, closed, &self.config.dimension_names);
+    }
+
+    /// Records a signal value of the series `key`.
+    pub fn observe_point(&mut self, key: &SeriesKey, point: &SignalPoint) {
+        self.evidence.observe_point(key, point);
+    }
+
+    /// Records a detector finding on the series `key`.
+    pub fn observe_finding(&mut self, key: &SeriesKey, finding: &Finding) {
+        self.evidence.findings.push((key.clone(), finding.clone()));
+    }
+
+    /// Processes the window ending at `window_end`: everything observed since the
+    /// last call belongs to it. Appends at most one event per incident to `out`.
+    pub fn end_window(&mut self, window_end: Millis, out: &mut Vec<IncidentEvent>) {
+        let w = window_end;
+        self.state.watermark = Some(w);
+        self.state.changes.append(&mut self.evidence.changes);
+        self.state.changes.sort();
+        let keep_after = w.minus(self.config.change_memory);
+        self.state.changes.retain(|c| c.at >= keep_after);
+        let history = self.state.history_until.is_some_and(|h| w <= h);
+        let findings = std::mem::take(&mut self.evidence.findings);
+        let mut touched = Touched::new();
+        if !history {
+            let mut unmatched = Vec::new();
+            for (key, f) in &findings {
+                match self.matching_incident(key) {
+                    Some(i) => {
+                        if self.attach(i, key, f, w) {
+                            touched.entry(i).or_default().changed = true;
+                        }
+                    }
+                    None => unmatched.push((key, f)),
+                }
+            }
+            self.open_confirmed(&unmatched, w, &mut touched);
+        }
+        self.refresh_open(w, &mut touched);
+        for (i, t) in touched {
+            let action = if t.resolved {
+                Action::Resolved
+            } else if t.opened {
+                Action::Opened
+            } else if t.changed {
+                Action::Updated
+            } else {
+                continue;
+            };
+            out.push(IncidentEvent { action, incident: self.state.incidents[i].clone() });
+        }
+        let flap = self.config.flap_window;
+        self.state.incidents.retain(|i| i.resolved_at.is_none_or(|r| w.minus(flap) <= r));
+        self.evidence.clear();
+    }
+
+    /// Index of the open (or flap-window resolved) incident a finding on `key` belongs to.
+    fn matching_incident(&self, key: &SeriesKey) -> Option<usize> {
+        let peer = (key.kind == SeriesKind::Dependency).then_some(&*key.name);
+        self.state
+            .incidents
+            .iter()
+            .position(|i| i.status == Status::Open && (i.covers(&key.service) || peer.is_some_and(|p| i.covers(p))))
+    }
+
+    /// Adds a finding to incident `i`. True when it brought a new signal or service.
+    fn attach(&mut self, i: usize, key: &SeriesKey, f: &Finding, w: Millis) -> bool {
+        let inc = &mut self.state.incidents[i];
+        inc.last_abnormal_at = w;
+        let mut changed = false;
+        for s in std::iter::once(&*key.service).chain((key.kind == SeriesKind::Dependency).then_some(&*key.name)) {
+            if inc.services.insert(s.to_string()) {
+                inc.timeline.push(TimelineEntry {
+                    at: w,
+                    kind: TimelineKind::SignalAdded,
+                    detail: format!("service {s} joined"),
+                });
+                changed = true;
+            }
+        }
+        let name = f.signal.as_str();
+        match inc.signal_mut(key, name) {
+            Some(s) => {
+                s.value = f.value;
+                s.worst = match s.direction {
+                    SignalDirection::Up => s.worst.max(f.value),
+                    SignalDirection::Down => s.worst.min(f.value),
+                };
+                s.baseline = f.baseline.or(s.baseline);
+                s.threshold = f.threshold.or(s.threshold);
+                s.detector = detector_name(f.detector);
+                s.last_at = w;
+            }
+            None => {
+                let s = new_signal(key, f, w);
+                if !inc.signals.is_empty() {
+                    inc.timeline.push(TimelineEntry { at: w, kind: TimelineKind::SignalAdded, detail: describe(&s) });
+                    changed = true;
+                }
+                inc.signals.push(s);
+            }
+        }
+        changed
+    }
+
+    /// Opens (or re-opens) incidents for services whose unmatched findings are confirmed.
+    fn open_confirmed(&mut self, unmatched: &[(&SeriesKey, &Finding)], w: Millis, touched: &mut Touched) {
+        let c = self.config.confirm.clone();
+        let window_ms = self.config.window.0.max(1);
+        let oldest = Millis(w.0 - i64::from(c.within_windows.max(1)) * window_ms);
+        self.state.pending.retain(|p| p.window_end > oldest);
+        for (key, f) in unmatched {
+            self.state.pending.push(PendingFinding {
+                series: (*key).clone(),
+                signal: f.signal.as_str().into(),
+                window_end: w,
+            });
+        }
+        let services: BTreeSet<&str> = unmatched.iter().map(|(k, _)| &*k.service).collect();
+        for service in services {
+            let now: Vec<&(&SeriesKey, &Finding)> = unmatched.iter().filter(|(k, _)| &*k.service == service).collect();
+            let strong = now.iter().any(|(_, f)| f.score >= c.immediate_score);
+            let n_signals = now.iter().map(|(_, f)| f.signal.as_str()).collect::<BTreeSet<_>>().len();
+            let n_windows = self
+                .state
+                .pending
+                .iter()
+                .filter(|p| &*p.series.service == service)
+                .map(|p| p.window_end)
+                .collect::<BTreeSet<_>>()
+                .len();
+            if !(strong || n_signals >= c.immediate_signals || n_windows >= c.windows as usize) {
+                continue;
+            }
+            let first_end =
+                self.state.pending.iter().filter(|p| &*p.series.service == service).map(|p| p.window_end).min();
+            let onset = Millis(first_end.unwrap_or(w).0 - window_ms);
+            self.state.pending.retain(|p| &*p.series.service != service);
+            let (i, is_new) = self.open_or_reopen(service, onset, w);
+            for (key, f) in now {
+                self.attach(i, key, f, w);
+            }
+            let t = touched.entry(i).or_default();
+            t.opened |= is_new;
+            t.changed |= !is_new;
+        }
+    }
+
+    /// A new incident on `service`, or the resolved one still inside the flap window.
+    fn open_or_reopen(&mut self, service: &str, onset: Millis, w: Millis) -> (usize, bool) {
+        if let Some(i) = self.state.incidents.iter().position(|i| i.status == Status::Resolved && i.covers(service)) {
+            let inc = &mut self.state.incidents[i];
+            inc.status = Status::Open;
+            inc.resolved_at = None;
+            inc.last_abnormal_at = w;
+            inc.timeline.push(TimelineEntry {
+                at: w,
+                kind: TimelineKind::Detected,
+                detail: "re-opened within the flap window".into(),
+            });
+            return (i, false);
+        }
+        let opened_window = Millis(w.0 - self.config.window.0);
+        let dedup_key = format!("{service}/{}", opened_window.to_rfc3339());
+        let id = format!("inc-{:016x}", fnv1a(dedup_key.as_bytes()));
+        self.state.incidents.push(Incident {
+            id,
+            dedup_key,
+            service: service.to_string(),
+            services: [service.to_string()].into(),
+            severity: Severity::P3,
+            title: String::new(),
+            status: Status::Open,
+            onset_at: onset,
+            detected_at: w,
+            resolved_at: None,
+            last_abnormal_at: w,
+            signals: Vec::new(),
+            impact: Impact::default(),
+            dimensions: Vec::new(),
+            peaks: Default::default(),
+            causes: Vec::new(),
+            runbook: Vec::new(),
+            timeline: vec![
+                TimelineEntry { at: onset, kind: TimelineKind::Onset, detail: "first anomalous window".into() },
+                TimelineEntry { at: w, kind: TimelineKind::Detected, detail: "opened".into() },
+            ],
+        });
+        (self.state.incidents.len() - 1, true)
+    }
+
+    /// Folds this window's evidence into every open incident: impact, severity,
+    /// causes, title; resolves those whose signals stayed normal long enough.
+    fn refresh_open(&mut self, w: Millis, touched: &mut Touched) {
+        let cfg = &self.config;
+        for (i, inc) in self.state.incidents.iter_mut().enumerate() {
+            if inc.status != Status::Open {
+                continue;
+            }
+            let just_opened = inc.detected_at == w;
+            let still_abnormal =
+                inc.signals.iter().any(|s| signal_abnormal(s, self.evidence.value(&s.series, &s.signal)));
+            if still_abnormal {
+                inc.last_abnormal_at = w;
+            }
+            if inc.last_abnormal_at == w {
+                let mut impact = self.evidence.impact(inc.services.iter());
+                impact.payment_path = inc
+                    .services
+                    .iter()
+                    .any(|s| self.state.payment_services.contains(s) || cfg.severity.is_payment_service(s));
+                accumulate(&mut inc.impact, &impact);
+                self.evidence.add_dimensions(inc.services.iter(), &mut inc.dimensions);
+                self.evidence.add_peaks(inc.services.iter(), &mut inc.peaks);
+                let (severity, why) = cfg.severity.assess(inc, &impact);
+                if severity < inc.severity {
+                    if !just_opened && !inc.signals.is_empty() {
+                        let detail = format!("{} → {}: {why}", inc.severity.as_str(), severity.as_str());
+                        inc.timeline.push(TimelineEntry { at: w, kind: TimelineKind::SeverityChanged, detail });
+                        touched.entry(i).or_default().changed = true;
+                    }
+                    inc.severity = severity;
+                }
+                let top_before = inc.causes.first().map(|c| c.cause.clone());
+                let (causes, runbook) = self.catalog.evaluate(inc, CauseContext { changes: &self.state.changes });
+                inc.causes = causes;
+                inc.runbook = runbook;
+                if inc.causes.first().map(|c| c.cause.clone()) != top_before && !just_opened {
+                    touched.entry(i).or_default().changed = true;
+                }
+                inc.title = title(inc);
+                continue;
+            }
+            let quiet = w.0 - inc.last_abnormal_at.0;
+            let hold = resolve_hold(cfg, DurationMs(inc.last_abnormal_at.0 - inc.onset_at.0));
+            if quiet >= hold.0 {
+                inc.status = Status::Resolved;
+                inc.resolved_at = Some(w);
+                let detail = format!("all signals normal since {}", inc.last_abnormal_at.to_rfc3339());
+                inc.timeline.push(TimelineEntry { at: w, kind: TimelineKind::Resolved, detail });
+                touched.entry(i).or_default().resolved = true;
+            }
+        }
+    }
+}
+
+/// What happened to each incident in one window, by index.
+type Touched = std::collections::BTreeMap<usize, Touch>;
+
+/// What happened to one incident in one window.
+#[derive(Debug, Default, Clone, Copy)]
+struct Touch {
+    opened: bool,
+    changed: bool,
+    resolved: bool,
+}
+
+fn new_signal(key: &SeriesKey, f: &Finding, w: Millis) -> IncidentSignal {
+    IncidentSignal {
+        series: key.clone(),
+        signal: f.signal.as_str().to_string(),
+        detector: detector_name(f.detector),
+        direction: f.direction.into(),
+        value: f.value,
+        worst: f.value,
+        baseline: f.baseline,
+        threshold: f.threshold,
+        first_at: f.window.start,
+        last_at: w,
+        detail: f.detail.clone(),
+    }
+}
+
+/// Whether a signal's latest value is still on the abnormal side: past its
+/// threshold, or (without one) not yet back halfway from its worst to its baseline.
+fn signal_abnormal(s: &IncidentSignal, latest: Option<f64>) -> bool {
+    let Some(v) = latest else { return false };
+    let limit = match (s.threshold, s.baseline) {
+        (Some(t), _) => t,
+        (None, Some(b)) => (b + s.worst) / 2.0,
+        (None, None) => return false,
+    };
+    match s.direction {
+        SignalDirection::Up => v >= limit && v > s.baseline.unwrap_or(f64::NEG_INFINITY),
+        SignalDirection::Down => v <= limit && v < s.baseline.unwrap_or(f64::INFINITY),
+    }
+}
+
+fn accumulate(total: &mut Impact, w: &super::severity::WindowImpact) {
+    total.requests += w.requests;
+    total.errors += w.errors;
+    total.txn_total += w.txn_total;
+    total.txn_failed += w.txn_failed;
+    if w.requests > 0 {
+        total.peak_error_share = total.peak_error_share.max(w.errors as f64 / w.requests as f64);
+    }
+    if w.txn_total > 0 {
+        total.peak_txn_failure_share = total.peak_txn_failure_share.max(w.txn_failed as f64 / w.txn_total as f64);
+    }
+}
+
+fn describe(s: &IncidentSignal) -> String {
+    let on = if s.series.kind == SeriesKind::Dependency {
+        format!("{} → {}", s.series.service, s.series.name)
+    } else if s.series.name.is_empty() {
+        s.series.service.to_string()
+    } else {
+        format!("{} {}", s.series.service, s.series.name)
+    };
+    format!("{} {} on {on} ({})", s.signal, fmt_num(s.value), s.detector)
+}
+
+fn title(inc: &Incident) -> String {
+    let lead = inc.signals.first().map_or_else(String::new, describe);
+    match inc.causes.first() {
+        Some(c) => format!("{} on {}: {lead}; probable cause {}", inc.severity.as_str(), inc.service, c.cause),
+        None => format!("{} on {}: {lead}", inc.severity.as_str(), inc.service),
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.abs() >= 100.0 { format!("{v:.0}") } else { format!("{v:.3}") }
+}
+
+/// FNV-1a, 64 bits: stable across Rust versions and platforms, for incident ids.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The hold before resolving an incident of `duration`: see [`IncidentConfig`].
+pub fn resolve_hold(config: &IncidentConfig, duration: DurationMs) -> DurationMs {
+    let min = i64::from(config.resolve_min_windows) * config.window.0;
+    DurationMs(min.max(((duration.0 as f64 * config.resolve_duration_factor) as i64).min(config.resolve_max.0)))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

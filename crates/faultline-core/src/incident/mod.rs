@@ -1,0 +1,98 @@
+//! Incidents: findings grouped into incidents with severity, scope, probable causes and a lifecycle.
+//!
+//! The [`IncidentManager`] takes, per window end, the closed windows, their
+//! signal points and the detectors' findings, and answers with
+//! [`IncidentEvent`]s (opened, updated, resolved). It is policy and state only:
+//! no I/O, no clock; it advances on window ends (event time). Its
+//! [`ManagerState`] is serialisable with label sets, so a restart keeps every
+//! incident's id and dedup key. [`CauseCatalog`] (data) ranks probable causes;
+//! [`SeverityPolicy`] (data) maps measured impact to P0–P3; [`wire`] holds the
+//! DESIGN.md JSON; [`render_postmortem`] writes the Markdown draft.
+
+mod causes;
+mod evidence;
+mod manager;
+mod model;
+mod postmortem;
+mod severity;
+pub mod wire;
+
+use serde::Deserialize;
+
+pub use causes::{CauseCatalog, CauseContext, CauseRule, Condition, Term};
+pub use manager::{IncidentManager, ManagerState, PendingFinding, STATE_VERSION, resolve_hold};
+pub use model::{
+    Action, ChangeRecord, DimensionCount, Impact, Incident, IncidentEvent, IncidentSignal, ProbableCause, Severity,
+    SignalDirection, Status, TimelineEntry, TimelineKind,
+};
+pub use postmortem::render_postmortem;
+pub use severity::{SeverityPolicy, WindowImpact};
+
+use crate::time::DurationMs;
+
+/// Incident policy (the `[incidents]` config section, validated).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IncidentConfig {
+    /// Window size of the engine (set by the pipeline from its engine config).
+    #[serde(skip)]
+    pub window: DurationMs,
+    /// Names of the configured series dimensions, in config order.
+    #[serde(skip)]
+    pub dimension_names: Vec<String>,
+    /// When findings open an incident.
+    pub confirm: ConfirmPolicy,
+    /// Quiet windows before resolving, at least.
+    pub resolve_min_windows: u32,
+    /// The hold before resolving grows with the incident's duration times this factor…
+    pub resolve_duration_factor: f64,
+    /// … up to this much.
+    #[serde(skip)]
+    pub resolve_max: DurationMs,
+    /// A finding this soon after resolution re-opens the same incident.
+    #[serde(skip)]
+    pub flap_window: DurationMs,
+    /// How long changes (deploys, config) are remembered to explain incidents.
+    #[serde(skip)]
+    pub change_memory: DurationMs,
+    /// Severity thresholds.
+    pub severity: SeverityPolicy,
+}
+
+/// When unmatched findings on a service open an incident.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfirmPolicy {
+    /// Anomalous windows needed …
+    pub windows: u32,
+    /// … within this many windows.
+    pub within_windows: u32,
+    /// A finding with at least this score opens at once.
+    pub immediate_score: f64,
+    /// This many distinct anomalous signals on the service in one window open at once.
+    pub immediate_signals: usize,
+}
+
+impl Default for ConfirmPolicy {
+    fn default() -> Self {
+        ConfirmPolicy { windows: 2, within_windows: 3, immediate_score: 0.9, immediate_signals: 2 }
+    }
+}
+
+impl Default for IncidentConfig {
+    /// 10 s windows; resolve after max(3 windows, min(duration, 10 min)) of quiet;
+    /// re-open within 15 min; changes remembered for an hour.
+    fn default() -> Self {
+        IncidentConfig {
+            window: DurationMs::from_secs(10),
+            dimension_names: Vec::new(),
+            confirm: ConfirmPolicy::default(),
+            resolve_min_windows: 3,
+            resolve_duration_factor: 1.0,
+            resolve_max: DurationMs::from_secs(600),
+            flap_window: DurationMs::from_secs(900),
+            change_memory: DurationMs::from_secs(3600),
+            severity: SeverityPolicy::default(),
+        }
+    }
+}
