@@ -33,6 +33,10 @@ pub struct ManagerState {
     pub pending: Vec<PendingFinding>,
     /// Services seen with transactions (payment paths).
     pub payment_services: BTreeSet<String>,
+    /// Services seen serving requests; any other service is seen through gauges
+    /// only (a database, a cache) and counts as shared infrastructure.
+    #[serde(default)]
+    pub app_services: BTreeSet<String>,
     /// End of the latest window processed.
     pub watermark: Option<Millis>,
     /// Windows ending at or before this only feed history: they open nothing.
@@ -86,6 +90,17 @@ impl IncidentManager {
         &self.config
     }
 
+    /// The probable-cause rules.
+    pub fn catalog(&self) -> &CauseCatalog {
+        &self.catalog
+    }
+
+    /// Replaces the state with a checkpointed one (between window ends).
+    pub fn restore(&mut self, state: ManagerState) {
+        self.state = state;
+        self.evidence.clear();
+    }
+
     /// Open incidents and resolved ones still inside the flap window.
     pub fn incidents(&self) -> &[Incident] {
         &self.state.incidents
@@ -98,8 +113,13 @@ impl IncidentManager {
 
     /// Counts a closed window of the series `key` (errors per dimension, transactions, changes).
     pub fn observe_window(&mut self, key: &SeriesKey, closed: &ClosedWindow) {
-        if key.kind == SeriesKind::Transaction && !self.state.payment_services.contains(&*key.service) {
-            self.state.payment_services.insert(key.service.to_string());
+        let known = match key.kind {
+            SeriesKind::Transaction => Some(&mut self.state.payment_services),
+            SeriesKind::Request | SeriesKind::Dependency => Some(&mut self.state.app_services),
+            _ => None,
+        };
+        if let Some(known) = known.filter(|k| !k.contains(&*key.service)) {
+            known.insert(key.service.to_string());
         }
         self.evidence.observe_window(key, closed, &self.config.dimension_names);
     }
@@ -240,7 +260,10 @@ impl IncidentManager {
                 self.state.pending.iter().filter(|p| &*p.series.service == service).map(|p| p.window_end).min();
             let onset = Millis(first_end.unwrap_or(w).0 - window_ms);
             self.state.pending.retain(|p| &*p.series.service != service);
-            let (i, is_new) = self.open_or_reopen(service, onset, w);
+            let (i, is_new) = match self.correlated_incident(service, w) {
+                Some(i) => (i, false),
+                None => self.open_or_reopen(service, onset, w),
+            };
             for (key, f) in now {
                 self.attach(i, key, f, w);
             }
@@ -248,6 +271,19 @@ impl IncidentManager {
             t.opened |= is_new;
             t.changed |= !is_new;
         }
+    }
+
+    /// An open incident that `service` joins by correlation in time: one of the two
+    /// is shared infrastructure (seen through gauges only) and the incident opened
+    /// within the correlation window.
+    fn correlated_incident(&self, service: &str, w: Millis) -> Option<usize> {
+        let infra = |s: &str| !self.state.app_services.contains(s);
+        let since = w.minus(self.config.correlation_window);
+        self.state.incidents.iter().position(|i| {
+            i.status == Status::Open
+                && i.detected_at >= since
+                && (infra(service) || i.services.iter().any(|s| infra(s)))
+        })
     }
 
     /// A new incident on `service`, or the resolved one still inside the flap window.

@@ -49,6 +49,10 @@ pub struct IncidentConfig {
     /// … up to this much.
     #[serde(skip)]
     pub resolve_max: DurationMs,
+    /// Findings on shared infrastructure (services seen through gauges only) join an
+    /// incident opened this recently, and an incident on such a service draws in others.
+    #[serde(skip)]
+    pub correlation_window: DurationMs,
     /// A finding this soon after resolution re-opens the same incident.
     #[serde(skip)]
     pub flap_window: DurationMs,
@@ -91,6 +95,7 @@ impl Default for IncidentConfig {
             resolve_duration_factor: 1.0,
             resolve_max: DurationMs::from_secs(600),
             flap_window: DurationMs::from_secs(900),
+            correlation_window: DurationMs::from_secs(120),
             change_memory: DurationMs::from_secs(3600),
             severity: SeverityPolicy::default(),
         }

@@ -258,3 +258,27 @@ fn a_deploy_before_onset_is_named() {
     assert!(inc.causes[0].evidence.contains("v2.3.1"), "{}", inc.causes[0].evidence);
     assert!(inc.runbook[0].contains("v2.3.1"), "{:?}", inc.runbook);
 }
+
+#[test]
+fn shared_infrastructure_joins_by_time() {
+    let mut h = Harness::new();
+    h.outage("pay", 0, 1, 0.6);
+    let cpu = SeriesKey::new(SeriesKind::Gauge, "pay-db", "cpu.utilization", &[]);
+    let win = window(1);
+    let f = Finding {
+        detector: DetectorKind::Threshold,
+        signal: Signal::Cpu,
+        series: SeriesId(2),
+        window: win,
+        value: 0.95,
+        baseline: None,
+        threshold: Some(0.8),
+        score: 1.0,
+        direction: Direction::Up,
+        detail: None,
+    };
+    h.m.observe_finding(&cpu, &f);
+    h.end(1);
+    assert_eq!(h.actions(), ["opened", "updated"]);
+    assert!(h.events[1].incident.covers("pay-db"));
+}
