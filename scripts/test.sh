@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Installs what the tests need if it is missing, then runs every test.
-# Tools are cached under ~/.cache/faultline so a warm machine skips the installs.
+# Installed tools are cached under ~/.cache/faultline (override: FAULTLINE_CACHE), outside the
+# clone, so a warm machine skips the installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${FAULTLINE_CACHE:-$HOME/.cache/faultline}"
-mkdir -p "$CACHE"
+mkdir -p "$CACHE/bin"
+export PATH="$CACHE/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+start=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$*" "$(($(date +%s) - start))" >&2; }
 
-step() { printf '\n== %s\n' "$*" >&2; }
+step "tools"
+command -v python3 >/dev/null || { apt-get update -q && apt-get install -yq python3; }
+if ! command -v cargo-insta >/dev/null; then
+  # Snapshot tests run through cargo-insta so orphaned snapshots fail the run.
+  cargo install cargo-insta --locked --version '^1' --root "$CACHE" -q
+fi
 
 step "format"
 cargo fmt --all -- --check
@@ -15,13 +24,15 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "tests"
-cargo test --workspace --locked
+step "tests (unit, integration, doc, snapshots)"
+cargo insta test --workspace --unreferenced=reject --check
 
 step "benches compile and run once"
-cargo bench -p faultline-benches --locked -- --test
+cargo bench -p faultline-benches --locked -- --test >/dev/null
 
 step "replay smoke test"
-out=$(cargo run -q -p faultline --locked -- replay --input testdata/payments-burst.jsonl --quiet | wc -l)
-[ "$out" -gt 1000 ] || { echo "replay printed only $out signal lines"; exit 1; }
-echo "replay printed $out signal lines"
+n=$(cargo run -q -p faultline --locked -- replay --input testdata/payments-burst.jsonl --emit signals --quiet | wc -l)
+[ "$n" -gt 1000 ] || { echo "replay printed only $n signal lines"; exit 1; }
+echo "replay printed $n signal lines"
+
+step "done"
