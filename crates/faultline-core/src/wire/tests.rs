@@ -238,3 +238,53 @@ fn malformed_lines_say_where_and_why() {
         "line 7: field `service`: invalid_field: expected string, got 5",
     );
 }
+
+mod fuzz {
+    //! Bad input never panics: arbitrary bytes and mutated valid lines give events or a `ParseError`.
+    use super::*;
+    use proptest::prelude::*;
+
+    const VALID: &str = r#"{"ts":"2026-11-20T18:00:00.120Z","service":"payments-api","operation":"POST /charge","kind":"request","status":502,"latency_ms":1530.0,"peer":"gw","attrs":{"region":"eu-west-1"}}"#;
+
+    fn decode_any(bytes: &[u8]) -> Result<usize, ParseError> {
+        let mut out = Vec::new();
+        decoder(&["region"]).decode_line(1, bytes, Some(Millis(1_795_197_600_000)), &mut out).map(|()| out.len())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            if let Err(e) = decode_any(&bytes) {
+                prop_assert!(RejectReason::ALL.contains(&e.reason));
+                prop_assert_eq!(e.line, 1);
+            }
+        }
+
+        #[test]
+        fn mutated_valid_lines_never_panic(pos in 0usize..VALID.len(), byte in any::<u8>(), cut in 0usize..VALID.len()) {
+            let mut bytes = VALID.as_bytes().to_vec();
+            bytes[pos] = byte;
+            let _ = decode_any(&bytes);
+            let _ = decode_any(&VALID.as_bytes()[..cut]);
+        }
+
+        #[test]
+        fn any_numbers_in_numeric_fields_never_panic(
+            ts in any::<i64>(), status in any::<i64>(), lat in any::<f64>(), value in any::<f64>(), max in any::<f64>()
+        ) {
+            let lat = if lat.is_finite() { lat } else { 0.0 };
+            let value = if value.is_finite() { value } else { 1.0 };
+            let max = if max.is_finite() { max } else { 1.0 };
+            let req = format!(r#"{{"ts":{ts},"service":"s","operation":"o","kind":"request","status":{status},"latency_ms":{lat}}}"#);
+            let gauge = format!(r#"{{"ts":{ts},"service":"s","kind":"gauge","name":"g","value":{value},"max":{max}}}"#);
+            for line in [req, gauge] {
+                match decode_any(line.as_bytes()) {
+                    Ok(n) => prop_assert_eq!(n, 1),
+                    Err(e) => prop_assert!(RejectReason::ALL.contains(&e.reason)),
+                }
+            }
+        }
+    }
+}
