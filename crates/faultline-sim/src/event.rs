@@ -130,7 +130,9 @@ impl SimEvent {
                 let _ = write!(out, r#","attrs":{{"region":"{region}","instance":"{instance}"}}}}"#);
             }
             SimBody::Gauge { name, value, max } => {
-                let _ = write!(out, r#","kind":"gauge","name":"{name}","value":{value:.4}"#);
+                // Four decimals are plenty for a utilization; counts print as integers.
+                let value = (value * 1e4).round() / 1e4;
+                let _ = write!(out, r#","kind":"gauge","name":"{name}","value":{value}"#);
                 if let Some(max) = max {
                     let _ = write!(out, r#","max":{max:.0}"#);
                 }
@@ -193,7 +195,7 @@ mod tests {
                 service: "payments-api",
                 body: SimBody::Gauge { name: "db.pool.in_use", value: 95.0, max: Some(100.0) },
             },
-            r#"{"ts":2,"service":"payments-api","kind":"gauge","name":"db.pool.in_use","value":95.0000,"max":100}"#,
+            r#"{"ts":2,"service":"payments-api","kind":"gauge","name":"db.pool.in_use","value":95,"max":100}"#,
         );
         check(
             SimEvent {
