@@ -50,6 +50,11 @@ impl SimEvents {
         }
     }
 
+    /// End of the simulated span, epoch ms (exclusive): every event is before it.
+    pub fn end_ms(&self) -> i64 {
+        self.end_ms
+    }
+
     /// Generates the next tick into `ready`, in time order.
     fn fill(&mut self) {
         let t0 = self.next_tick_ms;
@@ -98,7 +103,7 @@ fn harmless_changes(rng: &mut SmallRng, start_ms: i64, end_ms: i64, incident: Op
         let working_day = weekday(day) < 5;
         let deploy_at = day + 10 * HOUR_MS + rng.gen_range(0..6 * HOUR_MS);
         let service_idx = rng.gen_range(0..2);
-        let deploys = rng.r#gen::<f64>() < 0.7;
+        let deploys = rng.r#gen::<f64>() < 0.85;
         let flag_at = day + 9 * HOUR_MS + rng.gen_range(0..8 * HOUR_MS);
         let flags = rng.r#gen::<f64>() < 0.25;
         let clear = |ts: i64| incident.is_none_or(|i| ts < i.onset_ms - 3 * HOUR_MS || ts >= i.end_ms + 30 * MINUTE_MS);

@@ -33,6 +33,7 @@ fn every_scenario_decodes_without_rejects_in_time_order() {
     for name in ScenarioName::ALL {
         let s = spec(name, FRIDAY + 8 * HOUR_MS, 0.1);
         let (truth, events) = generate(&s);
+        let end_ms = events.end_ms();
         let mut decoder = Decoder::new(
             Arc::new(SeriesRegistry::new(10_000)),
             DecoderConfig { dims: vec!["region".into(), "instance".into()], ..DecoderConfig::default() },
@@ -42,6 +43,7 @@ fn every_scenario_decodes_without_rejects_in_time_order() {
         let mut n_lines = 0u64;
         for e in events {
             assert!(e.ts_ms >= last_ts, "{name}: out of order at {}", e.ts_ms);
+            assert!((s.start_ms..end_ms).contains(&e.ts_ms));
             last_ts = e.ts_ms;
             n_lines += 1;
             let line = e.to_json_line();
