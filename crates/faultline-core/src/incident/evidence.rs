@@ -18,8 +18,8 @@ pub(crate) struct WindowEvidence {
     pub(crate) services: BTreeMap<Box<str>, ServiceWindow>,
     /// Findings of this window end, with their series' label sets.
     pub(crate) findings: Vec<(SeriesKey, Finding)>,
-    /// Latest value per (series, signal name).
-    pub(crate) values: BTreeMap<(SeriesKey, String), f64>,
+    /// Latest point per (series, signal name): value, n, k.
+    pub(crate) values: BTreeMap<(SeriesKey, String), (f64, u64, u64)>,
     /// Changes seen.
     pub(crate) changes: Vec<ChangeRecord>,
 }
@@ -86,7 +86,7 @@ impl WindowEvidence {
 
     /// Records a signal value of the series `key`.
     pub(crate) fn observe_point(&mut self, key: &SeriesKey, point: &SignalPoint) {
-        self.values.insert((key.clone(), point.signal.as_str().to_string()), point.value);
+        self.values.insert((key.clone(), point.signal.as_str().to_string()), (point.value, point.n, point.k));
         if key.kind == SeriesKind::Dependency {
             return;
         }
@@ -151,6 +151,11 @@ impl WindowEvidence {
 
     /// Latest value of `signal` on `series` in this window.
     pub(crate) fn value(&self, series: &SeriesKey, signal: &str) -> Option<f64> {
+        self.point(series, signal).map(|p| p.0)
+    }
+
+    /// Latest (value, n, k) of `signal` on `series` in this window.
+    pub(crate) fn point(&self, series: &SeriesKey, signal: &str) -> Option<(f64, u64, u64)> {
         self.values.get(&(series.clone(), signal.to_string())).copied()
     }
 

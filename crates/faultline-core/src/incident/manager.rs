@@ -11,6 +11,7 @@ use super::model::{
     Action, ChangeRecord, Impact, Incident, IncidentEvent, IncidentSignal, Severity, SignalDirection, Status,
     TimelineEntry, TimelineKind, detector_name,
 };
+use super::severity::WindowImpact;
 use crate::detect::Finding;
 use crate::series::{SeriesKey, SeriesKind};
 use crate::signal::SignalPoint;
@@ -155,7 +156,8 @@ impl IncidentManager {
                             touched.entry(i).or_default().changed = true;
                         }
                     }
-                    None => unmatched.push((key, f)),
+                    None if self.significant(key, f) => unmatched.push((key, f)),
+                    None => {}
                 }
             }
             self.open_confirmed(&unmatched, w, &mut touched);
@@ -176,6 +178,15 @@ impl IncidentManager {
         let flap = self.config.flap_window;
         self.state.incidents.retain(|i| i.resolved_at.is_none_or(|r| w.minus(flap) <= r));
         self.evidence.clear();
+    }
+
+    /// Whether a finding carries enough evidence to count toward opening an incident.
+    fn significant(&self, key: &SeriesKey, f: &Finding) -> bool {
+        if !f.signal.is_ratio() {
+            return true;
+        }
+        let failures = self.evidence.point(key, f.signal.as_str()).map_or(0, |p| p.2);
+        failures >= self.config.confirm.min_ratio_failures
     }
 
     /// Index of the open (or flap-window resolved) incident a finding on `key` belongs to.
@@ -344,15 +355,24 @@ impl IncidentManager {
                 inc.last_abnormal_at = w;
             }
             if inc.last_abnormal_at == w {
-                let mut impact = self.evidence.impact(inc.services.iter());
-                impact.payment_path = inc
-                    .services
-                    .iter()
-                    .any(|s| self.state.payment_services.contains(s) || cfg.severity.is_payment_service(s));
-                accumulate(&mut inc.impact, &impact);
+                let window = self.evidence.impact(inc.services.iter());
+                accumulate(&mut inc.impact, &window);
                 self.evidence.add_dimensions(inc.services.iter(), &mut inc.dimensions);
                 self.evidence.add_peaks(inc.services.iter(), &mut inc.peaks);
-                let (severity, why) = cfg.severity.assess(inc, &impact);
+                // Shares are judged over the incident so far, so a few requests in one
+                // quiet window cannot make a P0 on their own.
+                let measured = WindowImpact {
+                    requests: inc.impact.requests,
+                    errors: inc.impact.errors,
+                    txn_total: inc.impact.txn_total,
+                    txn_failed: inc.impact.txn_failed,
+                    max_latency_p95_ms: window.max_latency_p95_ms,
+                    payment_path: inc
+                        .services
+                        .iter()
+                        .any(|s| self.state.payment_services.contains(s) || cfg.severity.is_payment_service(s)),
+                };
+                let (severity, why) = cfg.severity.assess(inc, &measured);
                 if severity < inc.severity {
                     if !just_opened && !inc.signals.is_empty() {
                         let detail = format!("{} → {}: {why}", inc.severity.as_str(), severity.as_str());
@@ -426,7 +446,7 @@ fn signal_abnormal(s: &IncidentSignal, latest: Option<f64>) -> bool {
     }
 }
 
-fn accumulate(total: &mut Impact, w: &super::severity::WindowImpact) {
+fn accumulate(total: &mut Impact, w: &WindowImpact) {
     total.requests += w.requests;
     total.errors += w.errors;
     total.txn_total += w.txn_total;

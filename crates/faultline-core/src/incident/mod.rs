@@ -75,11 +75,20 @@ pub struct ConfirmPolicy {
     pub immediate_score: f64,
     /// This many distinct anomalous signals on the service in one window open at once.
     pub immediate_signals: usize,
+    /// A ratio finding (error rate, transaction failure rate) on fewer failures than
+    /// this in its window opens nothing: 1 error in 3 night-time requests is no outage.
+    pub min_ratio_failures: u64,
 }
 
 impl Default for ConfirmPolicy {
     fn default() -> Self {
-        ConfirmPolicy { windows: 2, within_windows: 3, immediate_score: 0.9, immediate_signals: 2 }
+        ConfirmPolicy {
+            windows: 2,
+            within_windows: 3,
+            immediate_score: 0.9,
+            immediate_signals: 2,
+            min_ratio_failures: 3,
+        }
     }
 }
 

@@ -235,7 +235,7 @@ fn history_opens_nothing() {
 fn severity_goes_up_with_a_timeline_entry() {
     let mut h = Harness::new();
     h.outage("search", 0, 1, 0.08);
-    h.outage("search", 1, 2, 0.7);
+    h.outage("search", 1, 3, 0.9); // shares are judged over the incident so far
     assert_eq!(h.actions(), ["opened", "updated"]);
     assert_eq!(h.events[0].incident.severity, Severity::P1);
     let inc = &h.events[1].incident;
