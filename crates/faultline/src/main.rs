@@ -3,6 +3,7 @@
 mod config;
 mod eval;
 mod nab;
+mod progress;
 mod replay;
 mod service;
 mod simulate;

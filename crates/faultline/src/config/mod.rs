@@ -1,13 +1,25 @@
 //! Pipeline config: raw TOML sections, validated into the typed spec the pipeline runs on.
+//!
+//! Two stages: [`raw`] holds the sections as written (deserialised through
+//! `serde_ignored`, so every unknown key is reported, not only the first),
+//! [`validate`] builds the typed [`PipelineSpec`]. Every error carries its key
+//! path and, from toml spans ([`locate`]), its line. `FAULTLINE_…`
+//! environment variables ([`env`]) override file values.
 
-use std::path::Path;
+mod env;
+mod locate;
+mod raw;
+mod sensitive;
+mod validate;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use faultline_core::engine::EngineConfig;
-use faultline_core::watermark::Timing;
-use faultline_core::wire::{DecoderConfig, MAX_DIMS};
-use faultline_core::{DurationMs, WindowSpec};
-use serde::Deserialize;
+use faultline_core::wire::DecoderConfig;
 
 /// The embedded default pipeline (`pipelines/demo.toml`).
 pub(crate) const DEMO_TOML: &str = include_str!("../../../../pipelines/demo.toml");
@@ -23,185 +35,198 @@ pub(crate) struct PipelineSpec {
     pub(crate) max_series_per_service: u32,
     /// Shard threads (0 = one per core).
     pub(crate) shards: usize,
+    /// Event sources, by name order.
+    pub(crate) sources: Vec<SourceSpec>,
+    /// Queue sizes.
+    pub(crate) runtime: RuntimeSpec,
+    /// The admin HTTP endpoint.
+    pub(crate) admin: AdminSpec,
+    /// Checkpoints.
+    pub(crate) state: StateSpec,
+    /// Outputs, by name order.
+    pub(crate) sinks: Vec<SinkSpec>,
+    /// HOOK(detectors issue): the raw `[detectors]` table until that issue types it.
+    #[expect(dead_code, reason = "HOOK: the detectors issue reads and types this section")]
+    pub(crate) detectors: Option<toml::Table>,
+    /// HOOK(incidents issue): the raw `[incidents]` table until that issue types it.
+    #[expect(dead_code, reason = "HOOK: the incidents issue reads and types this section")]
+    pub(crate) incidents: Option<toml::Table>,
 }
 
-/// The whole file, as written.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    /// Event-time windows.
-    #[serde(default)]
-    windows: RawWindows,
-    /// Series identity and cardinality.
-    #[serde(default)]
-    series: RawSeries,
-    /// Threads.
-    #[serde(default)]
-    runtime: RawRuntime,
+/// One configured source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SourceSpec {
+    /// The name in `[sources.NAME]`; checkpoints key positions by it.
+    pub(crate) name: String,
+    /// What it reads.
+    pub(crate) kind: SourceKind,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWindows {
-    /// Window length, e.g. "10s".
-    size: String,
-    /// Distance between window starts; equal to size for tumbling windows.
-    slide: Option<String>,
-    /// How far behind the largest event time the watermark trails.
-    out_of_orderness: String,
-    /// Extra time a window stays open past the watermark.
-    lateness: String,
-    /// Processing time after which a silent input stops holding the watermark.
-    idle_timeout: String,
-    /// Empty windows emitted after a series goes quiet.
-    empty_windows: u32,
+/// Source types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SourceKind {
+    /// JSON lines from a file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Follow like `tail -F` instead of stopping at the end.
+        follow: bool,
+        /// Pace to at most this many lines per second.
+        max_lines_per_second: Option<u32>,
+    },
 }
 
-impl Default for RawWindows {
-    fn default() -> Self {
-        RawWindows {
-            size: "10s".into(),
-            slide: None,
-            out_of_orderness: "2s".into(),
-            lateness: "0s".into(),
-            idle_timeout: "60s".into(),
-            empty_windows: 30,
+/// Queue sizes between the runtime's stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RuntimeSpec {
+    /// Event batches queued from the sources to the engine thread.
+    pub(crate) queue_batches: usize,
+    /// Events per batch at most.
+    pub(crate) batch_events: usize,
+    /// Output records queued from the engine thread to the sinks.
+    pub(crate) sink_queue: usize,
+}
+
+/// Where the admin HTTP endpoint listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AdminSpec {
+    /// Bind address.
+    pub(crate) bind: IpAddr,
+    /// Port (0 picks a free one).
+    pub(crate) port: u16,
+}
+
+impl AdminSpec {
+    /// The socket address to bind.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+}
+
+/// Checkpoint settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StateSpec {
+    /// Directory of the checkpoint file; `None` disables checkpoints.
+    pub(crate) directory: Option<PathBuf>,
+    /// Time between periodic checkpoints.
+    pub(crate) checkpoint_interval: Duration,
+}
+
+/// One configured sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SinkSpec {
+    /// The name in `[sinks.NAME]`.
+    pub(crate) name: String,
+    /// Where lines go.
+    pub(crate) kind: SinkKind,
+    /// What lines.
+    pub(crate) emit: Emit,
+}
+
+/// Sink types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SinkKind {
+    /// Standard output.
+    Stdout,
+    /// Appended to a file.
+    File(PathBuf),
+}
+
+/// What a sink writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Emit {
+    /// Incident events (`opened`, `updated`, `resolved`).
+    Incidents,
+    /// One line per closed series-window signal, as `replay --emit signals`.
+    Signals,
+}
+
+/// One config problem: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConfigError {
+    /// Dotted key path (`windows.size`), or the environment variable.
+    pub(crate) path: String,
+    /// 1-based line in the file, when the key is in it.
+    pub(crate) line: Option<usize>,
+    /// What is wrong, lowercase.
+    pub(crate) message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}: {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
         }
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSeries {
-    /// Attribute names that become dimensions, in order.
-    #[serde(default)]
-    dimensions: Vec<String>,
-    /// Label sets per service before folding into an overflow series.
-    #[serde(default = "default_max_series")]
-    max_series_per_service: u32,
-    /// Whether 4xx counts as an error.
-    #[serde(default)]
-    count_4xx_as_errors: bool,
-    /// Reject events this far ahead of processing time.
-    #[serde(default)]
-    future_horizon: Option<String>,
-}
-
-fn default_max_series() -> u32 {
-    10_000
-}
-
-impl Default for RawSeries {
-    fn default() -> Self {
-        RawSeries {
-            dimensions: Vec::new(),
-            max_series_per_service: default_max_series(),
-            count_4xx_as_errors: false,
-            future_horizon: Some("10m".into()),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawRuntime {
-    /// Shard threads; 0 = one per core.
-    #[serde(default)]
-    shards: usize,
-}
-
-/// Reads and validates a pipeline config file.
+/// Reads and validates a pipeline config file, with `FAULTLINE_…` overrides from the environment.
 pub(crate) fn load(path: &Path) -> anyhow::Result<PipelineSpec> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    parse(&text).map_err(|errs| anyhow::anyhow!("{}: {}", path.display(), errs.join("\n")))
+    parse_with_env(&text, &|k| std::env::var(k).ok())
+        .map_err(|errs| anyhow::anyhow!("{}", render_errors(&path.display().to_string(), &errs).trim_end()))
 }
 
-/// Parses and validates config text; every problem found, one message each.
+/// Parses and validates config text (no environment overrides); every problem found, one message each.
 pub(crate) fn parse(text: &str) -> Result<PipelineSpec, Vec<String>> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
-    validate(raw)
+    parse_with_env(text, &|_| None).map_err(|errs| errs.iter().map(ToString::to_string).collect())
 }
 
-fn duration(path: &str, text: &str, errors: &mut Vec<String>) -> DurationMs {
-    DurationMs::parse(text).unwrap_or_else(|| {
-        errors.push(format!("{path}: `{text}` is not a duration such as \"250ms\", \"10s\" or \"5m\""));
-        DurationMs(0)
-    })
-}
-
-fn validate(raw: RawConfig) -> Result<PipelineSpec, Vec<String>> {
+/// Parses and validates config text, overriding values from `env`.
+pub(crate) fn parse_with_env(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PipelineSpec, Vec<ConfigError>> {
+    let locator = locate::Locator::new(text);
     let mut errors = Vec::new();
-    let w = &raw.windows;
-    let size = duration("windows.size", &w.size, &mut errors);
-    let slide = w.slide.as_deref().map_or(size, |s| duration("windows.slide", s, &mut errors));
-    let ooo = duration("windows.out_of_orderness", &w.out_of_orderness, &mut errors);
-    let lateness = duration("windows.lateness", &w.lateness, &mut errors);
-    let idle = duration("windows.idle_timeout", &w.idle_timeout, &mut errors);
-    let windows = WindowSpec::hopping(size, slide).map_err(|e| errors.push(format!("windows: {e}"))).ok();
-    let horizon = raw.series.future_horizon.as_deref().map(|h| duration("series.future_horizon", h, &mut errors));
-    if raw.series.dimensions.len() > MAX_DIMS {
-        errors.push(format!("series.dimensions: at most {MAX_DIMS} dimensions, got {}", raw.series.dimensions.len()));
+    let de = toml::Deserializer::new(text);
+    let result: Result<raw::RawConfig, _> = serde_ignored::deserialize(de, |path| {
+        let path = path.to_string();
+        errors.push(ConfigError { line: locator.line(&path), path, message: "unknown key".into() });
+    });
+    let mut raw = match result {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.span().map(|s| locator.line_at(s.start));
+            let message = e.message().trim_end().to_string();
+            errors.push(ConfigError { path: "(file)".into(), line, message });
+            return Err(errors);
+        }
+    };
+    env::apply(&mut raw, env, &mut errors);
+    validate::validate(raw, &locator, errors)
+}
+
+/// Every error as `FILE:LINE: path: message`, one a line, in file order.
+pub(crate) fn render_errors(file: &str, errors: &[ConfigError]) -> String {
+    let mut sorted: Vec<&ConfigError> = errors.iter().collect();
+    sorted.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+    let mut out = String::new();
+    for e in sorted {
+        match e.line {
+            Some(line) => out.push_str(&format!("{file}:{line}: {}: {}\n", e.path, e.message)),
+            None => out.push_str(&format!("{file}: {}: {}\n", e.path, e.message)),
+        }
     }
-    match windows {
-        Some(windows) if errors.is_empty() => Ok(PipelineSpec {
-            engine: EngineConfig {
-                timing: Timing { windows, out_of_orderness: ooo, lateness, idle_timeout: idle },
-                empty_windows: w.empty_windows,
-            },
-            decoder: DecoderConfig {
-                dims: raw.series.dimensions,
-                count_4xx_as_errors: raw.series.count_4xx_as_errors,
-                future_horizon: horizon,
-            },
-            max_series_per_service: raw.series.max_series_per_service,
-            shards: raw.runtime.shards,
-        }),
-        _ => Err(errors),
-    }
+    out
 }
 
 /// `faultline check-config FILE`: prints every problem, exits 1 if there is one.
 pub(crate) fn check_config(path: &Path) -> anyhow::Result<std::process::ExitCode> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    match parse(&text) {
+    match parse_with_env(&text, &|k| std::env::var(k).ok()) {
         Ok(_) => {
             println!("{}: ok", path.display());
             Ok(std::process::ExitCode::SUCCESS)
         }
         Err(errors) => {
-            for e in &errors {
-                eprintln!("{}: {e}", path.display());
-            }
+            eprint!("{}", render_errors(&path.display().to_string(), &errors));
+            eprintln!("{}: {} error(s)", path.display(), errors.len());
             Ok(std::process::ExitCode::from(1))
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn demo_config_is_valid() {
-        let spec = parse(DEMO_TOML).unwrap();
-        assert_eq!(spec.engine.timing.windows.size(), DurationMs::from_secs(10));
-        assert_eq!(spec.decoder.dims, vec!["region".to_string()]);
-    }
-
-    #[test]
-    fn unknown_section_names_its_line() {
-        let text = format!("{DEMO_TOML}\n[windoes]\nsize = \"10s\"\n");
-        let line = text.lines().position(|l| l == "[windoes]").unwrap() + 1;
-        let errs = parse(&text).unwrap_err();
-        assert!(errs[0].contains(&format!("line {line}")), "{errs:?}");
-        assert!(errs[0].contains("windoes"), "{errs:?}");
-    }
-
-    #[test]
-    fn bad_durations_are_all_reported() {
-        let errs = parse("[windows]\nsize = \"ten\"\nslide = \"10s\"\nout_of_orderness = \"2x\"\nlateness = \"0s\"\nidle_timeout = \"1m\"\nempty_windows = 3\n").unwrap_err();
-        assert_eq!(errs.len(), 2, "{errs:?}");
-        assert!(errs[0].starts_with("windows.size"));
-        assert!(errs[1].starts_with("windows.out_of_orderness"));
-    }
-}
+mod tests;

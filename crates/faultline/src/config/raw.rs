@@ -1,0 +1,180 @@
+//! Raw config sections as written in TOML, with the defaults of `pipelines/demo.toml`.
+//!
+//! Unknown keys are not rejected here: the file is deserialised through
+//! `serde_ignored`, which reports every ignored key, so `check-config` lists
+//! them all at once with their lines (see `config::locate`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole file, as written.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct RawConfig {
+    /// Named sources of events.
+    #[serde(default)]
+    pub(crate) sources: BTreeMap<String, RawSource>,
+    /// Event-time windows.
+    #[serde(default)]
+    pub(crate) windows: RawWindows,
+    /// Series identity and cardinality.
+    #[serde(default)]
+    pub(crate) series: RawSeries,
+    /// Threads and queues.
+    #[serde(default)]
+    pub(crate) runtime: RawRuntime,
+    /// The admin HTTP endpoint.
+    #[serde(default)]
+    pub(crate) admin: RawAdmin,
+    /// Checkpoints.
+    #[serde(default)]
+    pub(crate) state: RawState,
+    /// Named outputs of incident events (or signal lines).
+    #[serde(default)]
+    pub(crate) sinks: BTreeMap<String, RawSink>,
+    /// HOOK(detectors issue): the `[detectors]` section, kept as a raw table
+    /// until that issue replaces it with its own raw struct and validation.
+    #[serde(default)]
+    pub(crate) detectors: Option<toml::Table>,
+    /// HOOK(incidents issue): the `[incidents]` section, kept as a raw table
+    /// until that issue replaces it with its own raw struct and validation.
+    #[serde(default)]
+    pub(crate) incidents: Option<toml::Table>,
+}
+
+/// `[sources.NAME]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawSource {
+    /// Source type; only `"file"` (JSON lines) in this version.
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    /// File to read.
+    pub(crate) path: Option<String>,
+    /// `false`: read to the end, checkpoint, exit. `true`: follow like `tail -F`.
+    #[serde(default)]
+    pub(crate) follow: bool,
+    /// Paces reading to at most this many lines per second (replaying a recorded file as if live).
+    #[serde(default)]
+    pub(crate) max_lines_per_second: Option<u32>,
+}
+
+/// `[windows]`.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawWindows {
+    /// Window length, e.g. "10s".
+    pub(crate) size: String,
+    /// Distance between window starts; equal to size for tumbling windows.
+    pub(crate) slide: Option<String>,
+    /// How far behind the largest event time the watermark trails.
+    pub(crate) out_of_orderness: String,
+    /// Extra time a window stays open past the watermark.
+    pub(crate) lateness: String,
+    /// Processing time after which a silent input stops holding the watermark.
+    pub(crate) idle_timeout: String,
+    /// Empty windows emitted after a series goes quiet.
+    pub(crate) empty_windows: u32,
+}
+
+impl Default for RawWindows {
+    fn default() -> Self {
+        RawWindows {
+            size: "10s".into(),
+            slide: None,
+            out_of_orderness: "2s".into(),
+            lateness: "0s".into(),
+            idle_timeout: "60s".into(),
+            empty_windows: 30,
+        }
+    }
+}
+
+/// `[series]`.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawSeries {
+    /// Attribute names that become dimensions, in order.
+    pub(crate) dimensions: Vec<String>,
+    /// Label sets per service before folding into an overflow series.
+    pub(crate) max_series_per_service: u32,
+    /// Whether 4xx counts as an error.
+    pub(crate) count_4xx_as_errors: bool,
+    /// Reject events this far ahead of processing time.
+    pub(crate) future_horizon: Option<String>,
+}
+
+impl Default for RawSeries {
+    fn default() -> Self {
+        RawSeries {
+            dimensions: Vec::new(),
+            max_series_per_service: 10_000,
+            count_4xx_as_errors: false,
+            future_horizon: Some("10m".into()),
+        }
+    }
+}
+
+/// `[runtime]`.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawRuntime {
+    /// Shard threads; 0 = one per core.
+    pub(crate) shards: usize,
+    /// Event batches queued between the sources and the engine thread.
+    pub(crate) queue_batches: usize,
+    /// Events per batch a source sends at most.
+    pub(crate) batch_events: usize,
+    /// Output records queued between the engine thread and the sinks.
+    pub(crate) sink_queue: usize,
+}
+
+impl Default for RawRuntime {
+    fn default() -> Self {
+        RawRuntime { shards: 0, queue_batches: 16, batch_events: 1024, sink_queue: 1024 }
+    }
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawAdmin {
+    /// Address to bind; "0.0.0.0" for all interfaces.
+    pub(crate) bind: String,
+    /// TCP port; 0 picks a free one.
+    pub(crate) port: u16,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        RawAdmin { bind: "127.0.0.1".into(), port: 7070 }
+    }
+}
+
+/// `[state]`.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawState {
+    /// Directory for checkpoints; none means no checkpoints.
+    pub(crate) directory: Option<String>,
+    /// Time between periodic checkpoints.
+    pub(crate) checkpoint_interval: String,
+}
+
+impl Default for RawState {
+    fn default() -> Self {
+        RawState { directory: None, checkpoint_interval: "10s".into() }
+    }
+}
+
+/// `[sinks.NAME]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawSink {
+    /// `"stdout"` or `"file"`.
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    /// File to append to (file sinks).
+    pub(crate) path: Option<String>,
+    /// `"incidents"` (default) or `"signals"` (one line per closed series-window signal).
+    #[serde(default)]
+    pub(crate) emit: Option<String>,
+}

@@ -1,0 +1,163 @@
+//! Raw sections to the typed `PipelineSpec`: every check runs, every problem is kept.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use faultline_core::engine::EngineConfig;
+use faultline_core::watermark::Timing;
+use faultline_core::wire::{DecoderConfig, MAX_DIMS};
+use faultline_core::{DurationMs, WindowSpec};
+
+use super::raw::RawConfig;
+use super::{
+    AdminSpec, ConfigError, Emit, PipelineSpec, RuntimeSpec, SinkKind, SinkSpec, SourceKind, SourceSpec, StateSpec,
+};
+use crate::config::locate::Locator;
+
+/// Collects errors, each with the line of its key.
+struct Checker<'a> {
+    locator: &'a Locator<'a>,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: &str, message: String) {
+        self.errors.push(ConfigError { path: path.to_string(), line: self.locator.line(path), message });
+    }
+
+    fn duration(&mut self, path: &str, text: &str) -> DurationMs {
+        DurationMs::parse(text).unwrap_or_else(|| {
+            self.error(path, format!("`{text}` is not a duration such as \"250ms\", \"10s\" or \"5m\""));
+            DurationMs(0)
+        })
+    }
+}
+
+/// Validates `raw`; `errors` may already hold errors from earlier stages.
+pub(crate) fn validate(
+    raw: RawConfig,
+    locator: &Locator<'_>,
+    errors: Vec<ConfigError>,
+) -> Result<PipelineSpec, Vec<ConfigError>> {
+    let mut c = Checker { locator, errors };
+    let w = &raw.windows;
+    let size = c.duration("windows.size", &w.size);
+    let slide = w.slide.as_deref().map_or(size, |s| c.duration("windows.slide", s));
+    let ooo = c.duration("windows.out_of_orderness", &w.out_of_orderness);
+    let lateness = c.duration("windows.lateness", &w.lateness);
+    let idle = c.duration("windows.idle_timeout", &w.idle_timeout);
+    let windows = if c.errors.iter().any(|e| e.path == "windows.size" || e.path == "windows.slide") {
+        None
+    } else {
+        WindowSpec::hopping(size, slide).map_err(|e| c.error("windows.size", e.to_string())).ok()
+    };
+    let horizon = raw.series.future_horizon.as_deref().map(|h| c.duration("series.future_horizon", h));
+    if raw.series.dimensions.len() > MAX_DIMS {
+        let n = raw.series.dimensions.len();
+        c.error("series.dimensions", format!("at most {MAX_DIMS} dimensions, got {n}"));
+    }
+    let sources = sources(&raw, &mut c);
+    let sinks = sinks(&raw, &mut c);
+    let runtime = &raw.runtime;
+    for (key, n) in [
+        ("runtime.queue_batches", runtime.queue_batches),
+        ("runtime.batch_events", runtime.batch_events),
+        ("runtime.sink_queue", runtime.sink_queue),
+    ] {
+        if n == 0 {
+            c.error(key, "must be at least 1".into());
+        }
+    }
+    let bind: Option<IpAddr> = raw
+        .admin
+        .bind
+        .parse()
+        .map_err(|_| c.error("admin.bind", format!("`{}` is not an IP address such as 127.0.0.1", raw.admin.bind)))
+        .ok();
+    let interval = c.duration("state.checkpoint_interval", &raw.state.checkpoint_interval);
+    if interval.0 <= 0 && c.errors.iter().all(|e| e.path != "state.checkpoint_interval") {
+        c.error("state.checkpoint_interval", "must be longer than 0s".into());
+    }
+    match (windows, bind) {
+        (Some(windows), Some(bind)) if c.errors.is_empty() => Ok(PipelineSpec {
+            engine: EngineConfig {
+                timing: Timing { windows, out_of_orderness: ooo, lateness, idle_timeout: idle },
+                empty_windows: w.empty_windows,
+            },
+            decoder: DecoderConfig {
+                dims: raw.series.dimensions,
+                count_4xx_as_errors: raw.series.count_4xx_as_errors,
+                future_horizon: horizon,
+            },
+            max_series_per_service: raw.series.max_series_per_service,
+            shards: raw.runtime.shards,
+            sources,
+            runtime: RuntimeSpec {
+                queue_batches: runtime.queue_batches,
+                batch_events: runtime.batch_events,
+                sink_queue: runtime.sink_queue,
+            },
+            admin: AdminSpec { bind, port: raw.admin.port },
+            state: StateSpec {
+                directory: raw.state.directory.map(PathBuf::from),
+                checkpoint_interval: Duration::from_millis(interval.0.unsigned_abs()),
+            },
+            sinks,
+            detectors: raw.detectors,
+            incidents: raw.incidents,
+        }),
+        _ => Err(c.errors),
+    }
+}
+
+fn sources(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SourceSpec> {
+    let mut out = Vec::new();
+    for (name, s) in &raw.sources {
+        match s.kind.as_str() {
+            "file" => match &s.path {
+                Some(p) => out.push(SourceSpec {
+                    name: name.clone(),
+                    kind: SourceKind::File {
+                        path: PathBuf::from(p),
+                        follow: s.follow,
+                        max_lines_per_second: s.max_lines_per_second.filter(|n| *n > 0),
+                    },
+                }),
+                None => c.error(&format!("sources.{name}"), "a file source needs `path`".into()),
+            },
+            other => c.error(&format!("sources.{name}.type"), format!("unknown source type `{other}` (known: file)")),
+        }
+    }
+    out
+}
+
+fn sinks(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SinkSpec> {
+    let mut out = Vec::new();
+    for (name, s) in &raw.sinks {
+        let emit = match s.emit.as_deref() {
+            None | Some("incidents") => Some(Emit::Incidents),
+            Some("signals") => Some(Emit::Signals),
+            Some(other) => {
+                c.error(&format!("sinks.{name}.emit"), format!("`{other}` is not one of: incidents, signals"));
+                None
+            }
+        };
+        let kind = match (s.kind.as_str(), &s.path) {
+            ("stdout", _) => Some(SinkKind::Stdout),
+            ("file", Some(p)) => Some(SinkKind::File(PathBuf::from(p))),
+            ("file", None) => {
+                c.error(&format!("sinks.{name}"), "a file sink needs `path`".into());
+                None
+            }
+            (other, _) => {
+                c.error(&format!("sinks.{name}.type"), format!("unknown sink type `{other}` (known: stdout, file)"));
+                None
+            }
+        };
+        if let (Some(kind), Some(emit)) = (kind, emit) {
+            out.push(SinkSpec { name: name.clone(), kind, emit });
+        }
+    }
+    out
+}

@@ -1,0 +1,154 @@
+//! The catalog of the service's own metrics, with help text, and their Prometheus text rendering.
+//!
+//! Stages publish counts once per batch (not per event), so a mutex around
+//! the sample map costs nothing on the hot path; the registry is passed in,
+//! never global, so tests read it directly.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+/// Counter or gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetricType {
+    /// Only goes up.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+}
+
+/// One catalog entry.
+#[derive(Debug)]
+pub(crate) struct MetricDef {
+    /// Full name, `faultline_<area>_<what>_<unit>[_total]`.
+    pub(crate) name: &'static str,
+    /// Counter or gauge.
+    pub(crate) kind: MetricType,
+    /// Help text.
+    pub(crate) help: &'static str,
+}
+
+macro_rules! catalog {
+    ($($id:ident = $name:literal, $kind:ident, $help:literal;)*) => {
+        $(
+            #[doc = $help]
+            pub(crate) const $id: &MetricDef = &MetricDef { name: $name, kind: MetricType::$kind, help: $help };
+        )*
+        /// Every metric the service exports.
+        pub(crate) const CATALOG: &[&MetricDef] = &[$($id),*];
+    };
+}
+
+catalog! {
+    EVENTS_ACCEPTED = "faultline_source_events_accepted_total", Counter, "Events decoded and applied to their windows, by source.";
+    EVENTS_REJECTED = "faultline_source_events_rejected_total", Counter, "Lines rejected by the decoder, by source and reason.";
+    SOURCE_BYTES = "faultline_source_read_bytes_total", Counter, "Bytes of fully read lines, by source.";
+    EVENTS_LATE = "faultline_engine_late_events_total", Counter, "Events whose window had closed: counted, not applied.";
+    ACTIVE_SERIES = "faultline_engine_active_series", Gauge, "Distinct series (label sets) known to the registry.";
+    OPEN_WINDOWS = "faultline_engine_open_windows", Gauge, "Windows still open.";
+    WATERMARK_LAG = "faultline_engine_watermark_lag_seconds", Gauge, "Wall clock minus the event-time watermark, seconds.";
+    WINDOWS_CLOSED = "faultline_engine_windows_closed_total", Counter, "Series-windows closed by the watermark.";
+    DETECTOR_EVALUATIONS = "faultline_detector_evaluations_total", Counter, "Signal points evaluated by the detector bank.";
+    INCIDENT_EVENTS = "faultline_incident_events_total", Counter, "Incident events, by severity and action (opened, updated, resolved).";
+    SINK_DELIVERIES = "faultline_sink_deliveries_total", Counter, "Lines written by a sink, by sink.";
+    SINK_FAILURES = "faultline_sink_failures_total", Counter, "Failed sink writes, by sink.";
+    QUEUE_PUSHED = "faultline_queue_pushed_total", Counter, "Items pushed into a bounded queue, by queue (depth = pushed - popped).";
+    QUEUE_POPPED = "faultline_queue_popped_total", Counter, "Items popped from a bounded queue, by queue.";
+    QUEUE_DEPTH = "faultline_queue_depth", Gauge, "Items waiting in a bounded queue, by queue.";
+    CHECKPOINTS = "faultline_checkpoints_total", Counter, "Checkpoints written.";
+    CHECKPOINT_FAILURES = "faultline_checkpoint_failures_total", Counter, "Checkpoints that could not be written.";
+    CHECKPOINT_AGE = "faultline_checkpoint_age_seconds", Gauge, "Seconds since the last checkpoint was written.";
+    CHECKPOINT_DURATION = "faultline_checkpoint_duration_seconds", Gauge, "Time the last checkpoint took to write, seconds.";
+    READY = "faultline_ready", Gauge, "1 when sources are connected and state is restored.";
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The service's metric registry: samples by (metric, labels).
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    samples: Mutex<BTreeMap<(&'static str, Labels), f64>>,
+}
+
+impl Metrics {
+    /// Adds `by` to a counter.
+    pub(crate) fn add(&self, def: &MetricDef, labels: &[(&'static str, &str)], by: f64) {
+        let mut s = self.samples.lock().expect("metrics mutex poisoned");
+        *s.entry((def.name, owned(labels))).or_insert(0.0) += by;
+    }
+
+    /// Sets a gauge.
+    pub(crate) fn set(&self, def: &MetricDef, labels: &[(&'static str, &str)], value: f64) {
+        let mut s = self.samples.lock().expect("metrics mutex poisoned");
+        s.insert((def.name, owned(labels)), value);
+    }
+
+    /// The current value of a sample (0 when never set).
+    pub(crate) fn get(&self, def: &MetricDef, labels: &[(&'static str, &str)]) -> f64 {
+        let s = self.samples.lock().expect("metrics mutex poisoned");
+        s.get(&(def.name, owned(labels))).copied().unwrap_or(0.0)
+    }
+
+    /// Prometheus text format: every catalog entry with HELP and TYPE, and a
+    /// zero sample for entries nothing has touched yet.
+    pub(crate) fn render(&self) -> String {
+        let s = self.samples.lock().expect("metrics mutex poisoned");
+        let mut out = String::new();
+        for def in CATALOG {
+            let kind = match def.kind {
+                MetricType::Counter => "counter",
+                MetricType::Gauge => "gauge",
+            };
+            let _ = writeln!(out, "# HELP {} {}\n# TYPE {} {kind}", def.name, def.help, def.name);
+            let mut any = false;
+            for ((_, labels), v) in s.range((def.name, Vec::new())..).take_while(|((n, _), _)| *n == def.name) {
+                any = true;
+                out.push_str(def.name);
+                if !labels.is_empty() {
+                    out.push('{');
+                    for (i, (k, val)) in labels.iter().enumerate() {
+                        let sep = if i > 0 { "," } else { "" };
+                        let _ = write!(out, "{sep}{k}=\"{}\"", val.replace('\\', "\\\\").replace('"', "\\\""));
+                    }
+                    out.push('}');
+                }
+                let _ = writeln!(out, " {v}");
+            }
+            if !any {
+                let _ = writeln!(out, "{} 0", def.name);
+            }
+        }
+        out
+    }
+}
+
+fn owned(labels: &[(&'static str, &str)]) -> Labels {
+    labels.iter().map(|(k, v)| (*k, (*v).to_string())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_convention_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for d in CATALOG {
+            assert!(d.name.starts_with("faultline_"), "{}", d.name);
+            assert_eq!(d.kind == MetricType::Counter, d.name.ends_with("_total"), "{}", d.name);
+            assert!(seen.insert(d.name), "duplicate {}", d.name);
+        }
+    }
+
+    #[test]
+    fn renders_labels_and_untouched_entries() {
+        let m = Metrics::default();
+        m.add(EVENTS_REJECTED, &[("source", "app"), ("reason", "bad_json")], 2.0);
+        let text = m.render();
+        assert!(
+            text.contains("faultline_source_events_rejected_total{source=\"app\",reason=\"bad_json\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nfaultline_ready 0\n"), "{text}");
+    }
+}

@@ -1,0 +1,146 @@
+//! `faultline run` and `faultline demo`: config to running threads, the admin endpoint, signals and shutdown.
+
+mod admin;
+mod checkpoint;
+mod demo;
+mod metrics;
+mod output;
+mod processor;
+mod runtime;
+mod sink;
+mod source_file;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+pub(crate) use demo::demo;
+
+use self::admin::AdminState;
+use self::runtime::Feed;
+use self::sink::SinkOut;
+use self::source_file::FileSource;
+use crate::config::{self, PipelineSpec, SourceKind};
+
+/// Arguments of `faultline run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The pipeline config.
+    #[arg(long)]
+    config: PathBuf,
+}
+
+/// Arguments of `faultline demo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DemoArgs {
+    /// Print only incident events as JSON lines on stdout (URLs and logs go to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Keep running after the scenario ends, until SIGINT or SIGTERM.
+    #[arg(long)]
+    follow: bool,
+    /// Wall-clock seconds the played part of the scenario takes.
+    #[arg(long, default_value_t = 45)]
+    seconds: u64,
+}
+
+/// How long shutdown may take after the first signal before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Runs the service.
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let spec = config::load(&args.config)?;
+    anyhow::ensure!(!spec.sources.is_empty(), "{}: no [sources.NAME] section: nothing to read", args.config.display());
+    let sinks = spec.sinks.iter().map(SinkOut::open).collect::<anyhow::Result<Vec<_>>>()?;
+    let batch_bytes = spec.runtime.batch_events.saturating_mul(200);
+    let feeds = spec
+        .sources
+        .iter()
+        .map(|s| {
+            let SourceKind::File { path, follow, max_lines_per_second } = s.kind.clone();
+            let name = s.name.clone();
+            Feed {
+                name: name.clone(),
+                run: Box::new(move |idx, offset, tx, stop, admin| {
+                    FileSource { idx, name, path, follow, offset, batch_bytes, max_lines_per_second }
+                        .read(tx, stop, admin);
+                }),
+            }
+        })
+        .collect();
+    eprintln!("faultline: {}", runtime::describe_state(spec.state.directory.as_ref()));
+    serve(&spec, feeds, sinks, |addr| eprintln!("faultline: admin on http://{addr}/"))
+}
+
+/// Binds the admin endpoint, starts the threads, and waits for the end of
+/// input or a signal. `on_listening` gets the bound address.
+pub(crate) fn serve(
+    spec: &PipelineSpec,
+    feeds: Vec<Feed>,
+    sinks: Vec<SinkOut>,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("faultline-io")
+        .build()
+        .context("starting the async runtime")?;
+    let admin = Arc::new(AdminState::default());
+    rt.block_on(async move {
+        let addr = spec.admin.addr();
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the admin endpoint on {addr} (set [admin] port or FAULTLINE_ADMIN_PORT)"))?;
+        let bound = listener.local_addr()?;
+        tracing::info!(addr = %bound, "admin endpoint listening");
+        on_listening(bound);
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let http = tokio::spawn(admin::serve(listener, admin.clone(), async {
+            let _ = http_stopped.await;
+        }));
+        let running = runtime::start(spec, feeds, sinks, admin.clone())?;
+        let stop = running.stop.clone();
+        let mut done = tokio::task::spawn_blocking(move || running.wait());
+        let result = tokio::select! {
+            r = &mut done => r.context("joining the pipeline")?,
+            () = shutdown_signal() => {
+                eprintln!("faultline: stopping: draining, final checkpoint, flushing sinks (a second signal exits at once)");
+                stop.store(true, Ordering::Release);
+                admin.set_ready(false);
+                tokio::spawn(async {
+                    shutdown_signal().await;
+                    eprintln!("faultline: second signal: exiting now");
+                    std::process::exit(130);
+                });
+                match tokio::time::timeout(SHUTDOWN_GRACE, &mut done).await {
+                    Ok(r) => r.context("joining the pipeline")?,
+                    Err(_) => Err(anyhow::anyhow!("shutdown took longer than {SHUTDOWN_GRACE:?}")),
+                }
+            }
+        };
+        let _ = stop_http.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
+        result.map(|()| ExitCode::SUCCESS)
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,164 @@
+//! The sink thread: writes output lines to stdout and files, then checkpoints at each barrier.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use faultline_core::checkpoint::Checkpoint;
+
+use super::admin::AdminState;
+use super::checkpoint;
+use super::metrics::{
+    CHECKPOINT_DURATION, CHECKPOINT_FAILURES, CHECKPOINTS, QUEUE_POPPED, SINK_DELIVERIES, SINK_FAILURES,
+};
+use super::output::Record;
+use super::runtime::SINK_QUEUE;
+use crate::config::{Emit, SinkKind, SinkSpec};
+
+/// What the engine thread sends the sinks.
+#[derive(Debug)]
+pub(crate) enum ToSinks {
+    /// Lines to write.
+    Records(Vec<Record>),
+    /// A barrier: flush everything before it, then write this checkpoint.
+    Checkpoint(Box<Checkpoint>),
+    /// No more input.
+    Close,
+}
+
+/// How a sink renders an incident line.
+pub(crate) type Render = Box<dyn FnMut(&str) -> Option<String> + Send>;
+
+/// An opened sink.
+pub(crate) struct SinkOut {
+    name: String,
+    emit: Emit,
+    writer: Box<dyn Write + Send>,
+    file: Option<File>,
+    render: Option<Render>,
+}
+
+impl std::fmt::Debug for SinkOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkOut").field("name", &self.name).field("emit", &self.emit).finish_non_exhaustive()
+    }
+}
+
+impl SinkOut {
+    /// Opens a configured sink (file sinks append).
+    pub(crate) fn open(spec: &SinkSpec) -> anyhow::Result<SinkOut> {
+        let (writer, file): (Box<dyn Write + Send>, _) = match &spec.kind {
+            SinkKind::Stdout => (Box::new(std::io::stdout()), None),
+            SinkKind::File(path) => {
+                let f = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening sink {} file {}", spec.name, path.display()))?;
+                let sync = f.try_clone()?;
+                (Box::new(BufWriter::new(f)), Some(sync))
+            }
+        };
+        Ok(SinkOut { name: spec.name.clone(), emit: spec.emit, writer, file, render: None })
+    }
+
+    /// A stdout sink of incident events rendered by `render` (`None` skips a line).
+    pub(crate) fn stdout_rendered(name: &str, render: Render) -> SinkOut {
+        SinkOut {
+            name: name.into(),
+            emit: Emit::Incidents,
+            writer: Box::new(std::io::stdout()),
+            file: None,
+            render: Some(render),
+        }
+    }
+
+    fn write(&mut self, r: &Record) -> std::io::Result<bool> {
+        let line = match (r, self.emit) {
+            (Record::Signal(l), Emit::Signals) => l,
+            (Record::Incident(l), Emit::Incidents) => l,
+            _ => return Ok(false),
+        };
+        match &mut self.render {
+            Some(render) => {
+                if let Some(text) = render(line) {
+                    writeln!(self.writer, "{text}")?;
+                    self.writer.flush()?;
+                }
+            }
+            None => {
+                self.writer.write_all(line.as_bytes())?;
+                self.writer.write_all(b"\n")?;
+            }
+        }
+        Ok(true)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()?;
+        if let Some(f) = &self.file {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs until [`ToSinks::Close`]: writes records, and at each checkpoint
+/// barrier flushes (and fsyncs) every sink before writing the checkpoint.
+pub(crate) fn run_sinks(
+    rx: Receiver<ToSinks>,
+    mut sinks: Vec<SinkOut>,
+    state_dir: Option<PathBuf>,
+    admin: &AdminState,
+) -> anyhow::Result<()> {
+    let _span = tracing::info_span!("sink", name = "all").entered();
+    let m = &admin.metrics;
+    for msg in rx {
+        m.add(QUEUE_POPPED, &[("queue", SINK_QUEUE)], 1.0);
+        match msg {
+            ToSinks::Records(records) => {
+                for s in &mut sinks {
+                    let (mut ok, mut failed) = (0u64, 0u64);
+                    for r in &records {
+                        match s.write(r) {
+                            Ok(true) => ok += 1,
+                            Ok(false) => {}
+                            Err(_) => failed += 1,
+                        }
+                    }
+                    m.add(SINK_DELIVERIES, &[("sink", &s.name)], ok as f64);
+                    if failed > 0 {
+                        m.add(SINK_FAILURES, &[("sink", &s.name)], failed as f64);
+                        tracing::warn!(sink = %s.name, failed, "sink writes failed");
+                    }
+                }
+            }
+            ToSinks::Checkpoint(cp) => {
+                let started = Instant::now();
+                let flushed = sinks.iter_mut().try_for_each(SinkOut::flush);
+                let written = flushed
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| state_dir.as_deref().map_or(Ok(()), |d| checkpoint::write_atomic(d, &cp)));
+                match written {
+                    Ok(()) => {
+                        m.add(CHECKPOINTS, &[], 1.0);
+                        m.set(CHECKPOINT_DURATION, &[], started.elapsed().as_secs_f64());
+                        *admin.last_checkpoint.lock().expect("checkpoint clock mutex poisoned") = Some(Instant::now());
+                    }
+                    Err(err) => {
+                        m.add(CHECKPOINT_FAILURES, &[], 1.0);
+                        tracing::error!(error = %format!("{err:#}"), "checkpoint failed");
+                    }
+                }
+            }
+            ToSinks::Close => break,
+        }
+    }
+    for s in &mut sinks {
+        s.flush().with_context(|| format!("flushing sink {}", s.name))?;
+    }
+    Ok(())
+}

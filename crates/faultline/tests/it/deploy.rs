@@ -1,0 +1,59 @@
+//! The deploy manifests name the ports and probe paths the binary serves.
+
+use crate::harness::repo;
+
+fn yaml_docs(rel: &str) -> Vec<serde_norway::Value> {
+    let text = std::fs::read_to_string(repo(rel)).unwrap();
+    text.split("\n---").filter(|d| !d.trim().is_empty()).map(|d| serde_norway::from_str(d).unwrap()).collect()
+}
+
+fn kind<'a>(docs: &'a [serde_norway::Value], k: &str) -> &'a serde_norway::Value {
+    docs.iter().find(|d| d["kind"].as_str() == Some(k)).unwrap_or_else(|| panic!("no {k}"))
+}
+
+#[test]
+fn manifests_match_the_binary() {
+    let docs: Vec<_> = ["statefulset.yaml", "service.yaml", "configmap.yaml"]
+        .iter()
+        .flat_map(|f| yaml_docs(&format!("deploy/kubernetes/{f}")))
+        .collect();
+    let sts = kind(&docs, "StatefulSet");
+    let pod = &sts["spec"]["template"];
+    let c = &pod["spec"]["containers"][0];
+    let ports: Vec<i64> =
+        c["ports"].as_sequence().unwrap().iter().map(|p| p["containerPort"].as_i64().unwrap()).collect();
+    assert_eq!(ports, vec![7070], "only the admin port is served");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
+    assert!(c["resources"]["requests"]["cpu"].is_string());
+    let ann = &pod["metadata"]["annotations"];
+    assert_eq!(ann["prometheus.io/scrape"].as_str(), Some("true"));
+    assert_eq!(ann["prometheus.io/port"].as_str(), Some("7070"));
+    assert_eq!(ann["prometheus.io/path"].as_str(), Some("/metrics"));
+    let env: Vec<(String, String)> = c["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert!(env.contains(&("FAULTLINE_ADMIN_BIND".into(), "0.0.0.0".into())), "{env:?}");
+    assert!(sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"].is_string());
+    let svc = kind(&docs, "Service");
+    let sp: Vec<i64> =
+        svc["spec"]["ports"].as_sequence().unwrap().iter().map(|p| p["port"].as_i64().unwrap()).collect();
+    assert_eq!(sp, vec![7070]);
+    // The ConfigMap's pipeline passes check-config.
+    let cm = kind(&docs, "ConfigMap");
+    let toml = cm["data"]["pipeline.toml"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pipeline.toml");
+    std::fs::write(&p, toml).unwrap();
+    let out = std::process::Command::new(crate::harness::bin()).arg("check-config").arg(&p).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let k = yaml_docs("deploy/kubernetes/kustomization.yaml");
+    assert_eq!(k[0]["resources"].as_sequence().unwrap().len(), 3);
+    let unit = std::fs::read_to_string(repo("deploy/systemd/faultline.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/faultline run --config /etc/faultline/pipeline.toml"));
+    let docker = std::fs::read_to_string(repo("deploy/Dockerfile")).unwrap();
+    assert!(docker.contains("EXPOSE 7070") && docker.contains("/etc/faultline/pipeline.toml"));
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the `faultline` binary: one test binary, a module per area.
+
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] fns: a failed setup step should panic")]
+
+mod checkpoint;
+mod deploy;
+mod harness;
+mod service;
