@@ -246,7 +246,7 @@ impl AggregateState {
             AggregateState::Request { requests, errors, latency_buckets } => Aggregate::Request(RequestAggregate {
                 requests,
                 errors,
-                latency: latency_buckets.map(|b| Box::new(LatencyHistogram::from_buckets(&b))),
+                latency: latency_buckets.map(|b| LatencyHistogram::from_buckets(&b)),
             }),
             AggregateState::Gauge { n, last_at, last, last_max, min, max, sum_micros } => {
                 Aggregate::Gauge(GaugeAggregate {

@@ -19,6 +19,7 @@ type OpenWindows = smallvec::SmallVec<[OpenWindow; 2]>;
 #[derive(Debug)]
 pub struct Shard {
     windows: WindowSpec,
+    tumbling: bool,
     lateness: DurationMs,
     empty_windows: u32,
     /// Indexed by series id; ids of other shards' series stay empty.
@@ -53,6 +54,7 @@ impl Shard {
     pub fn new(windows: WindowSpec, lateness: DurationMs, empty_windows: u32) -> Shard {
         Shard {
             windows,
+            tumbling: windows.windows_per_event() == 1,
             lateness,
             empty_windows,
             slots: Vec::new(),
@@ -86,20 +88,36 @@ impl Shard {
     #[inline]
     pub fn record(&mut self, ev: &Event) {
         let slot = self.slot(ev.series);
-        let size = self.windows.size();
+        if self.tumbling {
+            // Fast path: find the open window containing `ts` by comparison, no division.
+            let size = self.windows.size().0;
+            let sw = &mut self.slots[slot];
+            if let Some(w) = sw.open.iter_mut().find(|w| (ev.ts.0.wrapping_sub(w.start.0) as u64) < size as u64) {
+                w.aggregate.record(ev.ts, &ev.body);
+                return;
+            }
+            let start = self.windows.last_start(ev.ts);
+            self.open_and_record(slot, start, ev);
+            return;
+        }
         for start in self.windows.starts(ev.ts) {
             let sw = &mut self.slots[slot];
-            let w = match sw.open.iter().position(|w| w.start == start) {
-                Some(i) => &mut sw.open[i],
-                None => {
-                    sw.open.push(OpenWindow { start, aggregate: Aggregate::for_body(&ev.body) });
-                    self.schedule.entry(start.plus(size)).or_default().push(slot as u32);
-                    self.n_open += 1;
-                    sw.open.last_mut().expect("just pushed")
+            match sw.open.iter_mut().find(|w| w.start == start) {
+                Some(w) => {
+                    w.aggregate.record(ev.ts, &ev.body);
                 }
-            };
-            w.aggregate.record(ev.ts, &ev.body);
+                None => self.open_and_record(slot, start, ev),
+            }
         }
+    }
+
+    #[inline(never)]
+    fn open_and_record(&mut self, slot: usize, start: Millis, ev: &Event) {
+        let mut aggregate = Aggregate::for_body(&ev.body);
+        aggregate.record(ev.ts, &ev.body);
+        self.slots[slot].open.push(OpenWindow { start, aggregate });
+        self.schedule.entry(start.plus(self.windows.size())).or_default().push(slot as u32);
+        self.n_open += 1;
     }
 
     /// Closes every window with `end + lateness <= watermark`.

@@ -121,7 +121,7 @@ pub fn extract(closed: &ClosedWindow, key: &SeriesKey, out: &mut Vec<SignalPoint
             if a.requests > 0 {
                 out.push(point(Signal::ErrorRate, a.errors as f64 / a.requests as f64, a.requests, a.errors));
             }
-            if let Some(h) = a.latency.as_deref().filter(|h| !h.is_empty()) {
+            if let Some(h) = a.latency.as_ref().filter(|h| !h.is_empty()) {
                 let n = h.len();
                 out.push(point(Signal::LatencyP50, h.quantile_ms(0.50), n, 0));
                 out.push(point(Signal::LatencyP95, h.quantile_ms(0.95), n, 0));
@@ -172,7 +172,7 @@ mod tests {
         for _ in 0..100 {
             h.record(100_000);
         }
-        let a = RequestAggregate { requests: 100, errors: 45, latency: Some(Box::new(h)) };
+        let a = RequestAggregate { requests: 100, errors: 45, latency: Some(h) };
         let key = SeriesKey::new(SeriesKind::Request, "pay", "POST /charge", &[]);
         let mut out = Vec::new();
         extract(&closed(Aggregate::Request(a)), &key, &mut out);

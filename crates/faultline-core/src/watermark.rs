@@ -48,6 +48,11 @@ pub struct Router {
     timing: Timing,
     inputs: Vec<Option<InputState>>,
     watermark: Millis,
+    /// Events at or after this time are on time: the start of the earliest
+    /// window slot still open, `floor((watermark - lateness) / slide) * slide`.
+    on_time_from: Millis,
+    /// `on_time_from` is recomputed (a division) only once the close threshold reaches this.
+    recompute_at: Millis,
     late: FxHashMap<SeriesId, u64>,
     n_late: u64,
 }
@@ -55,7 +60,15 @@ pub struct Router {
 impl Router {
     /// A router with no inputs yet; the watermark starts at the beginning of time.
     pub fn new(timing: Timing) -> Router {
-        Router { timing, inputs: Vec::new(), watermark: Millis::MIN, late: FxHashMap::default(), n_late: 0 }
+        Router {
+            timing,
+            inputs: Vec::new(),
+            watermark: Millis::MIN,
+            on_time_from: Millis::MIN,
+            recompute_at: Millis::MIN,
+            late: FxHashMap::default(),
+            n_late: 0,
+        }
     }
 
     /// The timing rules.
@@ -77,12 +90,31 @@ impl Router {
     /// means late: counted against its series, not to be recorded.
     #[inline]
     pub fn admit(&mut self, input: InputId, ts: Millis, series: SeriesId) -> bool {
-        let on_time = self.timing.windows.first_end(ts) > self.closed_through();
+        // first_end(ts) > closed_through  <=>  ts >= floor(closed_through / slide) * slide.
+        let on_time = ts >= self.on_time_from;
+        debug_assert_eq!(on_time, self.timing.windows.first_end(ts) > self.closed_through());
+        match self.inputs.get_mut(input.0 as usize) {
+            Some(Some(state)) => {
+                state.touched = true;
+                if ts > state.max_ts || state.idle {
+                    self.advance_input(input, ts);
+                }
+            }
+            _ => self.advance_input(input, ts),
+        }
+        if !on_time {
+            self.count_late(series);
+        }
+        on_time
+    }
+
+    /// A new input, a newer event time, or an idle input waking up.
+    fn advance_input(&mut self, input: InputId, ts: Millis) {
         let idx = input.0 as usize;
-        let single = self.inputs.len() == 1 && idx == 0;
         if idx >= self.inputs.len() {
             self.inputs.resize(idx + 1, None);
         }
+        let single = self.inputs.len() == 1;
         let state = self.inputs[idx].get_or_insert(InputState {
             max_ts: Millis::MIN,
             idle: false,
@@ -90,21 +122,21 @@ impl Router {
             touched: false,
         });
         state.touched = true;
-        let was_idle = std::mem::replace(&mut state.idle, false);
-        if ts > state.max_ts || was_idle {
-            state.max_ts = state.max_ts.max(ts);
-            if single {
-                // One input: the minimum over inputs is this one; skip the scan.
-                self.watermark = self.watermark.max(state.max_ts.minus(self.timing.out_of_orderness));
-            } else {
-                self.recompute();
-            }
+        state.idle = false;
+        state.max_ts = state.max_ts.max(ts);
+        if single {
+            // One input: the minimum over inputs is this one; skip the scan.
+            self.watermark = self.watermark.max(state.max_ts.minus(self.timing.out_of_orderness));
+            self.update_on_time_from();
+        } else {
+            self.recompute();
         }
-        if !on_time {
-            *self.late.entry(series).or_insert(0) += 1;
-            self.n_late += 1;
-        }
-        on_time
+    }
+
+    #[cold]
+    fn count_late(&mut self, series: SeriesId) {
+        *self.late.entry(series).or_insert(0) += 1;
+        self.n_late += 1;
     }
 
     fn recompute(&mut self) {
@@ -112,6 +144,18 @@ impl Router {
         let min_active = self.inputs.iter().flatten().filter(|s| !s.idle).map(|s| s.max_ts.minus(ooo)).min();
         if let Some(m) = min_active {
             self.watermark = self.watermark.max(m);
+        }
+        self.update_on_time_from();
+    }
+
+    #[inline]
+    fn update_on_time_from(&mut self) {
+        let through = self.closed_through();
+        if through >= self.recompute_at {
+            let slide = self.timing.windows.slide().0;
+            let from = through.0.div_euclid(slide).saturating_mul(slide);
+            self.on_time_from = Millis(from);
+            self.recompute_at = Millis(from.saturating_add(slide));
         }
     }
 
@@ -158,6 +202,8 @@ impl Router {
             self.inputs[idx] = Some(state);
         }
         self.watermark = watermark;
+        self.recompute_at = Millis::MIN;
+        self.update_on_time_from();
     }
 }
 
