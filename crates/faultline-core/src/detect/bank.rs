@@ -1,0 +1,331 @@
+//! The detector bank: the configured detectors of every (series, signal), their state and checkpoints.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::baseline::{AdaptiveConfig, AdaptiveState, Sides};
+use super::burn_rate::{BurnRateConfig, BurnRateState};
+use super::change_point::{ChangePointConfig, ChangePointState};
+use super::finding::{DetectorKind, Direction, Finding};
+use super::threshold::{ThresholdConfig, ThresholdState};
+use super::trend::{TrendConfig, TrendState};
+use crate::series::{SeriesId, SeriesKey};
+use crate::signal::{Signal, SignalPoint};
+
+/// One detector of a signal, with its configuration. Plain data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorSpec {
+    /// Static limit with a for-duration ([`ThresholdConfig`]).
+    Threshold(ThresholdConfig),
+    /// Adaptive robust seasonal baseline ([`AdaptiveConfig`]); a finding when the score
+    /// reaches `fire_score`.
+    Baseline(AdaptiveConfig),
+    /// SLO burn rate ([`BurnRateConfig`]).
+    BurnRate(BurnRateConfig),
+    /// CUSUM level shift ([`ChangePointConfig`]).
+    ChangePoint(ChangePointConfig),
+    /// Climb toward a limit ([`TrendConfig`]).
+    Trend(TrendConfig),
+}
+
+/// The state of one detector of one (series, signal), as checkpointed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorState {
+    /// Of a [`DetectorSpec::Threshold`].
+    Threshold(ThresholdState),
+    /// Of a [`DetectorSpec::Baseline`] (boxed: by far the largest state).
+    Baseline(Box<AdaptiveState>),
+    /// Of a [`DetectorSpec::BurnRate`].
+    BurnRate(BurnRateState),
+    /// Of a [`DetectorSpec::ChangePoint`].
+    ChangePoint(ChangePointState),
+    /// Of a [`DetectorSpec::Trend`].
+    Trend(TrendState),
+}
+
+/// A service's own detectors for one signal, replacing the signal's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceOverride {
+    /// The service (as in [`SeriesKey::service`]).
+    pub service: String,
+    /// The signal name (as in [`Signal::as_str`]).
+    pub signal: String,
+    /// The detectors; empty turns the signal's detection off for the service.
+    pub detectors: Vec<DetectorSpec>,
+}
+
+/// What the bank runs on which signal. Plain data; [`Default`] is the runbooks' setup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorBankSpec {
+    /// Detectors per signal name (as in [`Signal::as_str`], e.g. `"error_rate"`).
+    pub signals: BTreeMap<String, Vec<DetectorSpec>>,
+    /// Detectors for every signal not named in `signals` (other gauges).
+    pub other_signals: Vec<DetectorSpec>,
+    /// Per-service replacements, checked before `signals`.
+    pub services: Vec<ServiceOverride>,
+}
+
+/// Checkpointed state of every (series, signal) of a bank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BankState {
+    /// Format version of this state.
+    pub version: u32,
+    /// One entry per (series, signal), sorted by series key then signal.
+    pub entries: Vec<BankEntry>,
+}
+
+/// The detectors' state of one (series, signal).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BankEntry {
+    /// The series' label set (ids do not survive a restart).
+    pub series: SeriesKey,
+    /// The signal name.
+    pub signal: String,
+    /// One state per configured detector, in configuration order.
+    pub detectors: Vec<DetectorState>,
+}
+
+/// Runs the configured detectors of every (series, signal) it is fed.
+#[derive(Debug)]
+pub struct DetectorBank {
+    plans: Vec<Vec<DetectorSpec>>,
+    by_signal: FxHashMap<String, usize>,
+    by_service: FxHashMap<(String, String), usize>,
+    other: usize,
+    series: FxHashMap<(SeriesId, Signal), SeriesDetectors>,
+}
+
+/// The detectors of one (series, signal): its plan and one state per detector.
+#[derive(Debug)]
+struct SeriesDetectors {
+    plan: usize,
+    states: Box<[DetectorState]>,
+}
+
+/// Version written by [`DetectorBank::snapshot`].
+const BANK_STATE_VERSION: u32 = 1;
+
+impl Default for DetectorBankSpec {
+    fn default() -> Self {
+        let ratio = |limit| ThresholdConfig { min_count: 5, max_p_value: 0.01, ..ThresholdConfig::above(limit) };
+        let baseline = |sides| AdaptiveConfig { sides, ..AdaptiveConfig::default() };
+        let volume = || AdaptiveConfig { sides: Sides::Both, weekly_buckets: 168, ..AdaptiveConfig::default() };
+        let mut signals = BTreeMap::new();
+        let mut put = |signal: Signal, detectors: Vec<DetectorSpec>| {
+            signals.insert(signal.as_str().to_owned(), detectors);
+        };
+        for signal in [Signal::ErrorRate, Signal::TxnFailureRate] {
+            put(
+                signal,
+                vec![
+                    DetectorSpec::Threshold(ratio(0.01)),
+                    DetectorSpec::BurnRate(BurnRateConfig::default()),
+                    DetectorSpec::Baseline(baseline(Sides::Up)),
+                ],
+            );
+        }
+        put(
+            Signal::LatencyP95,
+            vec![
+                DetectorSpec::Threshold(ThresholdConfig::above(1000.0)),
+                DetectorSpec::Baseline(baseline(Sides::Up)),
+                DetectorSpec::ChangePoint(ChangePointConfig::default()),
+            ],
+        );
+        for signal in [Signal::PoolSaturation, Signal::Memory] {
+            put(
+                signal,
+                vec![DetectorSpec::Threshold(ThresholdConfig::above(0.8)), DetectorSpec::Trend(TrendConfig::default())],
+            );
+        }
+        put(Signal::Cpu, vec![DetectorSpec::Threshold(ThresholdConfig::above(0.8))]);
+        for signal in [Signal::RequestRate, Signal::TxnVolume] {
+            // No CUSUM here: volumes follow daily cycles, which only the seasonal baseline knows.
+            put(signal, vec![DetectorSpec::Baseline(volume())]);
+        }
+        for signal in [Signal::LatencyP50, Signal::LatencyP99, Signal::LatencyMax] {
+            put(signal, Vec::new());
+        }
+        DetectorBankSpec {
+            signals,
+            other_signals: vec![DetectorSpec::Baseline(baseline(Sides::Both))],
+            services: Vec::new(),
+        }
+    }
+}
+
+impl DetectorBank {
+    /// A bank running `spec`, with no series yet.
+    pub fn new(spec: DetectorBankSpec) -> Self {
+        let mut plans = vec![spec.other_signals];
+        let mut by_signal = FxHashMap::default();
+        for (signal, detectors) in spec.signals {
+            by_signal.insert(signal, plans.len());
+            plans.push(detectors);
+        }
+        let mut by_service = FxHashMap::default();
+        for o in spec.services {
+            by_service.insert((o.service, o.signal), plans.len());
+            plans.push(o.detectors);
+        }
+        DetectorBank { plans, by_signal, by_service, other: 0, series: FxHashMap::default() }
+    }
+
+    /// Feeds one signal point of a series (its label set given for per-service overrides); appends findings.
+    pub fn observe(&mut self, key: &SeriesKey, point: &SignalPoint, out: &mut Vec<Finding>) {
+        let map_key = (point.series, point.signal.clone());
+        let entry = match self.series.get_mut(&map_key) {
+            Some(entry) => entry,
+            None => {
+                let plan = self.plan_for(&key.service, point.signal.as_str());
+                let states = self.plans[plan].iter().map(DetectorState::fresh).collect();
+                self.series.entry(map_key).or_insert(SeriesDetectors { plan, states })
+            }
+        };
+        for (spec, state) in self.plans[entry.plan].iter().zip(entry.states.iter_mut()) {
+            match (spec, state) {
+                (DetectorSpec::Threshold(c), DetectorState::Threshold(s)) => s.observe(c, point, out),
+                (DetectorSpec::Baseline(c), DetectorState::Baseline(s)) => observe_baseline(c, s, point, out),
+                (DetectorSpec::BurnRate(c), DetectorState::BurnRate(s)) => s.observe(c, point, out),
+                (DetectorSpec::ChangePoint(c), DetectorState::ChangePoint(s)) => s.observe(c, point, out),
+                (DetectorSpec::Trend(c), DetectorState::Trend(s)) => s.observe(c, point, out),
+                // States are built from their plan and restored only when kinds match.
+                _ => debug_assert!(false, "detector state does not match its spec"),
+            }
+        }
+    }
+
+    /// Number of (series, signal) pairs with state.
+    pub fn n_series_signals(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Serialisable state of every series' detectors keyed by (SeriesKey, signal name).
+    pub fn snapshot(&self, keys: &dyn Fn(SeriesId) -> SeriesKey) -> BankState {
+        let mut entries: Vec<BankEntry> = self
+            .series
+            .iter()
+            .map(|((id, signal), d)| BankEntry {
+                series: keys(*id),
+                signal: signal.as_str().to_owned(),
+                detectors: d.states.to_vec(),
+            })
+            .collect();
+        entries.sort_by(|a, b| (&a.series, &a.signal).cmp(&(&b.series, &b.signal)));
+        BankState { version: BANK_STATE_VERSION, entries }
+    }
+
+    /// Restores state taken by [`DetectorBank::snapshot`]. `ids` maps a label set to its
+    /// series id in this process (None: the series is gone, its state is dropped). An entry
+    /// whose detectors no longer match the configuration starts fresh. Returns the number
+    /// of (series, signal) pairs restored.
+    pub fn restore(&mut self, state: BankState, ids: &mut dyn FnMut(&SeriesKey) -> Option<SeriesId>) -> usize {
+        if state.version != BANK_STATE_VERSION {
+            return 0;
+        }
+        let mut restored = 0;
+        for entry in state.entries {
+            let Some(id) = ids(&entry.series) else { continue };
+            let plan = self.plan_for(&entry.series.service, &entry.signal);
+            let specs = &self.plans[plan];
+            let matches = specs.len() == entry.detectors.len()
+                && specs.iter().zip(&entry.detectors).all(|(spec, state)| spec.kind() == state.kind());
+            if !matches {
+                continue;
+            }
+            self.series.insert(
+                (id, Signal::parse(&entry.signal)),
+                SeriesDetectors { plan, states: entry.detectors.into_boxed_slice() },
+            );
+            restored += 1;
+        }
+        restored
+    }
+
+    fn plan_for(&self, service: &str, signal: &str) -> usize {
+        if !self.by_service.is_empty()
+            && let Some(&plan) = self.by_service.get(&(service.to_owned(), signal.to_owned()))
+        {
+            return plan;
+        }
+        self.by_signal.get(signal).copied().unwrap_or(self.other)
+    }
+}
+
+impl DetectorSpec {
+    /// The kind of detector.
+    pub fn kind(&self) -> DetectorKind {
+        match self {
+            DetectorSpec::Threshold(_) => DetectorKind::Threshold,
+            DetectorSpec::Baseline(_) => DetectorKind::Baseline,
+            DetectorSpec::BurnRate(_) => DetectorKind::BurnRate,
+            DetectorSpec::ChangePoint(_) => DetectorKind::ChangePoint,
+            DetectorSpec::Trend(_) => DetectorKind::Trend,
+        }
+    }
+}
+
+impl DetectorState {
+    /// Fresh state for a detector of `spec`.
+    pub fn fresh(spec: &DetectorSpec) -> Self {
+        match spec {
+            DetectorSpec::Threshold(_) => DetectorState::Threshold(ThresholdState::default()),
+            DetectorSpec::Baseline(_) => DetectorState::Baseline(Box::default()),
+            DetectorSpec::BurnRate(_) => DetectorState::BurnRate(BurnRateState::default()),
+            DetectorSpec::ChangePoint(_) => DetectorState::ChangePoint(ChangePointState::default()),
+            DetectorSpec::Trend(_) => DetectorState::Trend(TrendState::default()),
+        }
+    }
+
+    /// The kind of detector this state belongs to.
+    pub fn kind(&self) -> DetectorKind {
+        match self {
+            DetectorState::Threshold(_) => DetectorKind::Threshold,
+            DetectorState::Baseline(_) => DetectorKind::Baseline,
+            DetectorState::BurnRate(_) => DetectorKind::BurnRate,
+            DetectorState::ChangePoint(_) => DetectorKind::ChangePoint,
+            DetectorState::Trend(_) => DetectorKind::Trend,
+        }
+    }
+}
+
+/// Runs the adaptive baseline on a window (timed by its start) and reports a firing.
+fn observe_baseline(config: &AdaptiveConfig, state: &mut AdaptiveState, point: &SignalPoint, out: &mut Vec<Finding>) {
+    // A ratio over few events is noisy: its binomial standard deviation is the least sigma.
+    let sigma_floor = if point.signal.is_ratio() && point.n > 0 {
+        let n = point.n as f64;
+        let p = state.level().clamp(1.0 / n, 1.0 - 1.0 / n.max(2.0));
+        (p * (1.0 - p) / n).sqrt()
+    } else {
+        0.0
+    };
+    let s = state.update_with_sigma_floor(config, point.window.start.0, point.value, sigma_floor);
+    if !s.fired {
+        return;
+    }
+    out.push(Finding {
+        detector: DetectorKind::Baseline,
+        signal: point.signal.clone(),
+        series: point.series,
+        window: point.window,
+        value: point.value,
+        baseline: Some(s.expected),
+        threshold: None,
+        score: s.score,
+        direction: s.direction,
+        detail: Some(format!(
+            "{} {:.1} sigma {} the baseline {:.4}",
+            point.signal,
+            s.z.abs(),
+            if s.direction == Direction::Up { "above" } else { "below" },
+            s.expected
+        )),
+    });
+}
+
+#[cfg(test)]
+mod tests;

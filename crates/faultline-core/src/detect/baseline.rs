@@ -1,0 +1,612 @@
+//! Adaptive baseline: a robust, seasonal, streaming anomaly score for one series of values.
+//!
+//! Several small predictors run side by side on every point: a robust global level, the
+//! previous value (persistence), and optional daily and weekly profiles (a robust level per
+//! bucket of the day or week, each read for the bucket the point falls in). Each
+//! tracks its own mean absolute error, and the point is judged against the predictor that
+//! has been most accurate lately, so a smooth daily cycle is judged by the daily profile and
+//! a quiet random walk by persistence. Two scores come out of the residual:
+//!
+//! - *spike*: the two-sided (or one-sided) Gaussian tail of the robust z-score, on a log
+//!   scale (`-log10(p) / tail_decades`), which catches a sudden outlier;
+//! - *likelihood*: the tail of the short-term mean of recent |z| under a long-term Gaussian
+//!   of |z| (Numenta's "anomaly likelihood"), which catches a change of behaviour that no
+//!   single point shows, such as a rise in variance or a small sustained shift.
+//!
+//! Points scoring at or above `flag_score` do not teach any predictor, so an outage does not
+//! become the new normal; after `relearn_points` flagged points the level jumps to what the
+//! flagged points showed, so a genuine permanent shift is accepted in the end. After a
+//! firing (score at or above `fire_score`) the output is capped for `refractory_points`
+//! points, so one anomaly is reported once, at its onset.
+
+use serde::{Deserialize, Serialize};
+
+use super::finding::Direction;
+
+/// Which deviations from the baseline count as anomalies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sides {
+    /// Spikes and drops.
+    Both,
+    /// Only values above the baseline.
+    Up,
+    /// Only values below the baseline (a volume collapse).
+    Down,
+}
+
+/// Configuration of the adaptive baseline. Plain data; [`Default`] suits telemetry windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdaptiveConfig {
+    /// Points learned before any score is given (score 0 meanwhile).
+    pub warmup_points: u32,
+    /// EWMA weight of a new point in the global level.
+    pub level_alpha: f64,
+    /// EWMA weight of a new absolute residual in each predictor's spread.
+    pub spread_alpha: f64,
+    /// Residuals are clipped to this many sigmas before they teach (Huber-style robustness).
+    pub clip_sigmas: f64,
+    /// Buckets per day of the daily profile; 0 disables it.
+    pub daily_buckets: u32,
+    /// Buckets per week of the weekly profile; 0 disables it.
+    pub weekly_buckets: u32,
+    /// EWMA weight of a new point in its seasonal bucket.
+    pub season_alpha: f64,
+    /// Periods (days, weeks) a bucket must have seen before the profile is used.
+    pub season_min_count: u32,
+    /// Points a predictor needs before it may be chosen.
+    pub model_min_count: u32,
+    /// Predictors with at most this multiple of the best predictor's error may explain a point.
+    pub model_tolerance: f64,
+    /// Whether the previous value is one of the predictors.
+    pub persistence: bool,
+    /// `-log10` of the tail probability at which a score reaches 1.
+    pub tail_decades: f64,
+    /// Whether the spike tail is also judged empirically: a point is only as rare as the
+    /// share of past points with a larger |z| says (handles heavy tails and few levels).
+    pub empirical_tail: bool,
+    /// Decay per point of the empirical |z| histogram (its memory is about 1/decay points).
+    pub empirical_decay: f64,
+    /// A point's |z| enters the histogram only this many points later (at most 64), so a
+    /// run of anomalous points (a ramp) does not vouch for itself.
+    pub empirical_delay_points: u32,
+    /// |z| above this counts as this in the likelihood score.
+    pub z_cap: f64,
+    /// Points in the likelihood's short-term mean (at most 64); 0 disables the likelihood.
+    pub short_points: u32,
+    /// EWMA weight of a new |z| in the likelihood's long-term mean and variance.
+    pub long_alpha: f64,
+    /// Lower bound of the long-term standard deviation of |z|.
+    pub long_std_floor: f64,
+    /// Weight of the likelihood score against the spike score (1 = equal).
+    pub likelihood_weight: f64,
+    /// A point scoring at or above this does not teach the baseline.
+    pub flag_score: f64,
+    /// After this many flagged points (net of unflagged ones) the baseline relearns.
+    pub relearn_points: u32,
+    /// A score at or above this fires (starts the refractory period).
+    pub fire_score: f64,
+    /// Points after a firing during which the score is capped.
+    pub refractory_points: u32,
+    /// The cap during the refractory period, as a share of `fire_score`.
+    pub refractory_cap: f64,
+    /// Which deviations count.
+    pub sides: Sides,
+    /// Smallest spread, in the value's unit.
+    pub abs_spread_floor: f64,
+    /// Smallest spread, as a share of |level|.
+    pub rel_spread_floor: f64,
+    /// Smallest spread, as a share of the data's quantum (smallest non-zero step seen).
+    pub quantum_floor: f64,
+}
+
+impl Default for AdaptiveConfig {
+    fn default() -> Self {
+        AdaptiveConfig {
+            warmup_points: 60,
+            level_alpha: 0.02,
+            spread_alpha: 0.005,
+            clip_sigmas: 3.0,
+            daily_buckets: 24,
+            weekly_buckets: 0,
+            season_alpha: 0.2,
+            season_min_count: 2,
+            model_min_count: 30,
+            model_tolerance: 4.0,
+            persistence: false,
+            tail_decades: 8.0,
+            empirical_tail: true,
+            empirical_decay: 0.001,
+            empirical_delay_points: 16,
+            z_cap: 8.0,
+            short_points: 6,
+            long_alpha: 0.01,
+            long_std_floor: 0.2,
+            likelihood_weight: 1.0,
+            flag_score: 0.5,
+            relearn_points: 360,
+            fire_score: 0.7,
+            refractory_points: 0,
+            refractory_cap: 0.5,
+            sides: Sides::Both,
+            abs_spread_floor: 1e-9,
+            rel_spread_floor: 0.01,
+            quantum_floor: 1.0,
+        }
+    }
+}
+
+/// What the detector made of one point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptiveScore {
+    /// Anomaly score in [0, 1] (capped during the refractory period).
+    pub score: f64,
+    /// The value the chosen predictor expected.
+    pub expected: f64,
+    /// Robust z-score of the point against that prediction (signed).
+    pub z: f64,
+    /// Which way the point (or the recent points) moved.
+    pub direction: Direction,
+    /// True when this point fired: score at or above `fire_score` outside a refractory period.
+    pub fired: bool,
+}
+
+/// One predictor's running accuracy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct ModelError {
+    /// Mean absolute residual (EWMA).
+    #[serde(with = "super::exact")]
+    mae: f64,
+    /// Points it has been scored on.
+    n: u32,
+}
+
+/// A seasonal profile: one robust level per bucket of a period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Profile {
+    #[serde(with = "super::exact::vec")]
+    level: Vec<f64>,
+    /// Points learned per bucket.
+    count: Vec<u32>,
+    /// Distinct periods (days, weeks) seen per bucket.
+    periods: Vec<u16>,
+    /// Index of the period of the bucket's last point.
+    last_period: Vec<i64>,
+    error: ModelError,
+}
+
+/// Per-series state of the adaptive baseline: small, serialisable for checkpoints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveState {
+    n: u64,
+    #[serde(with = "super::exact")]
+    level: f64,
+    global: ModelError,
+    #[serde(with = "super::exact")]
+    prev: f64,
+    has_prev: bool,
+    last_ms: i64,
+    /// Usual spacing of points (EWMA of gaps), ms.
+    #[serde(with = "super::exact")]
+    step_ms: f64,
+    persistence: ModelError,
+    #[serde(with = "super::exact")]
+    quantum: f64,
+    daily: Profile,
+    weekly: Profile,
+    #[serde(with = "super::exact::vec")]
+    recent: Vec<f64>,
+    #[serde(with = "super::exact")]
+    recent_signed: f64,
+    recent_at: u32,
+    #[serde(with = "super::exact")]
+    long_mean: f64,
+    #[serde(with = "super::exact")]
+    long_var: f64,
+    long_n: u32,
+    flagged_run: u32,
+    #[serde(with = "super::exact")]
+    flagged_level: f64,
+    refractory_left: u32,
+    #[serde(with = "super::exact::vec")]
+    tail_bins: Vec<f64>,
+    /// |z| of the latest points, waiting to enter the histogram.
+    #[serde(with = "super::exact::vec")]
+    pending: Vec<f64>,
+    pending_at: u32,
+    pending_n: u32,
+    #[serde(with = "super::exact")]
+    tail_total: f64,
+}
+
+/// The adaptive baseline on a bare (timestamp ms, value) stream: a config and one state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveDetector {
+    /// Configuration.
+    pub config: AdaptiveConfig,
+    /// State of the stream seen so far.
+    pub state: AdaptiveState,
+}
+
+/// Bins of the empirical |z| histogram: [0, 0.25), then geometric with ratio 1.2.
+const TAIL_BINS: usize = 48;
+/// Pseudo-count of the empirical tail, so an unprecedented |z| is rare but not impossible.
+const TAIL_PRIOR: f64 = 0.5;
+const DAY_MS: i64 = 86_400_000;
+const WEEK_MS: i64 = 7 * DAY_MS;
+/// Mean absolute deviation to standard deviation, for Gaussian noise.
+const MAE_TO_SIGMA: f64 = 1.253_314_137;
+
+impl AdaptiveDetector {
+    /// A detector with fresh state.
+    pub fn new(config: AdaptiveConfig) -> Self {
+        AdaptiveDetector { config, state: AdaptiveState::default() }
+    }
+
+    /// Scores one point (event time in epoch milliseconds) and learns from it.
+    pub fn update(&mut self, ts_ms: i64, value: f64) -> AdaptiveScore {
+        self.state.update(&self.config, ts_ms, value)
+    }
+}
+
+/// A predictor's forecast of the current point.
+#[derive(Debug, Clone, Copy)]
+struct Forecast {
+    expected: f64,
+    sigma: f64,
+}
+
+impl AdaptiveState {
+    /// Scores one point against `config` and learns from it (see the module docs).
+    pub fn update(&mut self, config: &AdaptiveConfig, ts_ms: i64, value: f64) -> AdaptiveScore {
+        self.update_with_sigma_floor(config, ts_ms, value, 0.0)
+    }
+
+    /// As [`AdaptiveState::update`], with a smallest sigma known for this point, such as the
+    /// binomial noise `sqrt(p (1 - p) / n)` of a ratio over `n` events.
+    pub fn update_with_sigma_floor(
+        &mut self,
+        config: &AdaptiveConfig,
+        ts_ms: i64,
+        value: f64,
+        sigma_floor: f64,
+    ) -> AdaptiveScore {
+        if !value.is_finite() {
+            return AdaptiveScore { score: 0.0, expected: self.level, z: 0.0, direction: Direction::Up, fired: false };
+        }
+        if self.n == 0 {
+            self.level = value;
+            self.flagged_level = value;
+        } else if ts_ms > self.last_ms {
+            let gap = (ts_ms - self.last_ms) as f64;
+            self.step_ms = if self.step_ms == 0.0 { gap } else { self.step_ms + (gap - self.step_ms) * 0.05 };
+        }
+        self.last_ms = ts_ms;
+        let floor = self.spread_floor(config).max(sigma_floor);
+        let daily = self.daily.forecast(config, ts_ms, DAY_MS, config.daily_buckets);
+        let weekly = self.weekly.forecast(config, ts_ms, WEEK_MS, config.weekly_buckets);
+        let global = Forecast { expected: self.level, sigma: MAE_TO_SIGMA * self.global.mae };
+        let persistence = self
+            .prev()
+            .filter(|_| config.persistence)
+            .map(|p| Forecast { expected: p, sigma: MAE_TO_SIGMA * self.persistence.mae });
+
+        // Every warmed-up predictor about as accurate as the best one may explain the point;
+        // the one that explains it best (smallest |z|) is the judge, so a normal daily step
+        // that persistence calls a jump is still normal for the daily profile.
+        let mut candidates = [(global, self.global.mae); 4];
+        let mut n_candidates = 1;
+        let mut best_err = self.global.mae;
+        for (f, e) in [(persistence, &self.persistence), (daily, &self.daily.error), (weekly, &self.weekly.error)] {
+            if let Some(f) = f
+                && e.n >= config.model_min_count
+            {
+                candidates[n_candidates] = (f, e.mae);
+                n_candidates += 1;
+                best_err = best_err.min(e.mae);
+            }
+        }
+        let mut best = global;
+        let mut z = f64::INFINITY;
+        for &(f, err) in &candidates[..n_candidates] {
+            if err <= best_err * config.model_tolerance {
+                let zf = (value - f.expected) / f.sigma.max(floor);
+                if zf.abs() < z.abs() {
+                    z = zf;
+                    best = f;
+                }
+            }
+        }
+        let warm = self.n >= u64::from(config.warmup_points);
+
+        // Spike score: log tail of the single point.
+        let one_sided = match config.sides {
+            Sides::Both => z.abs(),
+            Sides::Up => z.max(0.0),
+            Sides::Down => (-z).max(0.0),
+        };
+        let spike_decades = if config.sides == Sides::Both {
+            -log10_upper_tail(one_sided) - std::f64::consts::LOG10_2
+        } else {
+            -log10_upper_tail(one_sided)
+        };
+        let spike_decades =
+            if config.empirical_tail { self.empirical_cap(config, one_sided, spike_decades) } else { spike_decades };
+        let spike = (spike_decades / config.tail_decades).clamp(0.0, 1.0);
+
+        // Likelihood score: short-term mean of |z| under the long-term distribution of |z|.
+        let r = one_sided.min(config.z_cap);
+        let (likelihood, short_signed) = self.likelihood(config, r, z.clamp(-config.z_cap, config.z_cap));
+        let raw = if warm { spike.max(config.likelihood_weight * likelihood).clamp(0.0, 1.0) } else { 0.0 };
+
+        let direction =
+            if (if spike >= likelihood { z } else { short_signed }) < 0.0 { Direction::Down } else { Direction::Up };
+        let flagged = warm && raw >= config.flag_score;
+        self.learn(config, ts_ms, value, [global, persistence.unwrap_or(global)], daily, weekly, flagged, r);
+
+        let mut score = raw;
+        let mut fired = false;
+        if self.refractory_left > 0 {
+            self.refractory_left -= 1;
+            score = score.min(config.fire_score * config.refractory_cap);
+        } else if warm && raw >= config.fire_score {
+            fired = true;
+            self.refractory_left = config.refractory_points;
+        }
+        AdaptiveScore { score, expected: best.expected, z, direction, fired }
+    }
+
+    /// The current global level (the baseline when no profile is better).
+    pub fn level(&self) -> f64 {
+        self.level
+    }
+
+    /// Caps the Gaussian `decades` of a |z| by how rare such a |z| has been (then queues it):
+    /// `-log10` of the share of remembered points with a |z| at least as large. When fewer
+    /// than one such point is remembered the history says nothing and the cap lifts smoothly.
+    fn empirical_cap(&mut self, config: &AdaptiveConfig, z: f64, decades: f64) -> f64 {
+        if self.tail_bins.len() != TAIL_BINS {
+            self.tail_bins = vec![0.0; TAIL_BINS];
+            self.tail_total = 0.0;
+        }
+        let (bin, frac) = tail_bin(z);
+        let above: f64 = self.tail_bins[bin + 1..].iter().sum::<f64>() + (1.0 - frac) * self.tail_bins[bin];
+        let p = ((above + TAIL_PRIOR) / (self.tail_total + TAIL_PRIOR)).min(1.0);
+        let delay = config.empirical_delay_points.min(64) as usize;
+        let entering = if delay == 0 {
+            Some(z)
+        } else {
+            if self.pending.len() != delay {
+                self.pending = vec![0.0; delay];
+                self.pending_at = 0;
+                self.pending_n = 0;
+            }
+            let slot = self.pending_at as usize % delay;
+            let old = (self.pending_n as usize >= delay).then_some(self.pending[slot]);
+            self.pending[slot] = z;
+            self.pending_at = ((slot + 1) % delay) as u32;
+            self.pending_n = self.pending_n.saturating_add(1);
+            old
+        };
+        if let Some(old) = entering {
+            let keep = 1.0 - config.empirical_decay;
+            for c in &mut self.tail_bins {
+                *c *= keep;
+            }
+            self.tail_bins[tail_bin(old).0] += 1.0;
+            self.tail_total = self.tail_total * keep + 1.0;
+        }
+        decades.min(-p.log10() + (1.0 - above.min(1.0)) * decades)
+    }
+
+    fn prev(&self) -> Option<f64> {
+        self.has_prev.then_some(self.prev)
+    }
+
+    fn spread_floor(&self, config: &AdaptiveConfig) -> f64 {
+        config.abs_spread_floor.max(config.rel_spread_floor * self.level.abs()).max(config.quantum_floor * self.quantum)
+    }
+
+    /// Updates the short and long statistics of |z| and returns the likelihood score with
+    /// the short-term mean of the signed z.
+    fn likelihood(&mut self, config: &AdaptiveConfig, r: f64, z_signed: f64) -> (f64, f64) {
+        let w = config.short_points.min(64) as usize;
+        if w == 0 {
+            return (0.0, 0.0);
+        }
+        if self.recent.len() != w {
+            self.recent = vec![0.0; w];
+            self.recent_at = 0;
+        }
+        let slot = self.recent_at as usize % w;
+        self.recent[slot] = r;
+        self.recent_at = ((slot + 1) % w) as u32;
+        self.recent_signed += (z_signed - self.recent_signed) * (2.0 / (w as f64 + 1.0));
+        let short_mean = self.recent.iter().sum::<f64>() / w as f64;
+        if (self.long_n as usize) < w * 4 {
+            return (0.0, self.recent_signed);
+        }
+        let std = self.long_var.sqrt().max(config.long_std_floor);
+        let zl = (short_mean - self.long_mean) / std;
+        let decades = -log10_upper_tail(zl.max(0.0));
+        ((decades / config.tail_decades).clamp(0.0, 1.0), self.recent_signed)
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "the forecasts computed for scoring are reused here")]
+    fn learn(
+        &mut self,
+        config: &AdaptiveConfig,
+        ts_ms: i64,
+        value: f64,
+        [global, persistence]: [Forecast; 2],
+        daily: Option<Forecast>,
+        weekly: Option<Forecast>,
+        flagged: bool,
+        r: f64,
+    ) {
+        self.n += 1;
+        if let Some(p) = self.prev() {
+            let step = (value - p).abs();
+            if step > 0.0 && (self.quantum == 0.0 || step < self.quantum) {
+                self.quantum = step;
+            }
+        }
+        if flagged {
+            self.flagged_run += 1;
+            let a = 0.1_f64.max(1.0 / f64::from(self.flagged_run));
+            self.flagged_level += (value - self.flagged_level) * a;
+            if self.flagged_run >= config.relearn_points.max(1) {
+                self.relearn(value);
+            }
+            return;
+        }
+        self.flagged_run = self.flagged_run.saturating_sub(1);
+        if self.flagged_run == 0 {
+            self.flagged_level = value;
+        }
+        let floor = self.spread_floor(config);
+        let clip = config.clip_sigmas;
+        let n = self.n as f64;
+        // Errors first, against the forecasts made before this point was known.
+        self.global.observe(config, value - global.expected, global.sigma.max(floor) * clip);
+        if config.persistence && self.has_prev {
+            self.persistence.observe(config, value - persistence.expected, persistence.sigma.max(floor) * clip);
+        }
+        if let Some(f) = daily {
+            self.daily.error.observe(config, value - f.expected, f.sigma.max(floor) * clip);
+        }
+        if let Some(f) = weekly {
+            self.weekly.error.observe(config, value - f.expected, f.sigma.max(floor) * clip);
+        }
+        let limit = (MAE_TO_SIGMA * self.global.mae).max(floor) * clip;
+        let a = config.level_alpha.max(1.0 / n);
+        let step = (value - self.level).clamp(-limit, limit);
+        self.level += if self.global.n < 3 { value - self.level } else { step } * a;
+        let step_ms = self.step_ms;
+        self.daily.learn(config, ts_ms, DAY_MS, config.daily_buckets, value, limit, step_ms);
+        self.weekly.learn(config, ts_ms, WEEK_MS, config.weekly_buckets, value, limit, step_ms);
+        self.prev = value;
+        self.has_prev = true;
+        // Long-term distribution of |z|.
+        self.long_n = self.long_n.saturating_add(1);
+        let la = config.long_alpha.max(1.0 / f64::from(self.long_n));
+        let d = r - self.long_mean;
+        self.long_mean += la * d;
+        self.long_var = (1.0 - la) * (self.long_var + la * d * d);
+    }
+
+    /// Accepts a long run of flagged points as the new normal: the global level and the
+    /// previous value restart from them (profiles keep their shape and relearn as usual).
+    fn relearn(&mut self, value: f64) {
+        self.level = self.flagged_level;
+        self.prev = value;
+        self.has_prev = true;
+        self.flagged_run = 0;
+    }
+}
+
+impl ModelError {
+    fn observe(&mut self, config: &AdaptiveConfig, residual: f64, clip: f64) {
+        self.n = self.n.saturating_add(1);
+        let a = config.spread_alpha.max(1.0 / f64::from(self.n));
+        let r = if self.n > 3 { residual.abs().min(clip) } else { residual.abs() };
+        self.mae += (r - self.mae) * a;
+    }
+}
+
+impl Profile {
+    /// The bucket of `ts_ms` in a period of `buckets` buckets.
+    fn position(ts_ms: i64, period_ms: i64, buckets: u32) -> usize {
+        let bucket_ms = (period_ms / i64::from(buckets)).max(1);
+        ((ts_ms.rem_euclid(period_ms) / bucket_ms) as usize).min(buckets as usize - 1)
+    }
+
+    fn forecast(&self, config: &AdaptiveConfig, ts_ms: i64, period_ms: i64, buckets: u32) -> Option<Forecast> {
+        if buckets == 0 || self.level.len() != buckets as usize {
+            return None;
+        }
+        let i = Self::position(ts_ms, period_ms, buckets);
+        if u32::from(self.periods[i]) < config.season_min_count {
+            return None;
+        }
+        let expected = self.level[i];
+        Some(Forecast { expected, sigma: MAE_TO_SIGMA * self.error.mae })
+    }
+
+    /// Learns a point. `step_ms` is the usual spacing of points: a bucket spanning many
+    /// points moves by `season_alpha` per period, not per point.
+    #[expect(clippy::too_many_arguments, reason = "one call site, all plain numbers")]
+    fn learn(
+        &mut self,
+        config: &AdaptiveConfig,
+        ts_ms: i64,
+        period_ms: i64,
+        buckets: u32,
+        value: f64,
+        limit: f64,
+        step_ms: f64,
+    ) {
+        if buckets == 0 {
+            return;
+        }
+        let b = buckets as usize;
+        if self.level.len() != b {
+            *self = Profile {
+                level: vec![0.0; b],
+                count: vec![0; b],
+                periods: vec![0; b],
+                last_period: vec![i64::MIN; b],
+                error: ModelError::default(),
+            };
+        }
+        let i = Self::position(ts_ms, period_ms, buckets);
+        let period = ts_ms.div_euclid(period_ms);
+        if self.last_period[i] != period {
+            self.last_period[i] = period;
+            self.periods[i] = self.periods[i].saturating_add(1);
+        }
+        self.count[i] = self.count[i].saturating_add(1);
+        let c = self.count[i];
+        let bucket_ms = period_ms as f64 / f64::from(buckets);
+        let per_point = config.season_alpha * (step_ms / bucket_ms).clamp(1e-6, 1.0);
+        let a = per_point.max(1.0 / f64::from(c));
+        let step = if c <= 2 { value - self.level[i] } else { (value - self.level[i]).clamp(-limit, limit) };
+        self.level[i] += step * a;
+    }
+}
+
+/// The histogram bin of |z| and the position within it (0 at its lower edge, 1 at its upper).
+fn tail_bin(z: f64) -> (usize, f64) {
+    if z < 0.25 {
+        return (0, (z / 0.25).max(0.0));
+    }
+    let pos = 1.0 + (z / 0.25).ln() / 1.2f64.ln();
+    if pos >= (TAIL_BINS - 1) as f64 {
+        return (TAIL_BINS - 1, 0.0);
+    }
+    (pos as usize, pos.fract())
+}
+
+/// `log10 P(Z > z)` for a standard normal Z, accurate far into the tail (erfc after
+/// Numerical Recipes, relative error below 1.2e-7), computed in log space so it never
+/// underflows.
+pub(crate) fn log10_upper_tail(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    if x < 0.0 {
+        return (1.0 - 10f64.powf(log10_upper_tail(-z))).max(1e-300).log10();
+    }
+    let t = 1.0 / (1.0 + 0.5 * x);
+    let poly = -x * x - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    // P(Z > z) = erfc(x) / 2 with erfc(x) = t * exp(poly).
+    (t.ln() + poly) * std::f64::consts::LOG10_E - std::f64::consts::LOG10_2
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+//! Tests of the adaptive baseline on synthetic series with known answers.
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// Deterministic noise in [-1, 1).
+fn noise(i: u64) -> f64 {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    x ^= x >> 29;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 32;
+    (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+}
+
+const MINUTE: i64 = 60_000;
+
+/// Scores a series of one point per minute; returns the indices that fired.
+fn fired(config: &AdaptiveConfig, values: &[f64]) -> Vec<usize> {
+    let mut d = AdaptiveDetector::new(config.clone());
+    values.iter().enumerate().filter(|&(i, &v)| d.update(i as i64 * MINUTE, v).fired).map(|(i, _)| i).collect()
+}
+
+/// A daily cycle between 100 (night) and 1,000 (evening), one point per minute.
+fn daily(i: usize) -> f64 {
+    let phase = (i % 1440) as f64 / 1440.0 * std::f64::consts::TAU;
+    550.0 - 450.0 * phase.cos() + 20.0 * noise(i as u64)
+}
+
+#[test]
+fn seasonal_series_without_anomaly_is_quiet() {
+    let values: Vec<f64> = (0..1440 * 5).map(daily).collect();
+    assert_eq!(fired(&AdaptiveConfig::default(), &values), Vec::<usize>::new());
+}
+
+#[test]
+fn noisy_flat_series_is_quiet_and_constant_series_too() {
+    let noisy: Vec<f64> = (0..5000).map(|i| 50.0 + 5.0 * noise(i)).collect();
+    assert_eq!(fired(&AdaptiveConfig::default(), &noisy), Vec::<usize>::new());
+    assert_eq!(fired(&AdaptiveConfig::default(), &[7.0; 3000]), Vec::<usize>::new());
+}
+
+#[test]
+fn spike_and_drop_fire_at_once_both_ways() {
+    let mut values: Vec<f64> = (0..3000).map(|i| 50.0 + 5.0 * noise(i)).collect();
+    values[2000] = 200.0;
+    values[2500] = -100.0;
+    let f = fired(&AdaptiveConfig::default(), &values);
+    assert_eq!(f, vec![2000, 2500]);
+    let up_only = AdaptiveConfig { sides: Sides::Up, ..AdaptiveConfig::default() };
+    assert_eq!(fired(&up_only, &values), vec![2000]);
+}
+
+#[test]
+fn volume_collapse_at_the_seasonal_peak_fires_within_a_few_points() {
+    let mut values: Vec<f64> = (0..1440 * 4).map(daily).collect();
+    let onset = 1440 * 3 + 720;
+    for v in &mut values[onset..onset + 60] {
+        *v *= 0.3;
+    }
+    let f = fired(&AdaptiveConfig::default(), &values);
+    assert!(f.first().is_some_and(|&i| (onset..onset + 3).contains(&i)), "{f:?}");
+}
+
+#[test]
+fn step_and_ramp_are_found() {
+    let step: Vec<f64> = (0..3000).map(|i| if i < 2000 { 50.0 } else { 80.0 } + 2.0 * noise(i)).collect();
+    assert!(fired(&AdaptiveConfig::default(), &step).first().is_some_and(|&i| i == 2000));
+    let ramp: Vec<f64> = (0..3000)
+        .map(|i| 50.0 + if i < 2000 { 0.0 } else { (i - 2000) as f64 * 0.5 } + 2.0 * noise(i as u64))
+        .collect();
+    assert!(fired(&AdaptiveConfig::default(), &ramp).first().is_some_and(|&i| (2000..2040).contains(&i)));
+}
+
+#[test]
+fn long_anomaly_is_not_absorbed_before_relearning() {
+    // Two hours at a fifth of normal traffic: every point keeps firing (no refractory in the
+    // default), the baseline stays at the old level until `relearn_points` have passed.
+    let config = AdaptiveConfig { relearn_points: 1000, ..AdaptiveConfig::default() };
+    let mut d = AdaptiveDetector::new(config);
+    for i in 0..2000 {
+        d.update(i * MINUTE, 500.0 + 10.0 * noise(i as u64));
+    }
+    let mut n_fired = 0;
+    for i in 2000..2120 {
+        n_fired += usize::from(d.update(i * MINUTE, 100.0 + 10.0 * noise(i as u64)).fired);
+    }
+    assert_eq!(n_fired, 120);
+    assert!((d.state.level() - 500.0).abs() < 10.0, "level {}", d.state.level());
+}
+
+#[test]
+fn permanent_shift_is_accepted_after_relearning() {
+    let config = AdaptiveConfig { relearn_points: 100, ..AdaptiveConfig::default() };
+    let values: Vec<f64> = (0..3000).map(|i| if i < 1000 { 500.0 } else { 100.0 } + 10.0 * noise(i)).collect();
+    let f = fired(&config, &values);
+    assert!(f.iter().all(|&i| i < 1200), "still firing at {:?}", f.last());
+    assert!(!f.is_empty());
+}
+
+#[test]
+fn score_is_always_in_unit_interval() {
+    let mut d = AdaptiveDetector::new(AdaptiveConfig::default());
+    for i in 0..3000u64 {
+        let v = if i % 97 == 0 {
+            1e9
+        } else if i % 89 == 0 {
+            f64::NAN
+        } else {
+            noise(i)
+        };
+        let s = d.update(i as i64 * MINUTE, v).score;
+        assert!((0.0..=1.0).contains(&s), "{s}");
+    }
+}
+
+#[test]
+fn log_tail_matches_known_values() {
+    // P(Z > 3) = 1.3499e-3, P(Z > 0) = 0.5, P(Z > 10) = 7.62e-24.
+    assert!((log10_upper_tail(3.0) - 1.3499e-3f64.log10()).abs() < 1e-4);
+    assert!((log10_upper_tail(0.0) - 0.5f64.log10()).abs() < 1e-6);
+    assert!((log10_upper_tail(10.0) - 7.62e-24f64.log10()).abs() < 1e-3);
+    assert!(log10_upper_tail(100.0).is_finite());
+}
+
+proptest! {
+    #[test]
+    fn state_restored_mid_stream_gives_identical_output(
+        values in proptest::collection::vec(-1e3f64..1e3, 1..400),
+        cut in 0usize..400,
+        spikes in proptest::collection::vec(0usize..400, 0..5),
+    ) {
+        let mut values = values;
+        for s in spikes {
+            if let Some(v) = values.get_mut(s) {
+                *v *= 50.0;
+            }
+        }
+        let config = AdaptiveConfig { warmup_points: 10, daily_buckets: 24, weekly_buckets: 7, ..AdaptiveConfig::default() };
+        let cut = cut.min(values.len());
+        let mut straight = AdaptiveDetector::new(config.clone());
+        let mut resumed = AdaptiveDetector::new(config);
+        let ts = |i: usize| i as i64 * 17 * MINUTE;
+        for (i, &v) in values[..cut].iter().enumerate() {
+            prop_assert_eq!(straight.update(ts(i), v), resumed.update(ts(i), v));
+        }
+        let json = serde_json::to_string(&resumed.state).expect("state serialises");
+        resumed.state = serde_json::from_str(&json).expect("state deserialises");
+        for (i, &v) in values.iter().enumerate().skip(cut) {
+            prop_assert_eq!(straight.update(ts(i), v), resumed.update(ts(i), v));
+        }
+    }
+}
