@@ -1,4 +1,4 @@
-//! The engine on N dedicated OS threads: a router on the caller's thread, shards fed by bounded channels.
+//! The engine on N shards: shard 0 and the router on the caller's thread, the others on dedicated OS threads.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 use crate::engine::{EngineConfig, RecordStats};
 use crate::event::Event;
 use crate::shard::Shard;
-use crate::time::Millis;
+use crate::time::{DurationMs, Millis};
 use crate::watermark::{InputId, Router};
 use crate::window::ClosedWindow;
 
@@ -25,20 +25,26 @@ struct FromShard {
     closed: Vec<ClosedWindow>,
     /// Everything ending at or before this has been sent by this shard.
     through: Millis,
+    /// The shard's event buffer, sent back for reuse.
+    buffer: Vec<Event>,
 }
 
-/// N shards on N threads. Series go to shard `id % N`; each shard owns its
-/// series' windows, so recording takes no lock. Output is held back until
-/// every shard has passed a watermark, then released in (end, series)
-/// order, so it equals [`crate::Engine`]'s for the same input.
+/// N shards; series go to shard `id % N`, and each shard owns its series'
+/// windows, so recording takes no lock. Shard 0 runs on the caller's thread
+/// beside the router (on a 2-core machine, two busy threads rather than
+/// three); shards 1.. run on their own threads, fed by bounded channels.
+/// Output is held back until every shard has passed a watermark, then
+/// released in (end, series) order, so it equals [`crate::Engine`]'s.
 #[derive(Debug)]
 pub struct ShardedEngine {
     router: Router,
-    lateness: crate::time::DurationMs,
+    lateness: DurationMs,
+    local: Shard,
     to_shards: Vec<SyncSender<ToShard>>,
     from_shards: Receiver<FromShard>,
     handles: Vec<JoinHandle<()>>,
     pending: Vec<Vec<Event>>,
+    spare: Vec<Vec<Event>>,
     through: Vec<Millis>,
     held: Vec<ClosedWindow>,
     finished: bool,
@@ -51,46 +57,20 @@ impl std::fmt::Debug for ToShard {
 }
 
 impl ShardedEngine {
-    /// Starts `n_shards` (at least 1) shard threads.
+    /// Starts `n_shards - 1` shard threads (`n_shards` at least 1).
     pub fn new(config: EngineConfig, n_shards: usize) -> ShardedEngine {
         let n = n_shards.max(1);
         let t = config.timing;
         let (out_tx, out_rx) = sync_channel::<FromShard>(n * QUEUE_BATCHES * 2);
-        let mut to_shards = Vec::with_capacity(n);
-        let mut handles = Vec::with_capacity(n);
-        for shard_idx in 0..n {
+        let mut to_shards = Vec::with_capacity(n - 1);
+        let mut handles = Vec::with_capacity(n - 1);
+        for shard_idx in 1..n {
             let (tx, rx) = sync_channel::<ToShard>(QUEUE_BATCHES);
             let out = out_tx.clone();
-            let mut shard = Shard::new(t.windows, t.lateness, config.empty_windows);
-            let lateness = t.lateness;
+            let shard = Shard::new(t.windows, t.lateness, config.empty_windows);
             let h = std::thread::Builder::new()
                 .name(format!("shard-{shard_idx}"))
-                .spawn(move || {
-                    for msg in rx {
-                        let (wm, last) = match msg {
-                            ToShard::Batch(events, wm) => {
-                                for ev in &events {
-                                    shard.record(ev);
-                                }
-                                shard.advance(wm);
-                                (wm, false)
-                            }
-                            ToShard::Advance(wm) => {
-                                shard.advance(wm);
-                                (wm, false)
-                            }
-                            ToShard::Finish(wm) => {
-                                shard.finish(wm);
-                                (Millis::MAX.minus(lateness), true)
-                            }
-                        };
-                        let closed = shard.drain_closed();
-                        let reply = FromShard { shard_idx, closed, through: wm.minus(lateness) };
-                        if out.send(reply).is_err() || last {
-                            break;
-                        }
-                    }
-                })
+                .spawn(move || run_shard(shard_idx, shard, t.lateness, rx, out))
                 .expect("spawning a shard thread");
             to_shards.push(tx);
             handles.push(h);
@@ -98,10 +78,12 @@ impl ShardedEngine {
         ShardedEngine {
             router: Router::new(t),
             lateness: t.lateness,
+            local: Shard::new(t.windows, t.lateness, config.empty_windows),
             to_shards,
             from_shards: out_rx,
             handles,
             pending: (0..n).map(|_| Vec::new()).collect(),
+            spare: Vec::new(),
             through: vec![Millis::MIN; n],
             held: Vec::new(),
             finished: false,
@@ -110,12 +92,12 @@ impl ShardedEngine {
 
     /// Number of shards.
     pub fn n_shards(&self) -> usize {
-        self.to_shards.len()
+        self.pending.len()
     }
 
     /// Routes a batch to the shards; blocks while a shard's queue is full.
     pub fn record(&mut self, input: InputId, batch: Vec<Event>) -> RecordStats {
-        let n = self.to_shards.len();
+        let n = self.pending.len();
         let mut stats = RecordStats::default();
         for ev in batch {
             if self.router.admit(input, ev.ts, ev.series) {
@@ -126,12 +108,20 @@ impl ShardedEngine {
             }
         }
         let wm = self.router.watermark();
+        // Remote shards first, so they work while this thread records shard 0's share.
         for (i, tx) in self.to_shards.iter().enumerate() {
-            let events = std::mem::take(&mut self.pending[i]);
+            let fresh = self.spare.pop().unwrap_or_default();
+            let events = std::mem::replace(&mut self.pending[i + 1], fresh);
             let msg = if events.is_empty() { ToShard::Advance(wm) } else { ToShard::Batch(events, wm) };
             // A shard only stops on Finish; a send error means it panicked, which `finish` reports.
             let _ = tx.send(msg);
         }
+        for ev in self.pending[0].drain(..) {
+            self.local.record(&ev);
+        }
+        self.local.advance(wm);
+        self.held.extend(self.local.drain_closed());
+        self.through[0] = wm.minus(self.lateness);
         self.collect(false);
         stats
     }
@@ -145,14 +135,18 @@ impl ShardedEngine {
             for tx in &self.to_shards {
                 let _ = tx.send(ToShard::Advance(wm));
             }
+            self.local.advance(wm);
+            self.held.extend(self.local.drain_closed());
+            self.through[0] = wm.minus(self.lateness);
         }
         self.collect(false);
     }
 
     fn collect(&mut self, block_until_finished: bool) {
+        let done = Millis::MAX.minus(self.lateness);
         loop {
             let msg = if block_until_finished {
-                if self.through.iter().all(|t| *t == Millis::MAX.minus(self.lateness)) {
+                if self.through.iter().all(|t| *t == done) {
                     break;
                 }
                 match self.from_shards.recv() {
@@ -165,9 +159,11 @@ impl ShardedEngine {
                     Err(_) => break,
                 }
             };
-            let m = msg;
-            self.through[m.shard_idx] = self.through[m.shard_idx].max(m.through);
-            self.held.extend(m.closed);
+            self.through[msg.shard_idx] = self.through[msg.shard_idx].max(msg.through);
+            self.held.extend(msg.closed);
+            if msg.buffer.capacity() > 0 && self.spare.len() < 2 * self.to_shards.len() {
+                self.spare.push(msg.buffer);
+            }
         }
     }
 
@@ -176,8 +172,9 @@ impl ShardedEngine {
     pub fn drain_closed(&mut self) -> Vec<ClosedWindow> {
         self.collect(false);
         let safe = self.through.iter().copied().min().unwrap_or(Millis::MIN);
+        let finished = self.finished;
         let held = std::mem::take(&mut self.held);
-        let (mut out, keep): (Vec<_>, Vec<_>) = held.into_iter().partition(|c| c.window.end <= safe || self.finished);
+        let (mut out, keep): (Vec<_>, Vec<_>) = held.into_iter().partition(|c| finished || c.window.end <= safe);
         self.held = keep;
         out.sort_by_key(|c| (c.window.end, c.series));
         out
@@ -195,6 +192,9 @@ impl ShardedEngine {
         for tx in &self.to_shards {
             let _ = tx.send(ToShard::Finish(wm));
         }
+        self.local.finish(wm);
+        self.held.extend(self.local.drain_closed());
+        self.through[0] = Millis::MAX.minus(self.lateness);
         self.collect(true);
         self.finished = true;
         for h in self.handles.drain(..) {
@@ -210,6 +210,39 @@ impl ShardedEngine {
     /// The router (late counts).
     pub fn router(&self) -> &Router {
         &self.router
+    }
+}
+
+fn run_shard(
+    shard_idx: usize,
+    mut shard: Shard,
+    lateness: DurationMs,
+    rx: Receiver<ToShard>,
+    out: SyncSender<FromShard>,
+) {
+    for msg in rx {
+        let (wm, last, mut buffer) = match msg {
+            ToShard::Batch(events, wm) => {
+                for ev in &events {
+                    shard.record(ev);
+                }
+                shard.advance(wm);
+                (wm, false, events)
+            }
+            ToShard::Advance(wm) => {
+                shard.advance(wm);
+                (wm, false, Vec::new())
+            }
+            ToShard::Finish(wm) => {
+                shard.finish(wm);
+                (Millis::MAX, true, Vec::new())
+            }
+        };
+        buffer.clear();
+        let reply = FromShard { shard_idx, closed: shard.drain_closed(), through: wm.minus(lateness), buffer };
+        if out.send(reply).is_err() || last {
+            break;
+        }
     }
 }
 
