@@ -56,6 +56,9 @@ pub enum Condition {
         signal: String,
         /// Level.
         level: f64,
+        /// Only services whose name contains this (e.g. `db`).
+        #[serde(default)]
+        service_contains: Option<String>,
     },
     /// The signal's peak stayed under `level` (or the signal is absent).
     SignalBelow {
@@ -191,14 +194,15 @@ impl Condition {
     /// `Some(evidence)` when the condition holds (evidence may be empty).
     fn check(&self, incident: &Incident, ctx: CauseContext<'_>, out: &mut RuleOutcome) -> Option<String> {
         match self {
-            Condition::SignalAbove { signal, level } => {
-                let peak = *incident.peaks.get(signal)?;
-                (peak >= *level)
-                    .then(|| format!("{signal} peaked at {} (limit {})", fmt_value(peak), fmt_value(*level)))
+            Condition::SignalAbove { signal, level, service_contains } => {
+                let (service, peak) = incident.peak(signal, service_contains.as_deref())?;
+                (peak >= *level).then(|| {
+                    format!("{signal} on {service} peaked at {} (limit {})", fmt_value(peak), fmt_value(*level))
+                })
             }
-            Condition::SignalBelow { signal, level } => match incident.peaks.get(signal) {
-                Some(peak) if *peak >= *level => None,
-                Some(peak) => Some(format!("{signal} normal ({})", fmt_value(*peak))),
+            Condition::SignalBelow { signal, level } => match incident.peak(signal, None) {
+                Some((_, peak)) if peak >= *level => None,
+                Some((_, peak)) => Some(format!("{signal} normal ({})", fmt_value(peak))),
                 None => Some(String::new()),
             },
             Condition::Anomalous { signal, direction, detector, series_kind } => {
@@ -285,7 +289,13 @@ fn steps(s: &[&str]) -> Vec<String> {
 
 /// The built-in rules, written out as data (the same shape a TOML catalog has).
 fn toml_free_default() -> CauseCatalog {
-    let above = |signal: &str, level: f64| Condition::SignalAbove { signal: signal.into(), level };
+    let above =
+        |signal: &str, level: f64| Condition::SignalAbove { signal: signal.into(), level, service_contains: None };
+    let db_above = |signal: &str, level: f64| Condition::SignalAbove {
+        signal: signal.into(),
+        level,
+        service_contains: Some("db".into()),
+    };
     let below = |signal: &str, level: f64| Condition::SignalBelow { signal: signal.into(), level };
     let change = |change: ChangeKind| Condition::ChangeBefore { change, within: DurationMs(15 * 60_000) };
     let rules = vec![
@@ -377,9 +387,9 @@ fn toml_free_default() -> CauseCatalog {
             cause: "slow_db_queries".into(),
             when: vec![
                 anomalous("latency_p95", 2.0, true),
+                term(db_above("cpu", 0.8), 2.0, true),
                 term(below("pool_saturation", 0.9), 1.0, false),
                 term(Condition::NotAnomalous { signal: "memory".into() }, 0.5, false),
-                anomalous("cpu", 1.0, false),
             ],
             runbook: steps(&[
                 "Check the database's slow query log and CPU",

@@ -29,6 +29,10 @@ pub(crate) struct WindowEvidence {
 pub(crate) struct ServiceWindow {
     pub(crate) requests: u64,
     pub(crate) errors: u64,
+    /// Outbound calls (also counted in `requests` under their operation).
+    pub(crate) dep_requests: u64,
+    /// Failed outbound calls (also counted in `errors`).
+    pub(crate) dep_errors: u64,
     pub(crate) txn_total: u64,
     pub(crate) txn_failed: u64,
     pub(crate) max_latency_p95_ms: f64,
@@ -36,6 +40,14 @@ pub(crate) struct ServiceWindow {
     pub(crate) dims: BTreeMap<(String, String), (u64, u64)>,
     /// Largest value per signal name (request, gauge and transaction series).
     pub(crate) peaks: BTreeMap<String, f64>,
+}
+
+impl ServiceWindow {
+    /// Requests and errors served, without the outbound calls the decoder also
+    /// counts under their operation.
+    pub(crate) fn inbound(&self) -> (u64, u64) {
+        (self.requests.saturating_sub(self.dep_requests), self.errors.saturating_sub(self.dep_errors))
+    }
 }
 
 impl WindowEvidence {
@@ -47,6 +59,9 @@ impl WindowEvidence {
                 if key.kind == SeriesKind::Request {
                     svc.requests += a.requests;
                     svc.errors += a.errors;
+                } else {
+                    svc.dep_requests += a.requests;
+                    svc.dep_errors += a.errors;
                 }
                 if a.requests == 0 {
                     return;
@@ -103,8 +118,9 @@ impl WindowEvidence {
         let mut w = WindowImpact::default();
         for s in services {
             if let Some(sw) = self.services.get(s.as_str()) {
-                w.requests += sw.requests;
-                w.errors += sw.errors;
+                let (requests, errors) = sw.inbound();
+                w.requests += requests;
+                w.errors += errors;
                 w.txn_total += sw.txn_total;
                 w.txn_failed += sw.txn_failed;
                 w.max_latency_p95_ms = w.max_latency_p95_ms.max(sw.max_latency_p95_ms);
@@ -138,14 +154,27 @@ impl WindowEvidence {
         }
     }
 
-    /// Folds this window's peaks of `services` into `into`.
+    /// Folds this window's peaks of `services` into `into`, keyed `service/signal`.
     pub(crate) fn add_peaks<'a>(&self, services: impl Iterator<Item = &'a String>, into: &mut BTreeMap<String, f64>) {
         for s in services {
             let Some(sw) = self.services.get(s.as_str()) else { continue };
             for (name, v) in &sw.peaks {
-                let p = into.entry(name.clone()).or_insert(*v);
+                let p = into.entry(format!("{s}/{name}")).or_insert(*v);
                 *p = p.max(*v);
             }
+        }
+    }
+
+    /// Trials and failures behind a ratio signal of `series` in this window: the
+    /// service's inbound requests or transactions, or the dependency's own calls.
+    pub(crate) fn ratio_counts(&self, series: &SeriesKey, signal: &str) -> (u64, u64) {
+        if series.kind == SeriesKind::Dependency {
+            return self.point(series, signal).map_or((0, 0), |p| (p.1, p.2));
+        }
+        let Some(sw) = self.services.get(&series.service) else { return (0, 0) };
+        match signal {
+            "txn_failure_rate" => (sw.txn_total, sw.txn_failed),
+            _ => sw.inbound(),
         }
     }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::IncidentConfig;
 use super::causes::{CauseCatalog, CauseContext};
+use super::confirm::{Strength, contradicts, family};
 use super::evidence::WindowEvidence;
 use super::model::{
     Action, ChangeRecord, Impact, Incident, IncidentEvent, IncidentSignal, Severity, SignalDirection, Status,
@@ -142,22 +143,26 @@ impl IncidentManager {
         self.state.watermark = Some(w);
         self.state.changes.append(&mut self.evidence.changes);
         self.state.changes.sort();
-        let keep_after = w.minus(self.config.change_memory);
+        // Changes stay while an open incident may still name them.
+        let oldest_onset = self.state.incidents.iter().filter(|i| i.status == Status::Open).map(|i| i.onset_at).min();
+        let keep_after = w.min(oldest_onset.unwrap_or(w)).minus(self.config.change_memory);
         self.state.changes.retain(|c| c.at >= keep_after);
         let history = self.state.history_until.is_some_and(|h| w <= h);
         let findings = std::mem::take(&mut self.evidence.findings);
         let mut touched = Touched::new();
         if !history {
             let mut unmatched = Vec::new();
-            for (key, f) in &findings {
+            for (key, f) in findings.iter().filter(|(_, f)| !contradicts(f)) {
                 match self.matching_incident(key) {
                     Some(i) => {
                         if self.attach(i, key, f, w) {
                             touched.entry(i).or_default().changed = true;
                         }
                     }
-                    None if self.significant(key, f) => unmatched.push((key, f)),
-                    None => {}
+                    None => match self.strength(key, f) {
+                        Strength::JoinOnly => {}
+                        strength => unmatched.push((key, f, strength)),
+                    },
                 }
             }
             self.open_confirmed(&unmatched, w, &mut touched);
@@ -180,13 +185,9 @@ impl IncidentManager {
         self.evidence.clear();
     }
 
-    /// Whether a finding carries enough evidence to count toward opening an incident.
-    fn significant(&self, key: &SeriesKey, f: &Finding) -> bool {
-        if !f.signal.is_ratio() {
-            return true;
-        }
-        let failures = self.evidence.point(key, f.signal.as_str()).map_or(0, |p| p.2);
-        failures >= self.config.confirm.min_ratio_failures
+    /// How much a finding counts toward opening an incident.
+    fn strength(&self, key: &SeriesKey, f: &Finding) -> Strength {
+        self.config.confirm.strength(f, self.evidence.ratio_counts(key, f.signal.as_str()))
     }
 
     /// Index of the open (or flap-window resolved) incident a finding on `key` belongs to.
@@ -239,23 +240,25 @@ impl IncidentManager {
     }
 
     /// Opens (or re-opens) incidents for services whose unmatched findings are confirmed.
-    fn open_confirmed(&mut self, unmatched: &[(&SeriesKey, &Finding)], w: Millis, touched: &mut Touched) {
+    fn open_confirmed(&mut self, unmatched: &[(&SeriesKey, &Finding, Strength)], w: Millis, touched: &mut Touched) {
         let c = self.config.confirm.clone();
         let window_ms = self.config.window.0.max(1);
         let oldest = Millis(w.0 - i64::from(c.within_windows.max(1)) * window_ms);
         self.state.pending.retain(|p| p.window_end > oldest);
-        for (key, f) in unmatched {
+        for (key, f, _) in unmatched {
             self.state.pending.push(PendingFinding {
                 series: (*key).clone(),
                 signal: f.signal.as_str().into(),
                 window_end: w,
             });
         }
-        let services: BTreeSet<&str> = unmatched.iter().map(|(k, _)| &*k.service).collect();
+        let services: BTreeSet<&str> = unmatched.iter().map(|(k, _, _)| &*k.service).collect();
         for service in services {
-            let now: Vec<&(&SeriesKey, &Finding)> = unmatched.iter().filter(|(k, _)| &*k.service == service).collect();
-            let strong = now.iter().any(|(_, f)| f.score >= c.immediate_score);
-            let n_signals = now.iter().map(|(_, f)| f.signal.as_str()).collect::<BTreeSet<_>>().len();
+            let now: Vec<&(&SeriesKey, &Finding, Strength)> =
+                unmatched.iter().filter(|(k, _, _)| &*k.service == service).collect();
+            let strong = now.iter().any(|(_, _, s)| *s == Strength::Strong);
+            let n_families = now.iter().map(|(_, f, _)| family(f.signal.as_str())).collect::<BTreeSet<_>>().len();
+            let n_series = now.iter().map(|(k, _, _)| *k).collect::<BTreeSet<_>>().len();
             let n_windows = self
                 .state
                 .pending
@@ -264,7 +267,9 @@ impl IncidentManager {
                 .map(|p| p.window_end)
                 .collect::<BTreeSet<_>>()
                 .len();
-            if !(strong || n_signals >= c.immediate_signals || n_windows >= c.windows as usize) {
+            let confirmed =
+                n_families >= c.immediate_families || n_series >= c.immediate_series || n_windows >= c.windows as usize;
+            if !(strong || confirmed) {
                 continue;
             }
             let first_end =
@@ -275,7 +280,7 @@ impl IncidentManager {
                 Some(i) => (i, false),
                 None => self.open_or_reopen(service, onset, w),
             };
-            for (key, f) in now {
+            for (key, f, _) in now {
                 self.attach(i, key, f, w);
             }
             let t = touched.entry(i).or_default();
@@ -284,17 +289,19 @@ impl IncidentManager {
         }
     }
 
-    /// An open incident that `service` joins by correlation in time: one of the two
-    /// is shared infrastructure (seen through gauges only) and the incident opened
-    /// within the correlation window.
+    /// An open incident that `service` joins by correlation in time: shared
+    /// infrastructure (seen through gauges only) joins the latest open incident; an
+    /// app joins an incident of shared infrastructure opened within the correlation window.
     fn correlated_incident(&self, service: &str, w: Millis) -> Option<usize> {
         let infra = |s: &str| !self.state.app_services.contains(s);
         let since = w.minus(self.config.correlation_window);
-        self.state.incidents.iter().position(|i| {
-            i.status == Status::Open
-                && i.detected_at >= since
-                && (infra(service) || i.services.iter().any(|s| infra(s)))
-        })
+        let incidents = &self.state.incidents;
+        if infra(service) {
+            return incidents.iter().rposition(|i| i.status == Status::Open);
+        }
+        incidents
+            .iter()
+            .position(|i| i.status == Status::Open && i.detected_at >= since && i.services.iter().any(|s| infra(s)))
     }
 
     /// A new incident on `service`, or the resolved one still inside the flap window.

@@ -10,6 +10,7 @@
 //! DESIGN.md JSON; [`render_postmortem`] writes the Markdown draft.
 
 mod causes;
+mod confirm;
 mod evidence;
 mod manager;
 mod model;
@@ -20,6 +21,7 @@ pub mod wire;
 use serde::Deserialize;
 
 pub use causes::{CauseCatalog, CauseContext, CauseRule, Condition, Term};
+pub use confirm::{ConfirmPolicy, Strength};
 pub use manager::{IncidentManager, ManagerState, PendingFinding, STATE_VERSION, resolve_hold};
 pub use model::{
     Action, ChangeRecord, DimensionCount, Impact, Incident, IncidentEvent, IncidentSignal, ProbableCause, Severity,
@@ -61,35 +63,6 @@ pub struct IncidentConfig {
     pub change_memory: DurationMs,
     /// Severity thresholds.
     pub severity: SeverityPolicy,
-}
-
-/// When unmatched findings on a service open an incident.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ConfirmPolicy {
-    /// Anomalous windows needed …
-    pub windows: u32,
-    /// … within this many windows.
-    pub within_windows: u32,
-    /// A finding with at least this score opens at once.
-    pub immediate_score: f64,
-    /// This many distinct anomalous signals on the service in one window open at once.
-    pub immediate_signals: usize,
-    /// A ratio finding (error rate, transaction failure rate) on fewer failures than
-    /// this in its window opens nothing: 1 error in 3 night-time requests is no outage.
-    pub min_ratio_failures: u64,
-}
-
-impl Default for ConfirmPolicy {
-    fn default() -> Self {
-        ConfirmPolicy {
-            windows: 2,
-            within_windows: 3,
-            immediate_score: 0.9,
-            immediate_signals: 2,
-            min_ratio_failures: 3,
-        }
-    }
 }
 
 impl Default for IncidentConfig {

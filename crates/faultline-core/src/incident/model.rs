@@ -244,7 +244,7 @@ pub struct Incident {
     pub impact: Impact,
     /// Error counts per dimension value, for the drill-down.
     pub dimensions: Vec<DimensionCount>,
-    /// Largest value per signal name over the services in scope while open.
+    /// Largest value per `service/signal` over the services in scope while abnormal.
     pub peaks: BTreeMap<String, f64>,
     /// Probable causes, best first.
     pub causes: Vec<ProbableCause>,
@@ -284,6 +284,17 @@ impl Incident {
             .collect();
         out.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
         out
+    }
+
+    /// The largest peak of `signal` over services whose name contains `service_contains`.
+    pub fn peak(&self, signal: &str, service_contains: Option<&str>) -> Option<(&str, f64)> {
+        self.peaks
+            .iter()
+            .filter_map(|(k, v)| {
+                let (service, name) = k.rsplit_once('/')?;
+                (name == signal && service_contains.is_none_or(|c| service.contains(c))).then_some((service, *v))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 
     /// Time from onset to resolution (or to the latest abnormal window while open).

@@ -55,7 +55,7 @@ impl Harness {
         self.m.observe_point(key, &point);
         if let Some(score) = score {
             let f = Finding {
-                detector: DetectorKind::Threshold,
+                detector: if score >= 0.9 { DetectorKind::Threshold } else { DetectorKind::Baseline },
                 signal: Signal::ErrorRate,
                 series: SeriesId(0),
                 window: win,
@@ -100,16 +100,27 @@ impl Harness {
 #[test]
 fn a_weak_finding_waits_for_a_second_window() {
     let mut h = Harness::new();
-    h.window(0, &req_key("pay"), 1000, 30, Some(0.5));
+    // 20 errors in 1000 requests against the 1 % floor: unusual (tail ~0.003), not overwhelming.
+    h.window(0, &req_key("pay"), 1000, 20, Some(0.5));
     assert!(h.end(0).is_empty(), "one weak window is not an incident");
     h.window(1, &req_key("pay"), 1000, 1, None);
     assert!(h.end(1).is_empty());
-    h.window(2, &req_key("pay"), 1000, 30, Some(0.5));
+    h.window(2, &req_key("pay"), 1000, 20, Some(0.5));
     let ev = h.end(2);
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].action, Action::Opened);
     assert_eq!(ev[0].incident.onset_at, window(0).start, "onset is the first anomalous window");
     assert_eq!(ev[0].incident.detected_at, window(2).end);
+}
+
+#[test]
+fn a_few_failures_open_nothing() {
+    let mut h = Harness::new();
+    for k in 0..5 {
+        h.window(k, &req_key("pay"), 6, 2, Some(1.0));
+        h.end(k);
+    }
+    assert!(h.events.is_empty(), "2 errors in 6 requests, window after window");
 }
 
 #[test]
