@@ -42,6 +42,7 @@ pub mod detect;
 pub mod engine;
 pub mod event;
 pub mod incident;
+pub mod pipeline;
 pub mod latency;
 pub mod reject;
 pub mod series;

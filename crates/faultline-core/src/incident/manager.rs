@@ -152,7 +152,8 @@ impl IncidentManager {
         let mut touched = Touched::new();
         if !history {
             let mut unmatched = Vec::new();
-            for (key, f) in findings.iter().filter(|(_, f)| !contradicts(f)) {
+            let sustaining: Vec<&(SeriesKey, Finding)> = findings.iter().filter(|(_, f)| self.sustains(f)).collect();
+            for (key, f) in sustaining {
                 match self.matching_incident(key) {
                     Some(i) => {
                         if self.attach(i, key, f, w) {
@@ -183,6 +184,16 @@ impl IncidentManager {
         let flap = self.config.flap_window;
         self.state.incidents.retain(|i| i.resolved_at.is_none_or(|r| w.minus(flap) <= r));
         self.evidence.clear();
+    }
+
+    /// Whether a finding says its signal is abnormal now: not on the normal side of
+    /// its baseline, and for a failure ratio not under the null rate (a burn-rate
+    /// finding may outlive the failures by the length of its long window).
+    fn sustains(&self, f: &Finding) -> bool {
+        let low_ratio = f.signal.is_ratio()
+            && f.direction == crate::detect::Direction::Up
+            && f.value < self.config.confirm.ratio_null_rate;
+        !contradicts(f) && !low_ratio
     }
 
     /// How much a finding counts toward opening an incident.
