@@ -21,6 +21,30 @@ fn main() {
             body: EventBody::Request(Request { latency_us: Some(lat), is_error: i % 97 == 0 }),
         })
         .collect();
+    if which == "decode" || which == "lines" {
+        let text = json_lines(200_000);
+        if which == "lines" {
+            println!("lines: {}", text.len());
+            return;
+        }
+        let reg = std::sync::Arc::new(faultline_core::SeriesRegistry::new(100_000));
+        let cfg = faultline_core::wire::DecoderConfig { dims: vec!["region".into()], ..Default::default() };
+        let mut d = faultline_core::wire::Decoder::new(reg, cfg);
+        let mut e = Engine::new(EngineConfig::default());
+        let mut batch = Vec::with_capacity(4096);
+        for (i, line) in text.split(|c| *c == b'\n').filter(|l| !l.is_empty()).enumerate() {
+            let _ = d.decode_line(i as u64, line, None, &mut batch);
+            if batch.len() >= 4096 {
+                e.record(InputId(0), &batch);
+                batch.clear();
+                e.drain_closed();
+            }
+        }
+        e.record(InputId(0), &batch);
+        e.finish();
+        println!("decode: {}", e.drain_closed().len());
+        return;
+    }
     let out = if which == "none" {
         evs.len()
     } else if which == "baseline" {
@@ -45,4 +69,23 @@ fn main() {
         closed + e.drain_closed().len()
     };
     println!("{which}: {out}");
+}
+
+fn json_lines(n: usize) -> Vec<u8> {
+    let keys = uniform_keys(n, 10_000, 5);
+    let lats = latencies_us(n, 6);
+    let mut out = Vec::with_capacity(n * 200);
+    for (i, (k, lat)) in keys.iter().zip(lats).enumerate() {
+        let line = format!(
+            r#"{{"ts":{},"service":"svc-{}","operation":"GET /api/v1/items/{}","kind":"request","status":{},"latency_ms":{},"attrs":{{"region":"eu-west-1","instance":"i-0a1b2c3d"}}}}"#,
+            1_795_197_600_000i64 + (i as i64 * 20_000) / n as i64,
+            k % 50,
+            k / 50,
+            if i % 97 == 0 { 503 } else { 200 },
+            lat as f64 / 1000.0
+        );
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out
 }
