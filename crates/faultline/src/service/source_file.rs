@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,7 +47,19 @@ impl FileSource {
 
     fn read_inner(&self, tx: &SyncSender<Input>, stop: &AtomicBool, admin: &AdminState) -> std::io::Result<()> {
         let mut offset = self.offset;
-        let mut reader = self.open(&mut offset)?;
+        // Like `tail -F`, a followed file that does not exist yet is waited for.
+        let (mut reader, mut inode) = loop {
+            match self.open(&mut offset) {
+                Ok(opened) => break opened,
+                Err(err) if self.follow && err.kind() == std::io::ErrorKind::NotFound => {
+                    if stop.load(Ordering::Acquire) {
+                        return Ok(());
+                    }
+                    std::thread::sleep(POLL);
+                }
+                Err(err) => return Err(err),
+            }
+        };
         let mut batch = Vec::with_capacity(self.batch_bytes + 4096);
         let mut line = Vec::new();
         let started = std::time::Instant::now();
@@ -89,29 +102,32 @@ impl FileSource {
                 return Ok(());
             }
             std::thread::sleep(POLL);
-            if self.rotated(offset) {
+            if self.rotated(offset, inode) {
+                // Like `tail -F`: the old file was read to its end; the new one is read from its start.
                 tracing::info!(path = %self.path.display(), "file rotated or truncated: reading from the start");
-                offset = 0;
-                match self.open(&mut offset) {
-                    Ok(r) => reader = r,
+                let mut fresh = 0;
+                match self.open(&mut fresh) {
+                    Ok((r, ino)) => (reader, inode, offset) = (r, ino, fresh),
                     Err(err) => tracing::warn!(error = %err, "reopening"),
                 }
             }
         }
     }
 
-    fn open(&self, offset: &mut u64) -> std::io::Result<BufReader<File>> {
+    /// Opens the file at `offset` (at 0 when the file is shorter: it was replaced); returns its inode too.
+    fn open(&self, offset: &mut u64) -> std::io::Result<(BufReader<File>, u64)> {
         let mut f = File::open(&self.path)?;
-        if f.metadata()?.len() < *offset {
+        let meta = f.metadata()?;
+        if meta.len() < *offset {
             *offset = 0;
         }
         f.seek(SeekFrom::Start(*offset))?;
-        Ok(BufReader::with_capacity(1 << 16, f))
+        Ok((BufReader::with_capacity(1 << 16, f), meta.ino()))
     }
 
-    /// True when the path now names a shorter file than what was read (truncated or replaced).
-    fn rotated(&self, offset: u64) -> bool {
-        std::fs::metadata(&self.path).is_ok_and(|m| m.len() < offset)
+    /// True when the path now names another file (rotated) or a shorter one (truncated).
+    fn rotated(&self, offset: u64, inode: u64) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| m.ino() != inode || m.len() < offset)
     }
 
     fn send(&self, tx: &SyncSender<Input>, admin: &AdminState, batch: &mut Vec<u8>, end_offset: u64) {
