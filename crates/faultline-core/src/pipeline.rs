@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::detect::{DetectorBank, DetectorBankSpec, Finding};
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, RecordStats};
 use crate::event::Event;
 use crate::incident::{CauseCatalog, IncidentConfig, IncidentEvent, IncidentManager, ManagerState};
 use crate::series::SeriesRegistry;
@@ -47,6 +47,7 @@ pub struct Pipeline {
     findings: Vec<Finding>,
     scratch: Vec<SignalPoint>,
     found: Vec<Finding>,
+    stats: RecordStats,
 }
 
 impl Pipeline {
@@ -65,6 +66,7 @@ impl Pipeline {
             findings: Vec::new(),
             scratch: Vec::new(),
             found: Vec::new(),
+            stats: RecordStats::default(),
         }
     }
 
@@ -75,7 +77,7 @@ impl Pipeline {
 
     /// Records a batch and processes every window it closes.
     pub fn record(&mut self, input: InputId, batch: &[Event]) -> Vec<IncidentEvent> {
-        self.engine.record(input, batch);
+        self.stats += self.engine.record(input, batch);
         self.process()
     }
 
@@ -109,6 +111,11 @@ impl Pipeline {
     /// The detectors' findings on those points.
     pub fn findings(&self) -> &[Finding] {
         &self.findings
+    }
+
+    /// Events accepted and late, over every `record` call so far.
+    pub fn stats(&self) -> RecordStats {
+        self.stats
     }
 
     /// The series registry.
@@ -149,6 +156,11 @@ impl Pipeline {
             for point in &self.scratch {
                 self.incidents.observe_point(&key, point);
                 self.found.clear();
+                // A ratio from a single trial says nothing, and the bank's binomial
+                // test cannot take one (its clamp panics with n = 1).
+                if point.signal.is_ratio() && point.n < 2 {
+                    continue;
+                }
                 self.detectors.observe(&key, point, &mut self.found);
                 for f in &self.found {
                     self.incidents.observe_finding(&key, f);

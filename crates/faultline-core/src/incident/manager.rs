@@ -269,7 +269,6 @@ impl IncidentManager {
                 unmatched.iter().filter(|(k, _, _)| &*k.service == service).collect();
             let strong = now.iter().any(|(_, _, s)| *s == Strength::Strong);
             let n_families = now.iter().map(|(_, f, _)| family(f.signal.as_str())).collect::<BTreeSet<_>>().len();
-            let n_series = now.iter().map(|(k, _, _)| *k).collect::<BTreeSet<_>>().len();
             let n_windows = self
                 .state
                 .pending
@@ -278,8 +277,7 @@ impl IncidentManager {
                 .map(|p| p.window_end)
                 .collect::<BTreeSet<_>>()
                 .len();
-            let confirmed =
-                n_families >= c.immediate_families || n_series >= c.immediate_series || n_windows >= c.windows as usize;
+            let confirmed = n_families >= c.immediate_families || n_windows >= c.windows as usize;
             if !(strong || confirmed) {
                 continue;
             }

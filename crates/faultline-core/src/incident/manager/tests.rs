@@ -117,10 +117,10 @@ fn a_weak_finding_waits_for_a_second_window() {
 fn a_few_failures_open_nothing() {
     let mut h = Harness::new();
     for k in 0..5 {
-        h.window(k, &req_key("pay"), 6, 2, Some(1.0));
+        h.window(k, &req_key("pay"), 3, 1, Some(1.0));
         h.end(k);
     }
-    assert!(h.events.is_empty(), "2 errors in 6 requests, window after window");
+    assert!(h.events.is_empty(), "1 error in 3 requests, window after window");
 }
 
 #[test]
