@@ -6,17 +6,42 @@ use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use faultline_core::Millis;
 use faultline_sim::{ScenarioName, ScenarioSpec};
 
 use super::admin::AdminState;
 use super::metrics::QUEUE_PUSHED;
-use super::runtime::{Feed, INPUT_QUEUE, Input};
+use super::processor::Mode;
+use super::runtime::{Feed, INPUT_QUEUE, Input, StartOptions};
 use super::sink::SinkOut;
 use super::{DemoArgs, serve};
 use crate::config;
 
-/// Normal traffic played at accelerated time before the onset and after the end, event time.
-const NORMAL_AROUND_MS: i64 = 10 * 60_000;
+/// Normal traffic played at accelerated time before the onset, event time.
+const NORMAL_BEFORE_MS: i64 = 5 * 60_000;
+/// Normal traffic played after the end, event time: long enough for the detectors to
+/// calm down and the quiet hold (at most 10 minutes) to resolve the incident
+/// (with seed 1 it resolves about 26 minutes after the end).
+const NORMAL_AFTER_MS: i64 = 40 * 60_000;
+
+/// Days of normal history the detectors learn from before the played span.
+const WARMUP_DAYS: f64 = 1.0;
+
+/// The demo's scenario: the gateway outage after a day of normal traffic.
+fn sim_spec() -> ScenarioSpec {
+    let mut s = ScenarioSpec::new(ScenarioName::GatewayOutage);
+    s.warmup_days = WARMUP_DAYS;
+    s.days = WARMUP_DAYS;
+    s
+}
+
+/// The event-time span played at wall-clock pace: normal traffic, the incident, normal traffic.
+fn played_span(spec: &ScenarioSpec) -> (i64, i64) {
+    match faultline_sim::generate(spec).0 {
+        Some(t) => (t.onset_ms - NORMAL_BEFORE_MS, t.end_ms + NORMAL_AFTER_MS),
+        None => (spec.start_ms, spec.start_ms + NORMAL_BEFORE_MS + NORMAL_AFTER_MS),
+    }
+}
 
 /// Runs the demo.
 pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -30,13 +55,18 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         SinkOut::stdout_rendered("console", Box::new(render_incident))
     };
     let play_ms = args.seconds.max(1) * 1000;
+    let sim = sim_spec();
+    let span = played_span(&sim);
+    // Everything before the played span is history the detectors learn from: it opens nothing.
+    let history_until = Millis(span.0);
+    let options = StartOptions { mode: Mode::Incidents, history_until: Some(history_until) };
     let follow = args.follow;
     let feed = Feed {
         name: "simulator".into(),
-        run: Box::new(move |idx, _offset, tx, stop, admin| play(idx, play_ms, follow, &tx, &stop, &admin)),
+        run: Box::new(move |idx, _offset, tx, stop, admin| play(&sim, span, idx, play_ms, follow, &tx, &stop, &admin)),
     };
     eprintln!("faultline demo: gateway-outage scenario, state in {}", state.path().display());
-    let code = serve(&spec, vec![feed], vec![sink], |addr| {
+    let code = serve(&spec, options, vec![feed], vec![sink], |addr| {
         eprintln!("  admin:   http://{addr}/  (health http://{addr}/healthz, metrics http://{addr}/metrics)");
         eprintln!("  try:     curl -s http://{addr}/metrics | grep faultline_incident");
     })?;
@@ -46,13 +76,18 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// Plays the scenario: history before the played span as fast as the engine
 /// takes it, then the span around the incident paced to `play_ms` of wall time.
-fn play(idx: usize, play_ms: u64, follow: bool, tx: &SyncSender<Input>, stop: &AtomicBool, admin: &AdminState) {
-    let spec = ScenarioSpec::new(ScenarioName::GatewayOutage);
-    let (truth, events) = faultline_sim::generate(&spec);
-    let (from, to) = match &truth {
-        Some(t) => (t.onset_ms - NORMAL_AROUND_MS, t.end_ms + NORMAL_AROUND_MS),
-        None => (spec.start_ms, spec.start_ms + 2 * NORMAL_AROUND_MS),
-    };
+#[expect(clippy::too_many_arguments, reason = "one call site, each argument distinct")]
+fn play(
+    spec: &ScenarioSpec,
+    (from, to): (i64, i64),
+    idx: usize,
+    play_ms: u64,
+    follow: bool,
+    tx: &SyncSender<Input>,
+    stop: &AtomicBool,
+    admin: &AdminState,
+) {
+    let (_, events) = faultline_sim::generate(spec);
     let speed = (to - from).max(1) as f64 / play_ms as f64;
     let bar = crate::progress::bar(None, false, "fast-forwarding normal history");
     let started = Instant::now();
@@ -106,7 +141,12 @@ fn render_incident(line: &str) -> Option<String> {
     let inc = &v["incident"];
     let s = |k: &str| inc[k].as_str().unwrap_or("-").to_string();
     let action = v["action"].as_str().unwrap_or("-").to_uppercase();
-    let at = if action == "RESOLVED" { s("resolved_at") } else { s("detected_at") };
+    let last_change = inc["timeline"].as_array().and_then(|t| t.last()).and_then(|t| t["at"].as_str());
+    let at = match action.as_str() {
+        "RESOLVED" => s("resolved_at"),
+        "UPDATED" => last_change.map_or_else(|| s("detected_at"), str::to_string),
+        _ => s("detected_at"),
+    };
     let causes: Vec<String> = inc["probable_causes"]
         .as_array()
         .map(|a| a.iter().filter_map(|c| c["cause"].as_str().map(str::to_string)).collect())

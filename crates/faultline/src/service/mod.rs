@@ -21,7 +21,8 @@ use anyhow::Context as _;
 pub(crate) use demo::demo;
 
 use self::admin::AdminState;
-use self::runtime::Feed;
+use self::processor::Mode;
+use self::runtime::{Feed, StartOptions};
 use self::sink::SinkOut;
 use self::source_file::FileSource;
 use crate::config::{self, PipelineSpec, SourceKind};
@@ -73,13 +74,21 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     eprintln!("faultline: {}", runtime::describe_state(spec.state.directory.as_ref()));
-    serve(&spec, feeds, sinks, |addr| eprintln!("faultline: admin on http://{addr}/"))
+    let mode = if spec.state.directory.is_some() {
+        tracing::warn!("checkpointed runs emit closed-window signals only until the pipeline can restore its state");
+        Mode::Windows
+    } else {
+        Mode::Incidents
+    };
+    let options = StartOptions { mode, history_until: None };
+    serve(&spec, options, feeds, sinks, |addr| eprintln!("faultline: admin on http://{addr}/"))
 }
 
 /// Binds the admin endpoint, starts the threads, and waits for the end of
 /// input or a signal. `on_listening` gets the bound address.
 pub(crate) fn serve(
     spec: &PipelineSpec,
+    options: StartOptions,
     feeds: Vec<Feed>,
     sinks: Vec<SinkOut>,
     on_listening: impl FnOnce(std::net::SocketAddr),
@@ -103,7 +112,7 @@ pub(crate) fn serve(
         let http = tokio::spawn(admin::serve(listener, admin.clone(), async {
             let _ = http_stopped.await;
         }));
-        let running = runtime::start(spec, feeds, sinks, admin.clone())?;
+        let running = runtime::start(spec, options, feeds, sinks, admin.clone())?;
         let stop = running.stop.clone();
         let mut done = tokio::task::spawn_blocking(move || running.wait());
         let result = tokio::select! {

@@ -11,7 +11,6 @@ pub(crate) enum Record {
     /// A closed series-window signal line.
     Signal(String),
     /// An incident event line.
-    #[expect(dead_code, reason = "made by the incident pipeline, wired in when it lands")]
     Incident(String),
 }
 

@@ -25,7 +25,7 @@ use super::admin::AdminState;
 use super::checkpoint;
 use super::metrics::*;
 use super::output::Record;
-use super::processor::Processor;
+use super::processor::{Mode, Processor};
 use super::sink::{SinkOut, ToSinks, run_sinks};
 use crate::config::PipelineSpec;
 
@@ -90,9 +90,19 @@ impl Running {
     }
 }
 
+/// How the engine thread runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StartOptions {
+    /// Incidents or windows only.
+    pub(crate) mode: Mode,
+    /// Windows ending at or before this only feed detector history.
+    pub(crate) history_until: Option<Millis>,
+}
+
 /// Restores state, starts every thread and marks the service ready.
 pub(crate) fn start(
     spec: &PipelineSpec,
+    options: StartOptions,
     feeds: Vec<Feed>,
     sinks: Vec<SinkOut>,
     admin: Arc<AdminState>,
@@ -106,7 +116,10 @@ pub(crate) fn start(
         tracing::info!(positions = ?cp.positions, open_windows = cp.engine.open_windows.len(), "restored checkpoint");
     }
     let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
-    let processor = Processor::new(spec, registry.clone(), cp.as_ref());
+    let mut processor = Processor::new(spec, options.mode, registry.clone(), cp.as_ref(), admin.clone());
+    if let Some(until) = options.history_until {
+        processor.set_history_until(until);
+    }
     let positions = cp.map(|c| c.positions).unwrap_or_default();
     let stop = Arc::new(AtomicBool::new(false));
     let (in_tx, in_rx) = sync_channel::<Input>(spec.runtime.queue_batches);

@@ -116,6 +116,7 @@ pub(crate) fn run_sinks(
 ) -> anyhow::Result<()> {
     let _span = tracing::info_span!("sink", name = "all").entered();
     let m = &admin.metrics;
+    let mut closed = false;
     for msg in rx {
         m.add(QUEUE_POPPED, &[("queue", SINK_QUEUE)], 1.0);
         match msg {
@@ -154,11 +155,18 @@ pub(crate) fn run_sinks(
                     }
                 }
             }
-            ToSinks::Close => break,
+            ToSinks::Close => {
+                closed = true;
+                break;
+            }
         }
     }
     for s in &mut sinks {
         s.flush().with_context(|| format!("flushing sink {}", s.name))?;
     }
+    anyhow::ensure!(
+        closed,
+        "the engine thread stopped unexpectedly (see the panic above); no final checkpoint written"
+    );
     Ok(())
 }
