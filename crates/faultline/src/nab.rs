@@ -24,10 +24,11 @@ pub(crate) struct NabArgs {
     config_json: Option<String>,
 }
 
-/// The one detector configuration used for the whole NAB corpus.
+/// The one detector configuration used for the whole NAB corpus. Every field is listed, so
+/// a change of the bank's defaults does not move the NAB figures.
 fn nab_config() -> AdaptiveConfig {
     AdaptiveConfig {
-        warmup_points: 150,
+        warmup_points: 300,
         level_alpha: 0.02,
         spread_alpha: 0.02,
         clip_sigmas: 3.0,
@@ -36,24 +37,27 @@ fn nab_config() -> AdaptiveConfig {
         season_alpha: 0.2,
         season_min_count: 2,
         model_min_count: 50,
-        model_tolerance: 4.0,
-        persistence: true,
-        tail_decades: 10.0,
+        model_tolerance: 2.0,
+        persistence: false,
+        tail_decades: 5.0,
+        empirical_tail: true,
+        empirical_decay: 0.0005,
+        empirical_delay_points: 0,
         z_cap: 8.0,
+        likelihood_of_surprise: false,
         short_points: 8,
-        long_alpha: 0.005,
-        long_std_floor: 0.2,
+        long_alpha: 0.002,
+        long_std_floor: 0.4,
         likelihood_weight: 1.0,
-        flag_score: 0.6,
-        relearn_points: 40,
-        fire_score: 0.6,
-        refractory_points: 200,
+        flag_score: 0.7,
+        relearn_points: 80,
+        fire_score: 0.5,
+        refractory_points: 100,
         refractory_cap: 0.5,
         sides: Sides::Both,
         abs_spread_floor: 1e-9,
         rel_spread_floor: 0.001,
         quantum_floor: 1.0,
-        ..AdaptiveConfig::default()
     }
 }
 

@@ -22,6 +22,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::finding::Direction;
+use profile::{Forecast, MAE_TO_SIGMA, ModelError, Profile};
+use tail::EmpiricalTail;
+pub(crate) use tail::log10_upper_tail;
+
+mod profile;
+mod tail;
 
 /// Which deviations from the baseline count as anomalies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +79,9 @@ pub struct AdaptiveConfig {
     pub empirical_delay_points: u32,
     /// |z| above this counts as this in the likelihood score.
     pub z_cap: f64,
+    /// What the likelihood averages: `false` the capped |z|, `true` the spike's surprise
+    /// (its capped `-log10` tail, so often-seen bursts add little).
+    pub likelihood_of_surprise: bool,
     /// Points in the likelihood's short-term mean (at most 64); 0 disables the likelihood.
     pub short_points: u32,
     /// EWMA weight of a new |z| in the likelihood's long-term mean and variance.
@@ -120,6 +129,7 @@ impl Default for AdaptiveConfig {
             empirical_decay: 0.001,
             empirical_delay_points: 16,
             z_cap: 8.0,
+            likelihood_of_surprise: false,
             short_points: 6,
             long_alpha: 0.01,
             long_std_floor: 0.2,
@@ -150,30 +160,6 @@ pub struct AdaptiveScore {
     pub direction: Direction,
     /// True when this point fired: score at or above `fire_score` outside a refractory period.
     pub fired: bool,
-}
-
-/// One predictor's running accuracy.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct ModelError {
-    /// Mean absolute residual (EWMA).
-    #[serde(with = "super::exact")]
-    mae: f64,
-    /// Points it has been scored on.
-    n: u32,
-}
-
-/// A seasonal profile: one robust level per bucket of a period.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Profile {
-    #[serde(with = "super::exact::vec")]
-    level: Vec<f64>,
-    /// Points learned per bucket.
-    count: Vec<u32>,
-    /// Distinct periods (days, weeks) seen per bucket.
-    periods: Vec<u16>,
-    /// Index of the period of the bucket's last point.
-    last_period: Vec<i64>,
-    error: ModelError,
 }
 
 /// Per-series state of the adaptive baseline: small, serialisable for checkpoints.
@@ -208,16 +194,11 @@ pub struct AdaptiveState {
     flagged_run: u32,
     #[serde(with = "super::exact")]
     flagged_level: f64,
-    refractory_left: u32,
-    #[serde(with = "super::exact::vec")]
-    tail_bins: Vec<f64>,
-    /// |z| of the latest points, waiting to enter the histogram.
-    #[serde(with = "super::exact::vec")]
-    pending: Vec<f64>,
-    pending_at: u32,
-    pending_n: u32,
+    /// Mean absolute deviation of the flagged run around `flagged_level`.
     #[serde(with = "super::exact")]
-    tail_total: f64,
+    flagged_mad: f64,
+    refractory_left: u32,
+    tail: EmpiricalTail,
 }
 
 /// The adaptive baseline on a bare (timestamp ms, value) stream: a config and one state.
@@ -229,14 +210,8 @@ pub struct AdaptiveDetector {
     pub state: AdaptiveState,
 }
 
-/// Bins of the empirical |z| histogram: [0, 0.25), then geometric with ratio 1.2.
-const TAIL_BINS: usize = 48;
-/// Pseudo-count of the empirical tail, so an unprecedented |z| is rare but not impossible.
-const TAIL_PRIOR: f64 = 0.5;
 const DAY_MS: i64 = 86_400_000;
 const WEEK_MS: i64 = 7 * DAY_MS;
-/// Mean absolute deviation to standard deviation, for Gaussian noise.
-const MAE_TO_SIGMA: f64 = 1.253_314_137;
 
 impl AdaptiveDetector {
     /// A detector with fresh state.
@@ -248,13 +223,6 @@ impl AdaptiveDetector {
     pub fn update(&mut self, ts_ms: i64, value: f64) -> AdaptiveScore {
         self.state.update(&self.config, ts_ms, value)
     }
-}
-
-/// A predictor's forecast of the current point.
-#[derive(Debug, Clone, Copy)]
-struct Forecast {
-    expected: f64,
-    sigma: f64,
 }
 
 impl AdaptiveState {
@@ -332,11 +300,11 @@ impl AdaptiveState {
             -log10_upper_tail(one_sided)
         };
         let spike_decades =
-            if config.empirical_tail { self.empirical_cap(config, one_sided, spike_decades) } else { spike_decades };
+            if config.empirical_tail { self.tail.cap(config, one_sided, spike_decades) } else { spike_decades };
         let spike = (spike_decades / config.tail_decades).clamp(0.0, 1.0);
 
-        // Likelihood score: short-term mean of |z| under the long-term distribution of |z|.
-        let r = one_sided.min(config.z_cap);
+        // Likelihood score: short-term mean of r under its long-term distribution.
+        let r = if config.likelihood_of_surprise { spike_decades.max(0.0) } else { one_sided }.min(config.z_cap);
         let (likelihood, short_signed) = self.likelihood(config, r, z.clamp(-config.z_cap, config.z_cap));
         let raw = if warm { spike.max(config.likelihood_weight * likelihood).clamp(0.0, 1.0) } else { 0.0 };
 
@@ -360,44 +328,6 @@ impl AdaptiveState {
     /// The current global level (the baseline when no profile is better).
     pub fn level(&self) -> f64 {
         self.level
-    }
-
-    /// Caps the Gaussian `decades` of a |z| by how rare such a |z| has been (then queues it):
-    /// `-log10` of the share of remembered points with a |z| at least as large. When fewer
-    /// than one such point is remembered the history says nothing and the cap lifts smoothly.
-    fn empirical_cap(&mut self, config: &AdaptiveConfig, z: f64, decades: f64) -> f64 {
-        if self.tail_bins.len() != TAIL_BINS {
-            self.tail_bins = vec![0.0; TAIL_BINS];
-            self.tail_total = 0.0;
-        }
-        let (bin, frac) = tail_bin(z);
-        let above: f64 = self.tail_bins[bin + 1..].iter().sum::<f64>() + (1.0 - frac) * self.tail_bins[bin];
-        let p = ((above + TAIL_PRIOR) / (self.tail_total + TAIL_PRIOR)).min(1.0);
-        let delay = config.empirical_delay_points.min(64) as usize;
-        let entering = if delay == 0 {
-            Some(z)
-        } else {
-            if self.pending.len() != delay {
-                self.pending = vec![0.0; delay];
-                self.pending_at = 0;
-                self.pending_n = 0;
-            }
-            let slot = self.pending_at as usize % delay;
-            let old = (self.pending_n as usize >= delay).then_some(self.pending[slot]);
-            self.pending[slot] = z;
-            self.pending_at = ((slot + 1) % delay) as u32;
-            self.pending_n = self.pending_n.saturating_add(1);
-            old
-        };
-        if let Some(old) = entering {
-            let keep = 1.0 - config.empirical_decay;
-            for c in &mut self.tail_bins {
-                *c *= keep;
-            }
-            self.tail_bins[tail_bin(old).0] += 1.0;
-            self.tail_total = self.tail_total * keep + 1.0;
-        }
-        decades.min(-p.log10() + (1.0 - above.min(1.0)) * decades)
     }
 
     fn prev(&self) -> Option<f64> {
@@ -455,6 +385,7 @@ impl AdaptiveState {
         if flagged {
             self.flagged_run += 1;
             let a = 0.1_f64.max(1.0 / f64::from(self.flagged_run));
+            self.flagged_mad += ((value - self.flagged_level).abs() - self.flagged_mad) * a;
             self.flagged_level += (value - self.flagged_level) * a;
             if self.flagged_run >= config.relearn_points.max(1) {
                 self.relearn(value);
@@ -464,6 +395,7 @@ impl AdaptiveState {
         self.flagged_run = self.flagged_run.saturating_sub(1);
         if self.flagged_run == 0 {
             self.flagged_level = value;
+            self.flagged_mad = 0.0;
         }
         let floor = self.spread_floor(config);
         let clip = config.clip_sigmas;
@@ -497,115 +429,18 @@ impl AdaptiveState {
     }
 
     /// Accepts a long run of flagged points as the new normal: the global level and the
-    /// previous value restart from them (profiles keep their shape and relearn as usual).
+    /// previous value restart from them, spreads widen to theirs (profiles keep their shape
+    /// and relearn as usual).
     fn relearn(&mut self, value: f64) {
         self.level = self.flagged_level;
+        // The new regime may be noisier: no predictor may claim more accuracy than the run had.
+        for e in [&mut self.global, &mut self.persistence, &mut self.daily.error, &mut self.weekly.error] {
+            e.mae = e.mae.max(self.flagged_mad);
+        }
         self.prev = value;
         self.has_prev = true;
         self.flagged_run = 0;
     }
-}
-
-impl ModelError {
-    fn observe(&mut self, config: &AdaptiveConfig, residual: f64, clip: f64) {
-        self.n = self.n.saturating_add(1);
-        let a = config.spread_alpha.max(1.0 / f64::from(self.n));
-        let r = if self.n > 3 { residual.abs().min(clip) } else { residual.abs() };
-        self.mae += (r - self.mae) * a;
-    }
-}
-
-impl Profile {
-    /// The bucket of `ts_ms` in a period of `buckets` buckets.
-    fn position(ts_ms: i64, period_ms: i64, buckets: u32) -> usize {
-        let bucket_ms = (period_ms / i64::from(buckets)).max(1);
-        ((ts_ms.rem_euclid(period_ms) / bucket_ms) as usize).min(buckets as usize - 1)
-    }
-
-    fn forecast(&self, config: &AdaptiveConfig, ts_ms: i64, period_ms: i64, buckets: u32) -> Option<Forecast> {
-        if buckets == 0 || self.level.len() != buckets as usize {
-            return None;
-        }
-        let i = Self::position(ts_ms, period_ms, buckets);
-        if u32::from(self.periods[i]) < config.season_min_count {
-            return None;
-        }
-        let expected = self.level[i];
-        Some(Forecast { expected, sigma: MAE_TO_SIGMA * self.error.mae })
-    }
-
-    /// Learns a point. `step_ms` is the usual spacing of points: a bucket spanning many
-    /// points moves by `season_alpha` per period, not per point.
-    #[expect(clippy::too_many_arguments, reason = "one call site, all plain numbers")]
-    fn learn(
-        &mut self,
-        config: &AdaptiveConfig,
-        ts_ms: i64,
-        period_ms: i64,
-        buckets: u32,
-        value: f64,
-        limit: f64,
-        step_ms: f64,
-    ) {
-        if buckets == 0 {
-            return;
-        }
-        let b = buckets as usize;
-        if self.level.len() != b {
-            *self = Profile {
-                level: vec![0.0; b],
-                count: vec![0; b],
-                periods: vec![0; b],
-                last_period: vec![i64::MIN; b],
-                error: ModelError::default(),
-            };
-        }
-        let i = Self::position(ts_ms, period_ms, buckets);
-        let period = ts_ms.div_euclid(period_ms);
-        if self.last_period[i] != period {
-            self.last_period[i] = period;
-            self.periods[i] = self.periods[i].saturating_add(1);
-        }
-        self.count[i] = self.count[i].saturating_add(1);
-        let c = self.count[i];
-        let bucket_ms = period_ms as f64 / f64::from(buckets);
-        let per_point = config.season_alpha * (step_ms / bucket_ms).clamp(1e-6, 1.0);
-        let a = per_point.max(1.0 / f64::from(c));
-        let step = if c <= 2 { value - self.level[i] } else { (value - self.level[i]).clamp(-limit, limit) };
-        self.level[i] += step * a;
-    }
-}
-
-/// The histogram bin of |z| and the position within it (0 at its lower edge, 1 at its upper).
-fn tail_bin(z: f64) -> (usize, f64) {
-    if z < 0.25 {
-        return (0, (z / 0.25).max(0.0));
-    }
-    let pos = 1.0 + (z / 0.25).ln() / 1.2f64.ln();
-    if pos >= (TAIL_BINS - 1) as f64 {
-        return (TAIL_BINS - 1, 0.0);
-    }
-    (pos as usize, pos.fract())
-}
-
-/// `log10 P(Z > z)` for a standard normal Z, accurate far into the tail (erfc after
-/// Numerical Recipes, relative error below 1.2e-7), computed in log space so it never
-/// underflows.
-pub(crate) fn log10_upper_tail(z: f64) -> f64 {
-    let x = z / std::f64::consts::SQRT_2;
-    if x < 0.0 {
-        return (1.0 - 10f64.powf(log10_upper_tail(-z))).max(1e-300).log10();
-    }
-    let t = 1.0 / (1.0 + 0.5 * x);
-    let poly = -x * x - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    // P(Z > z) = erfc(x) / 2 with erfc(x) = t * exp(poly).
-    (t.ln() + poly) * std::f64::consts::LOG10_E - std::f64::consts::LOG10_2
 }
 
 #[cfg(test)]

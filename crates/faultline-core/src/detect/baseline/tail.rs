@@ -1,0 +1,95 @@
+//! How rare a |z| is: the Gaussian log tail, and an empirical histogram of past |z| that caps it.
+
+use serde::{Deserialize, Serialize};
+
+use super::AdaptiveConfig;
+
+/// Bins of the empirical |z| histogram: [0, 0.25), then geometric with ratio 1.2.
+const TAIL_BINS: usize = 48;
+/// Pseudo-count of the empirical tail, so an unprecedented |z| is rare but not impossible.
+const TAIL_PRIOR: f64 = 0.5;
+/// Decayed histogram of past |z|, fed with a delay.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct EmpiricalTail {
+    #[serde(with = "super::super::exact::vec")]
+    bins: Vec<f64>,
+    #[serde(with = "super::super::exact")]
+    total: f64,
+    /// |z| of the latest points, waiting to enter the histogram.
+    #[serde(with = "super::super::exact::vec")]
+    pending: Vec<f64>,
+    pending_at: u32,
+    pending_n: u32,
+}
+
+impl EmpiricalTail {
+    /// Caps the Gaussian `decades` of a |z| by how rare such a |z| has been (then queues it):
+    /// `-log10` of the share of remembered points with a |z| at least as large. When fewer
+    /// than one such point is remembered the history says nothing and the cap lifts smoothly.
+    pub(super) fn cap(&mut self, config: &AdaptiveConfig, z: f64, decades: f64) -> f64 {
+        if self.bins.len() != TAIL_BINS {
+            self.bins = vec![0.0; TAIL_BINS];
+            self.total = 0.0;
+        }
+        let (bin, frac) = tail_bin(z);
+        let above: f64 = self.bins[bin + 1..].iter().sum::<f64>() + (1.0 - frac) * self.bins[bin];
+        let p = ((above + TAIL_PRIOR) / (self.total + TAIL_PRIOR)).min(1.0);
+        let delay = config.empirical_delay_points.min(64) as usize;
+        let entering = if delay == 0 {
+            Some(z)
+        } else {
+            if self.pending.len() != delay {
+                self.pending = vec![0.0; delay];
+                self.pending_at = 0;
+                self.pending_n = 0;
+            }
+            let slot = self.pending_at as usize % delay;
+            let old = (self.pending_n as usize >= delay).then_some(self.pending[slot]);
+            self.pending[slot] = z;
+            self.pending_at = ((slot + 1) % delay) as u32;
+            self.pending_n = self.pending_n.saturating_add(1);
+            old
+        };
+        if let Some(old) = entering {
+            let keep = 1.0 - config.empirical_decay;
+            for c in &mut self.bins {
+                *c *= keep;
+            }
+            self.bins[tail_bin(old).0] += 1.0;
+            self.total = self.total * keep + 1.0;
+        }
+        decades.min(-p.log10() + (1.0 - above.min(1.0)) * decades)
+    }
+}
+
+/// The histogram bin of |z| and the position within it (0 at its lower edge, 1 at its upper).
+fn tail_bin(z: f64) -> (usize, f64) {
+    if z < 0.25 {
+        return (0, (z / 0.25).max(0.0));
+    }
+    let pos = 1.0 + (z / 0.25).ln() / 1.2f64.ln();
+    if pos >= (TAIL_BINS - 1) as f64 {
+        return (TAIL_BINS - 1, 0.0);
+    }
+    (pos as usize, pos.fract())
+}
+
+/// `log10 P(Z > z)` for a standard normal Z, accurate far into the tail (erfc after
+/// Numerical Recipes, relative error below 1.2e-7), computed in log space so it never
+/// underflows.
+pub(crate) fn log10_upper_tail(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    if x < 0.0 {
+        return (1.0 - 10f64.powf(log10_upper_tail(-z))).max(1e-300).log10();
+    }
+    let t = 1.0 / (1.0 + 0.5 * x);
+    let poly = -x * x - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    // P(Z > z) = erfc(x) / 2 with erfc(x) = t * exp(poly).
+    (t.ln() + poly) * std::f64::consts::LOG10_E - std::f64::consts::LOG10_2
+}
