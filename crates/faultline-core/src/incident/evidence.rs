@@ -166,10 +166,14 @@ impl WindowEvidence {
     }
 
     /// Trials and failures behind a ratio signal of `series` in this window: the
-    /// service's inbound requests or transactions, or the dependency's own calls.
+    /// service's inbound requests or transactions, or the dependency's own calls
+    /// (for a latency quantile: its samples, no failures).
     pub(crate) fn ratio_counts(&self, series: &SeriesKey, signal: &str) -> (u64, u64) {
         if series.kind == SeriesKind::Dependency {
             return self.point(series, signal).map_or((0, 0), |p| (p.1, p.2));
+        }
+        if signal.starts_with("latency_") {
+            return self.point(series, signal).map_or((0, 0), |p| (p.1, 0));
         }
         let Some(sw) = self.services.get(&series.service) else { return (0, 0) };
         match signal {

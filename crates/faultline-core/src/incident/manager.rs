@@ -6,18 +6,21 @@ use serde::{Deserialize, Serialize};
 
 use super::IncidentConfig;
 use super::causes::{CauseCatalog, CauseContext};
-use super::confirm::{Strength, contradicts, family};
+use super::confirm::{Strength, binomial_tail, contradicts, family};
 use super::evidence::WindowEvidence;
 use super::model::{
     Action, ChangeRecord, Impact, Incident, IncidentEvent, IncidentSignal, Severity, SignalDirection, Status,
     TimelineEntry, TimelineKind, detector_name,
 };
 use super::severity::WindowImpact;
-use crate::detect::Finding;
+use crate::detect::{DetectorKind, Direction, Finding};
+use crate::series::SeriesId;
 use crate::series::{SeriesKey, SeriesKind};
+use crate::signal::Signal;
 use crate::signal::SignalPoint;
 use crate::time::{DurationMs, Millis};
 use crate::window::ClosedWindow;
+use crate::window::Window;
 
 /// Version of [`ManagerState`]'s serialised form.
 pub const STATE_VERSION: u32 = 1;
@@ -148,7 +151,10 @@ impl IncidentManager {
         let keep_after = w.min(oldest_onset.unwrap_or(w)).minus(self.config.change_memory);
         self.state.changes.retain(|c| c.at >= keep_after);
         let history = self.state.history_until.is_some_and(|h| w <= h);
-        let findings = std::mem::take(&mut self.evidence.findings);
+        let mut findings = std::mem::take(&mut self.evidence.findings);
+        if !history {
+            self.measure_services(w, &mut findings);
+        }
         let mut touched = Touched::new();
         if !history {
             let mut unmatched = Vec::new();
@@ -186,13 +192,50 @@ impl IncidentManager {
         self.evidence.clear();
     }
 
+    /// The runbooks' 1 % floor applied to each service's whole window (all operations,
+    /// all regions): failures whose binomial tail under the null rate is below the weak
+    /// tail become findings of their own, on the service-level series (empty name).
+    /// Per-series detectors see a fraction of the volume each; this sees all of it.
+    fn measure_services(&self, w: Millis, out: &mut Vec<(SeriesKey, Finding)>) {
+        let c = &self.config.confirm;
+        let window = Window { start: Millis(w.0 - self.config.window.0), end: w };
+        for (service, sw) in &self.evidence.services {
+            let (requests, errors) = sw.inbound();
+            let measured = [
+                (SeriesKind::Request, Signal::ErrorRate, requests, errors),
+                (SeriesKind::Transaction, Signal::TxnFailureRate, sw.txn_total, sw.txn_failed),
+            ];
+            for (kind, signal, n, k) in measured {
+                if k < c.min_ratio_failures {
+                    continue;
+                }
+                let tail = binomial_tail(n, k, c.ratio_null_rate);
+                if tail >= c.weak_tail {
+                    continue;
+                }
+                let finding = Finding {
+                    detector: DetectorKind::Threshold,
+                    signal,
+                    series: SeriesId(u32::MAX),
+                    window,
+                    value: k as f64 / n as f64,
+                    baseline: None,
+                    threshold: Some(c.ratio_null_rate),
+                    score: 1.0 - tail,
+                    direction: Direction::Up,
+                    detail: Some(format!("{k} of {n} failed across {service}")),
+                };
+                out.push((SeriesKey::new(kind, service, "", &[]), finding));
+            }
+        }
+    }
+
     /// Whether a finding says its signal is abnormal now: not on the normal side of
     /// its baseline, and for a failure ratio not under the null rate (a burn-rate
     /// finding may outlive the failures by the length of its long window).
     fn sustains(&self, f: &Finding) -> bool {
-        let low_ratio = f.signal.is_ratio()
-            && f.direction == crate::detect::Direction::Up
-            && f.value < self.config.confirm.ratio_null_rate;
+        let low_ratio =
+            f.signal.is_ratio() && f.direction == Direction::Up && f.value < self.config.confirm.ratio_null_rate;
         !contradicts(f) && !low_ratio
     }
 
