@@ -67,6 +67,12 @@ pub struct BurnRateState {
     /// Seconds of signal seen, so a window is not judged before it has filled.
     #[serde(with = "super::exact")]
     seen_secs: f64,
+    /// Window length the decay factors were computed for, seconds.
+    #[serde(with = "super::exact")]
+    keep_for_secs: f64,
+    /// Decay factor per window of every pair's long and short sums.
+    #[serde(with = "super::exact::vec")]
+    keep: Vec<f64>,
 }
 
 impl BurnRateState {
@@ -78,12 +84,22 @@ impl BurnRateState {
             self.windows = vec![DecayedCounts::default(); config.pairs.len() * 2];
         }
         self.seen_secs += window_secs;
+        if self.keep_for_secs != window_secs || self.keep.len() != self.windows.len() {
+            self.keep_for_secs = window_secs;
+            self.keep = config
+                .pairs
+                .iter()
+                .flat_map(|p| [p.long_secs, p.short_secs])
+                .map(|secs| (-window_secs / secs.max(window_secs)).exp())
+                .collect();
+        }
         let budget = (1.0 - config.objective).max(1e-12);
         let mut fired: Option<(&BurnWindowPair, f64, f64)> = None;
-        for (pair, counts) in config.pairs.iter().zip(self.windows.chunks_exact_mut(2)) {
+        for ((pair, counts), keeps) in
+            config.pairs.iter().zip(self.windows.chunks_exact_mut(2)).zip(self.keep.chunks_exact(2))
+        {
             let mut rates = [0.0; 2];
-            for ((counts, secs), rate) in counts.iter_mut().zip([pair.long_secs, pair.short_secs]).zip(&mut rates) {
-                let keep = (-window_secs / secs.max(window_secs)).exp();
+            for ((counts, &keep), rate) in counts.iter_mut().zip(keeps).zip(&mut rates) {
                 counts.bad = counts.bad * keep + bad;
                 counts.total = counts.total * keep + total;
                 *rate = if counts.total > 0.0 { counts.bad / counts.total / budget } else { 0.0 };

@@ -8,16 +8,23 @@ use super::AdaptiveConfig;
 const TAIL_BINS: usize = 48;
 /// Pseudo-count of the empirical tail, so an unprecedented |z| is rare but not impossible.
 const TAIL_PRIOR: f64 = 0.5;
-/// Decayed histogram of past |z|, fed with a delay.
+/// Rescale the histogram when the weight of a new point grows past this.
+const RESCALE_AT: f64 = 1e100;
+
+/// Decayed histogram of past |z|, fed with a delay. Instead of decaying every bin per point,
+/// each new point weighs `1 / keep` times the previous one (`weight`); counts are read
+/// relative to `weight`, and everything is rescaled once the weight grows large.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct EmpiricalTail {
     #[serde(with = "super::super::exact::vec")]
     bins: Vec<f64>,
     #[serde(with = "super::super::exact")]
     total: f64,
-    /// |z| of the latest points, waiting to enter the histogram.
-    #[serde(with = "super::super::exact::vec")]
-    pending: Vec<f64>,
+    /// Weight of the latest point entered.
+    #[serde(with = "super::super::exact")]
+    weight: f64,
+    /// Histogram bins of the latest points' |z|, waiting to enter the histogram.
+    pending: Vec<u8>,
     pending_at: u32,
     pending_n: u32,
 }
@@ -30,33 +37,44 @@ impl EmpiricalTail {
         if self.bins.len() != TAIL_BINS {
             self.bins = vec![0.0; TAIL_BINS];
             self.total = 0.0;
+            self.weight = 1.0;
         }
         let (bin, frac) = tail_bin(z);
-        let above: f64 = self.bins[bin + 1..].iter().sum::<f64>() + (1.0 - frac) * self.bins[bin];
-        let p = ((above + TAIL_PRIOR) / (self.total + TAIL_PRIOR)).min(1.0);
+        // Sum the shorter side: small |z| (the common case) sit in the first bins.
+        let above_weighted = if bin < TAIL_BINS / 2 {
+            (self.total - self.bins[..bin].iter().sum::<f64>() - frac * self.bins[bin]).max(0.0)
+        } else {
+            self.bins[bin + 1..].iter().sum::<f64>() + (1.0 - frac) * self.bins[bin]
+        };
+        let above = above_weighted / self.weight;
+        let p = ((above + TAIL_PRIOR) / (self.total / self.weight + TAIL_PRIOR)).min(1.0);
         let delay = config.empirical_delay_points.min(64) as usize;
         let entering = if delay == 0 {
-            Some(z)
+            Some(bin as u8)
         } else {
             if self.pending.len() != delay {
-                self.pending = vec![0.0; delay];
+                self.pending = vec![0; delay];
                 self.pending_at = 0;
                 self.pending_n = 0;
             }
             let slot = self.pending_at as usize % delay;
             let old = (self.pending_n as usize >= delay).then_some(self.pending[slot]);
-            self.pending[slot] = z;
+            self.pending[slot] = bin as u8;
             self.pending_at = ((slot + 1) % delay) as u32;
             self.pending_n = self.pending_n.saturating_add(1);
             old
         };
         if let Some(old) = entering {
-            let keep = 1.0 - config.empirical_decay;
-            for c in &mut self.bins {
-                *c *= keep;
+            self.weight /= 1.0 - config.empirical_decay;
+            if self.weight > RESCALE_AT {
+                for c in &mut self.bins {
+                    *c /= self.weight;
+                }
+                self.total /= self.weight;
+                self.weight = 1.0;
             }
-            self.bins[tail_bin(old).0] += 1.0;
-            self.total = self.total * keep + 1.0;
+            self.bins[usize::from(old)] += self.weight;
+            self.total += self.weight;
         }
         decades.min(-p.log10() + (1.0 - above.min(1.0)) * decades)
     }
@@ -78,6 +96,9 @@ fn tail_bin(z: f64) -> (usize, f64) {
 /// Numerical Recipes, relative error below 1.2e-7), computed in log space so it never
 /// underflows.
 pub(crate) fn log10_upper_tail(z: f64) -> f64 {
+    if z == 0.0 {
+        return -std::f64::consts::LOG10_2;
+    }
     let x = z / std::f64::consts::SQRT_2;
     if x < 0.0 {
         return (1.0 - 10f64.powf(log10_upper_tail(-z))).max(1e-300).log10();
