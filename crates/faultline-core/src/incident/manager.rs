@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::IncidentConfig;
 use super::causes::{CauseCatalog, CauseContext};
-use super::confirm::{Strength, binomial_tail, contradicts, family};
+use super::confirm::{Strength, Watch, binomial_tail, contradicts, family};
 use super::evidence::WindowEvidence;
 use super::model::{
     Action, ChangeRecord, Impact, Incident, IncidentEvent, IncidentSignal, Severity, SignalDirection, Status,
@@ -14,6 +14,7 @@ use super::model::{
 };
 use super::severity::WindowImpact;
 use crate::detect::{DetectorKind, Direction, Finding};
+use crate::event::ChangeKind;
 use crate::series::SeriesId;
 use crate::series::{SeriesKey, SeriesKind};
 use crate::signal::Signal;
@@ -241,7 +242,16 @@ impl IncidentManager {
 
     /// How much a finding counts toward opening an incident.
     fn strength(&self, key: &SeriesKey, f: &Finding) -> Strength {
-        self.config.confirm.strength(f, self.evidence.ratio_counts(key, f.signal.as_str()))
+        let c = &self.config.confirm;
+        let w = f.window.end;
+        let changed = self.state.changes.iter().any(|ch| {
+            *ch.service == *key.service
+                && ch.kind != ChangeKind::Rollback
+                && ch.at <= w
+                && w.0 - ch.at.0 <= c.change_watch_ms
+        });
+        let watch = if changed { Watch::AfterChange } else { Watch::Normal };
+        c.strength(f, self.evidence.ratio_counts(key, f.signal.as_str()), watch)
     }
 
     /// Index of the open (or flap-window resolved) incident a finding on `key` belongs to.
@@ -257,9 +267,11 @@ impl IncidentManager {
     fn attach(&mut self, i: usize, key: &SeriesKey, f: &Finding, w: Millis) -> bool {
         let inc = &mut self.state.incidents[i];
         inc.last_abnormal_at = w;
+        // What arrives in the window that opens the incident is part of its opening.
+        let opening = inc.detected_at == w && inc.status == Status::Open && inc.resolved_at.is_none();
         let mut changed = false;
         for s in std::iter::once(&*key.service).chain((key.kind == SeriesKind::Dependency).then_some(&*key.name)) {
-            if inc.services.insert(s.to_string()) {
+            if inc.services.insert(s.to_string()) && !opening {
                 inc.timeline.push(TimelineEntry {
                     at: w,
                     kind: TimelineKind::SignalAdded,
@@ -283,7 +295,7 @@ impl IncidentManager {
             }
             None => {
                 let s = new_signal(key, f, w);
-                if !inc.signals.is_empty() {
+                if !inc.signals.is_empty() && !opening {
                     inc.timeline.push(TimelineEntry { at: w, kind: TimelineKind::SignalAdded, detail: describe(&s) });
                     changed = true;
                 }

@@ -21,7 +21,7 @@ pub mod wire;
 use serde::Deserialize;
 
 pub use causes::{CauseCatalog, CauseContext, CauseRule, Condition, Term};
-pub use confirm::{ConfirmPolicy, Strength};
+pub use confirm::{ConfirmPolicy, Strength, Watch};
 pub use manager::{IncidentManager, ManagerState, PendingFinding, STATE_VERSION, resolve_hold};
 pub use model::{
     Action, ChangeRecord, DimensionCount, Impact, Incident, IncidentEvent, IncidentSignal, ProbableCause, Severity,
