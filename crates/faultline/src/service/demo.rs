@@ -35,6 +35,17 @@ fn sim_spec() -> ScenarioSpec {
     s
 }
 
+/// How the played span is paced.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    /// Wall-clock milliseconds for the played span.
+    play_ms: u64,
+    /// Keep running after the scenario.
+    follow: bool,
+    /// No progress bar.
+    quiet: bool,
+}
+
 /// The event-time span played at wall-clock pace: normal traffic, the incident, normal traffic.
 fn played_span(spec: &ScenarioSpec) -> (i64, i64) {
     match faultline_sim::generate(spec).0 {
@@ -60,10 +71,12 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Everything before the played span is history the detectors learn from: it opens nothing.
     let history_until = Millis(span.0);
     let options = StartOptions { mode: Mode::Incidents, history_until: Some(history_until) };
-    let follow = args.follow;
+    let (follow, quiet) = (args.follow, args.quiet);
     let feed = Feed {
         name: "simulator".into(),
-        run: Box::new(move |idx, _offset, tx, stop, admin| play(&sim, span, idx, play_ms, follow, &tx, &stop, &admin)),
+        run: Box::new(move |idx, _offset, tx, stop, admin| {
+            play(&sim, span, idx, Pace { play_ms, follow, quiet }, &tx, &stop, &admin)
+        }),
     };
     eprintln!("faultline demo: gateway-outage scenario, state in {}", state.path().display());
     let code = serve(&spec, options, vec![feed], vec![sink], |addr| {
@@ -76,20 +89,18 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// Plays the scenario: history before the played span as fast as the engine
 /// takes it, then the span around the incident paced to `play_ms` of wall time.
-#[expect(clippy::too_many_arguments, reason = "one call site, each argument distinct")]
 fn play(
     spec: &ScenarioSpec,
     (from, to): (i64, i64),
     idx: usize,
-    play_ms: u64,
-    follow: bool,
+    Pace { play_ms, follow, quiet }: Pace,
     tx: &SyncSender<Input>,
     stop: &AtomicBool,
     admin: &AdminState,
 ) {
     let (_, events) = faultline_sim::generate(spec);
     let speed = (to - from).max(1) as f64 / play_ms as f64;
-    let bar = crate::progress::bar(None, false, "fast-forwarding normal history");
+    let bar = crate::progress::bar(None, quiet, "fast-forwarding normal history");
     let started = Instant::now();
     let mut batch = Vec::new();
     let mut last_send = Instant::now();

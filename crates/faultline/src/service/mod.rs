@@ -44,6 +44,9 @@ pub(crate) struct DemoArgs {
     /// Keep running after the scenario ends, until SIGINT or SIGTERM.
     #[arg(long)]
     follow: bool,
+    /// No progress bar while the normal history is fast-forwarded.
+    #[arg(long)]
+    quiet: bool,
     /// Wall-clock seconds the played part of the scenario takes.
     #[arg(long, default_value_t = 45)]
     seconds: u64,
