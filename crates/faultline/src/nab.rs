@@ -28,7 +28,7 @@ pub(crate) struct NabArgs {
 /// a change of the bank's defaults does not move the NAB figures.
 fn nab_config() -> AdaptiveConfig {
     AdaptiveConfig {
-        warmup_points: 300,
+        warmup_points: 150,
         level_alpha: 0.02,
         spread_alpha: 0.02,
         clip_sigmas: 3.0,
@@ -41,13 +41,13 @@ fn nab_config() -> AdaptiveConfig {
         persistence: false,
         tail_decades: 5.0,
         empirical_tail: true,
-        empirical_decay: 0.0005,
-        empirical_delay_points: 0,
+        empirical_decay: 0.001,
+        empirical_delay_points: 16,
         z_cap: 8.0,
         likelihood_of_surprise: false,
         short_points: 8,
         long_alpha: 0.002,
-        long_std_floor: 0.4,
+        long_std_floor: 0.8,
         likelihood_weight: 1.0,
         flag_score: 0.7,
         relearn_points: 80,
