@@ -298,7 +298,10 @@ fn observe_baseline(config: &AdaptiveConfig, state: &mut AdaptiveState, point: &
     // A ratio over few events is noisy: its binomial standard deviation is the least sigma.
     let sigma_floor = if point.signal.is_ratio() && point.n > 0 {
         let n = point.n as f64;
-        let p = state.level().clamp(1.0 / n, 1.0 - 1.0 / n.max(2.0));
+        // For n = 1 the bounds meet at 0.5; `clamp` panics when they cross, or on NaN.
+        let lo = (1.0 / n).min(0.5);
+        let level = state.level();
+        let p = if level.is_finite() { level.clamp(lo, 1.0 - lo) } else { 0.5 };
         (p * (1.0 - p) / n).sqrt()
     } else {
         0.0

@@ -172,3 +172,19 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 }
+
+/// A ratio over a single request used to panic in the baseline's binomial floor
+/// (`clamp` with min 1.0 above max 0.5); every n must be accepted.
+#[test]
+fn single_trial_ratio_points_do_not_panic() {
+    let mut bank = DetectorBank::new(DetectorBankSpec::default());
+    let k = key(SeriesKind::Request, "pay", "POST /charge");
+    let mut out = Vec::new();
+    for i in 0..400 {
+        let n = (i % 3) as u64; // 0, 1 and 2 requests per window
+        let errors = u64::from(i % 7 == 0).min(n);
+        let rate = if n == 0 { 0.0 } else { errors as f64 / n as f64 };
+        bank.observe(&k, &point(0, i, Signal::ErrorRate, rate, n, errors), &mut out);
+    }
+    assert!(out.iter().all(|f| f.score.is_finite()));
+}
