@@ -1,12 +1,17 @@
 //! The whole pipeline on one thread: events → closed windows → signals → detectors → incident events.
 
+mod state;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+pub use state::{PIPELINE_STATE_VERSION, PipelineState, RestoreError};
 
 use crate::detect::{DetectorBank, DetectorBankSpec, Finding};
 use crate::engine::{Engine, EngineConfig, RecordStats};
 use crate::event::Event;
-use crate::incident::{CauseCatalog, IncidentConfig, IncidentEvent, IncidentManager, ManagerState};
-use crate::series::SeriesRegistry;
+use crate::incident::{CauseCatalog, IncidentConfig, IncidentEvent, IncidentManager};
+use crate::series::{SeriesKey, SeriesRegistry};
 use crate::signal::{SignalPoint, extract};
 use crate::time::Millis;
 use crate::watermark::InputId;
@@ -48,6 +53,8 @@ pub struct Pipeline {
     scratch: Vec<SignalPoint>,
     found: Vec<Finding>,
     stats: RecordStats,
+    /// Late events per series from before a restore (the router counts from zero).
+    late_carried: BTreeMap<SeriesKey, u64>,
 }
 
 impl Pipeline {
@@ -67,12 +74,8 @@ impl Pipeline {
             scratch: Vec::new(),
             found: Vec::new(),
             stats: RecordStats::default(),
+            late_carried: BTreeMap::new(),
         }
-    }
-
-    /// Replaces the incident manager's state with a checkpointed one.
-    pub fn restore_incidents(&mut self, state: ManagerState) {
-        self.incidents.restore(state);
     }
 
     /// Records a batch and processes every window it closes.
@@ -98,7 +101,7 @@ impl Pipeline {
         self.incidents.set_history_until(until);
     }
 
-    /// The windows closed by the latest call, in (end, series) order.
+    /// The windows closed by the latest call, in (end, label set) order.
     pub fn closed_windows(&self) -> &[ClosedWindow] {
         &self.closed
     }
@@ -140,6 +143,10 @@ impl Pipeline {
 
     fn process(&mut self) -> Vec<IncidentEvent> {
         self.closed = self.engine.drain_closed();
+        // Label-set order, not id order: ids depend on interning order, which a
+        // restore changes, and the manager must see the same sequence either way.
+        let registry = &self.registry;
+        self.closed.sort_by_cached_key(|c| (c.window.end, registry.key(c.series)));
         self.points.clear();
         self.findings.clear();
         let mut out = Vec::new();

@@ -1,0 +1,101 @@
+//! Checkpointable state of a [`Pipeline`]: engine, detectors and incidents, keyed by label sets.
+//!
+//! A [`PipelineState`] is taken between calls (every window end a call closed
+//! has been fully processed), so it holds no half-processed window. Series are
+//! named by their label sets; [`Pipeline::restore`] re-interns them through the
+//! pipeline's registry, so the state restores into a fresh process whose series
+//! ids differ.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Pipeline;
+use crate::checkpoint::EngineState;
+use crate::detect::BankState;
+use crate::engine::RecordStats;
+use crate::incident::ManagerState;
+use crate::series::SeriesKey;
+
+/// The format version [`Pipeline::snapshot`] writes and [`Pipeline::restore`] reads.
+pub const PIPELINE_STATE_VERSION: u32 = 1;
+
+/// Why a [`PipelineState`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    /// Written by another format version.
+    #[error("pipeline state version {found} is not supported (this build reads version {PIPELINE_STATE_VERSION})")]
+    Version {
+        /// The version found.
+        found: u32,
+    },
+}
+
+/// Everything a [`Pipeline`] needs to continue exactly as an uninterrupted one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineState {
+    /// [`PIPELINE_STATE_VERSION`] when written.
+    pub version: u32,
+    /// Open windows, watermarks and late counts (cumulative over restarts).
+    pub engine: EngineState,
+    /// Every (series, signal)'s detector state.
+    pub detectors: BankState,
+    /// Incidents, pending findings, recent changes.
+    pub incidents: ManagerState,
+    /// Events accepted by every `record` call so far (late ones are in `engine.late`).
+    pub accepted: u64,
+}
+
+impl Pipeline {
+    /// The pipeline's state, with series named by their label sets.
+    pub fn snapshot(&self) -> PipelineState {
+        let registry = &self.registry;
+        let mut engine = EngineState::capture(&self.engine, registry);
+        if !self.late_carried.is_empty() {
+            let mut late: BTreeMap<SeriesKey, u64> = self.late_carried.clone();
+            for (key, n) in engine.late {
+                *late.entry(key).or_insert(0) += n;
+            }
+            engine.late = late.into_iter().collect();
+        }
+        let keys = |id| (*registry.key(id)).clone();
+        PipelineState {
+            version: PIPELINE_STATE_VERSION,
+            engine,
+            detectors: self.detectors.snapshot(&keys),
+            incidents: self.incidents.state().clone(),
+            accepted: self.stats.accepted,
+        }
+    }
+
+    /// Puts `state` (from [`Pipeline::snapshot`], possibly in another process)
+    /// into this pipeline, which must be fresh and built from the same
+    /// configuration. Label sets are interned in the pipeline's registry.
+    /// Detector state that no longer matches the configuration starts fresh.
+    pub fn restore(&mut self, state: PipelineState) -> Result<(), RestoreError> {
+        if state.version != PIPELINE_STATE_VERSION {
+            return Err(RestoreError::Version { found: state.version });
+        }
+        let late: BTreeMap<SeriesKey, u64> = state.engine.late.iter().cloned().collect();
+        self.restore_engine(state.engine);
+        self.late_carried = late;
+        let registry = self.registry.clone();
+        self.detectors.restore(state.detectors, &mut |key| Some(registry.intern(key.as_ref())));
+        self.incidents.restore(state.incidents);
+        self.stats.accepted = state.accepted;
+        Ok(())
+    }
+
+    /// Restores the engine only (an older checkpoint without detector or
+    /// incident state): detectors and incidents start fresh.
+    pub fn restore_engine(&mut self, engine: EngineState) {
+        let late: BTreeMap<SeriesKey, u64> = engine.late.iter().cloned().collect();
+        let n_late = late.values().sum();
+        engine.restore(&mut self.engine, &self.registry);
+        self.late_carried = late;
+        self.stats = RecordStats { accepted: self.stats.accepted, late: n_late };
+    }
+}
+
+#[cfg(test)]
+mod tests;
