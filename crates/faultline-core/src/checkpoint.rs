@@ -3,13 +3,14 @@
 //! A [`Checkpoint`] is what a restart needs to resume without losing or
 //! double-counting a window: every open window (with its latency histogram
 //! as exact HDR buckets), every input's watermark state, the late counts, the
-//! sources' positions, and slots for detector and incident state. Series are
+//! sources' positions, and the detector and incident state of a
+//! [`Pipeline`](crate::pipeline::Pipeline) (see [`Checkpoint::of_pipeline`]). Series are
 //! named by their label sets ([`SeriesKey`]), never by process-local ids, so a
 //! checkpoint restores into a fresh [`SeriesRegistry`].
 //!
 //! The core does no I/O: the binary writes [`Checkpoint::to_json`] atomically
-//! and reads it back with [`Checkpoint::from_json`], which refuses versions it
-//! does not know.
+//! and reads it back with [`Checkpoint::from_json`], which reads version 1
+//! (engine state only) and 2, and refuses any other version.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,15 +18,23 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, ChangeAggregate, GaugeAggregate, RequestAggregate, TransactionAggregate};
+use crate::detect::BankState;
 use crate::engine::Engine;
 use crate::event::Change;
+use crate::incident::ManagerState;
 use crate::latency::LatencyHistogram;
+use crate::pipeline::{PIPELINE_STATE_VERSION, PipelineState};
 use crate::series::{SeriesId, SeriesKey, SeriesRegistry};
 use crate::time::Millis;
 use crate::watermark::{InputId, InputState};
 
-/// The checkpoint format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The checkpoint format this build writes. Version 2 added the pipeline's
+/// detector and incident state and the accepted count.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format this build reads: version 1 holds engine state only, so
+/// detectors and incidents start fresh from it.
+pub const OLDEST_READ_VERSION: u32 = 1;
 
 /// Why a checkpoint could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +43,9 @@ pub enum CheckpointError {
     #[error("checkpoint is not valid: {0}")]
     Malformed(#[from] serde_json::Error),
     /// Written by another format version.
-    #[error("checkpoint format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "checkpoint format version {found} is not supported (this build reads versions {OLDEST_READ_VERSION} to {FORMAT_VERSION}); move the state directory aside to start afresh"
+    )]
     Version {
         /// The version found in the file.
         found: u32,
@@ -53,12 +64,15 @@ pub struct Checkpoint {
     /// Source positions by source name: the byte offset (or partition offset)
     /// just past the last fully processed record.
     pub positions: BTreeMap<String, u64>,
-    /// Detector state, owned by the detector bank (absent until it checkpoints).
+    /// Detector state (absent from engine-only checkpoints).
     #[serde(default)]
-    pub detectors: Option<serde_json::Value>,
-    /// Incident state, owned by the incident manager (absent until it checkpoints).
+    pub detectors: Option<BankState>,
+    /// Incident state (absent from engine-only checkpoints).
     #[serde(default)]
-    pub incidents: Option<serde_json::Value>,
+    pub incidents: Option<ManagerState>,
+    /// Events accepted so far (0 in engine-only checkpoints).
+    #[serde(default)]
+    pub accepted: u64,
     /// True once every input reached its end and every window was closed.
     #[serde(default)]
     pub finished: bool,
@@ -149,8 +163,35 @@ impl Checkpoint {
             positions: BTreeMap::new(),
             detectors: None,
             incidents: None,
+            accepted: 0,
             finished: false,
         }
+    }
+
+    /// A checkpoint of a pipeline's state, with no source positions yet.
+    pub fn of_pipeline(state: PipelineState, taken_at: Millis) -> Checkpoint {
+        Checkpoint {
+            version: FORMAT_VERSION,
+            taken_at,
+            engine: state.engine,
+            positions: BTreeMap::new(),
+            detectors: Some(state.detectors),
+            incidents: Some(state.incidents),
+            accepted: state.accepted,
+            finished: false,
+        }
+    }
+
+    /// The pipeline state in this checkpoint; `None` for an engine-only one
+    /// (version 1, or written without detectors), whose `engine` alone restores.
+    pub fn pipeline_state(&self) -> Option<PipelineState> {
+        Some(PipelineState {
+            version: PIPELINE_STATE_VERSION,
+            engine: self.engine.clone(),
+            detectors: self.detectors.clone()?,
+            incidents: self.incidents.clone()?,
+            accepted: self.accepted,
+        })
     }
 
     /// Serialises to JSON bytes.
@@ -165,7 +206,7 @@ impl Checkpoint {
             version: u32,
         }
         let v: VersionOnly = serde_json::from_slice(bytes)?;
-        if v.version != FORMAT_VERSION {
+        if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&v.version) {
             return Err(CheckpointError::Version { found: v.version });
         }
         Ok(serde_json::from_slice(bytes)?)
@@ -344,6 +385,33 @@ mod tests {
         let reg2 = SeriesRegistry::new(100);
         let late = cp.engine.restore(&mut Engine::new(EngineConfig::default()), &reg2);
         assert_eq!(&*reg2.key(late[0].0).name, "charge");
+    }
+
+    #[test]
+    fn version_1_reads_as_engine_only() {
+        let reg = Arc::new(SeriesRegistry::new(100));
+        let mut e = Engine::new(EngineConfig::default());
+        e.record(InputId(0), &decode(&reg, LINES));
+        let mut v1: serde_json::Value =
+            serde_json::from_slice(&Checkpoint::capture(&e, &reg, Millis(1)).to_json()).unwrap();
+        v1["version"] = 1.into();
+        v1.as_object_mut().unwrap().remove("accepted");
+        let cp = Checkpoint::from_json(&serde_json::to_vec(&v1).unwrap()).unwrap();
+        assert!(cp.pipeline_state().is_none());
+        assert!(!cp.engine.open_windows.is_empty());
+    }
+
+    #[test]
+    fn pipeline_state_round_trips() {
+        let reg = Arc::new(SeriesRegistry::new(100));
+        let mut p = crate::pipeline::Pipeline::new(crate::pipeline::PipelineConfig::default(), reg.clone());
+        p.record(InputId(0), &decode(&reg, LINES));
+        let state = p.snapshot();
+        let cp = Checkpoint::from_json(&Checkpoint::of_pipeline(state.clone(), Millis(2)).to_json()).unwrap();
+        assert_eq!(cp.version, FORMAT_VERSION);
+        // Compared as JSON: the state may hold NaN (not equal to itself).
+        let json = |s: &PipelineState| serde_json::to_string(s).unwrap();
+        assert_eq!(cp.pipeline_state().map(|s| json(&s)), Some(json(&state)));
     }
 
     #[test]

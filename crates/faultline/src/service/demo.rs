@@ -11,7 +11,6 @@ use faultline_sim::{ScenarioName, ScenarioSpec};
 
 use super::admin::AdminState;
 use super::metrics::QUEUE_PUSHED;
-use super::processor::Mode;
 use super::runtime::{Feed, INPUT_QUEUE, Input, StartOptions};
 use super::sink::SinkOut;
 use super::{DemoArgs, serve};
@@ -70,7 +69,7 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let span = played_span(&sim);
     // Everything before the played span is history the detectors learn from: it opens nothing.
     let history_until = Millis(span.0);
-    let options = StartOptions { mode: Mode::Incidents, history_until: Some(history_until) };
+    let options = StartOptions { history_until: Some(history_until) };
     let (follow, quiet) = (args.follow, args.quiet);
     let feed = Feed {
         name: "simulator".into(),

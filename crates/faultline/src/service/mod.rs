@@ -21,7 +21,6 @@ use anyhow::Context as _;
 pub(crate) use demo::demo;
 
 use self::admin::AdminState;
-use self::processor::Mode;
 use self::runtime::{Feed, StartOptions};
 use self::sink::SinkOut;
 use self::source_file::FileSource;
@@ -77,13 +76,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     eprintln!("faultline: {}", runtime::describe_state(spec.state.directory.as_ref()));
-    let mode = if spec.state.directory.is_some() {
-        tracing::warn!("checkpointed runs emit closed-window signals only until the pipeline can restore its state");
-        Mode::Windows
-    } else {
-        Mode::Incidents
-    };
-    let options = StartOptions { mode, history_until: None };
+    let options = StartOptions { history_until: None };
     serve(&spec, options, feeds, sinks, |addr| eprintln!("faultline: admin on http://{addr}/"))
 }
 

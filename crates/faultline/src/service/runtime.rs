@@ -25,7 +25,7 @@ use super::admin::AdminState;
 use super::checkpoint;
 use super::metrics::*;
 use super::output::Record;
-use super::processor::{Mode, Processor};
+use super::processor::Processor;
 use super::sink::{SinkOut, ToSinks, run_sinks};
 use crate::config::PipelineSpec;
 
@@ -93,8 +93,6 @@ impl Running {
 /// How the engine thread runs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StartOptions {
-    /// Incidents or windows only.
-    pub(crate) mode: Mode,
     /// Windows ending at or before this only feed detector history.
     pub(crate) history_until: Option<Millis>,
 }
@@ -113,10 +111,16 @@ pub(crate) fn start(
         None => None,
     };
     if let Some(cp) = &cp {
-        tracing::info!(positions = ?cp.positions, open_windows = cp.engine.open_windows.len(), "restored checkpoint");
+        tracing::info!(
+            version = cp.version,
+            positions = ?cp.positions,
+            open_windows = cp.engine.open_windows.len(),
+            incidents = cp.incidents.as_ref().map_or(0, |i| i.incidents.len()),
+            "restored checkpoint"
+        );
     }
     let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
-    let mut processor = Processor::new(spec, options.mode, registry.clone(), cp.as_ref(), admin.clone());
+    let mut processor = Processor::new(spec, registry.clone(), cp.as_ref(), admin.clone())?;
     if let Some(until) = options.history_until {
         processor.set_history_until(until);
     }
