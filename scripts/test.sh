@@ -25,7 +25,11 @@ step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests (unit, integration, doc, snapshots)"
-cargo insta test --workspace --unreferenced=reject --check
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo insta test --workspace --unreferenced=reject --check 2>&1 | tee "$log"
+passed=$(grep -Eo "test result: ok\. [0-9]+ passed" "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo "[0-9]+ failed" "$log" | awk '{s+=$1} END {print s+0}')
 
 step "benches compile and run once"
 cargo bench -p faultline-benches --locked -- --test >/dev/null
@@ -36,3 +40,4 @@ n=$(cargo run -q -p faultline --locked -- replay --input testdata/payments-burst
 echo "replay printed $n signal lines"
 
 step "done"
+echo "tests: $passed passed, $failed failed"
