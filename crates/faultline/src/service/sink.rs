@@ -32,6 +32,40 @@ pub(crate) enum ToSinks {
 /// How a sink renders an incident line.
 pub(crate) type Render = Box<dyn FnMut(&str) -> Option<String> + Send>;
 
+/// Cuts a partial last line (a write torn by a crash) off `path`, if any.
+///
+/// Every line before the last checkpoint was flushed and synced whole, so a
+/// torn line belongs to output after it, which the restarted run emits again:
+/// dropping the fragment keeps the file one JSON object per line.
+fn drop_torn_tail(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < len {
+        tracing::warn!(file = %path.display(), bytes = len - end, "dropping a partial last line left by a crash");
+        f.set_len(end)?;
+        f.sync_all()?;
+    }
+    Ok(())
+}
+
 /// An opened sink.
 pub(crate) struct SinkOut {
     name: String,
@@ -53,6 +87,8 @@ impl SinkOut {
         let (writer, file): (Box<dyn Write + Send>, _) = match &spec.kind {
             SinkKind::Stdout => (Box::new(std::io::stdout()), None),
             SinkKind::File(path) => {
+                drop_torn_tail(path)
+                    .with_context(|| format!("repairing sink {} file {}", spec.name, path.display()))?;
                 let f = OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -169,4 +205,24 @@ pub(crate) fn run_sinks(
         "the engine thread stopped unexpectedly (see the panic above); no final checkpoint written"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drop_torn_tail;
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_whole_lines_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        drop_torn_tail(&path).unwrap(); // no file yet: nothing to do
+        std::fs::write(&path, "{\"a\":1}\n{\"b\":2}\n{\"c\"").unwrap();
+        drop_torn_tail(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
+        drop_torn_tail(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
+        std::fs::write(&path, "no newline at all").unwrap();
+        drop_torn_tail(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    }
 }

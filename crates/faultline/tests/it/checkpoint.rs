@@ -1,13 +1,13 @@
-//! kill -9 at random points, restart, and the final closed windows equal an uninterrupted run's.
+//! kill -9 at random points, restart, and the final closed windows and incidents equal an uninterrupted run's.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{repo, spawn_run, wait_exit};
+use crate::harness::{bin, spawn_run, wait_exit};
 
-fn config(dir: &Path, input: &Path) -> std::path::PathBuf {
+fn config(dir: &Path, input: &Path) -> PathBuf {
     let text = format!(
         r#"
 [sources.payments]
@@ -29,15 +29,37 @@ checkpoint_interval = "100ms"
 
 [sinks.signals]
 type = "file"
-path = "{out}"
+path = "{signals}"
 emit = "signals"
+
+[sinks.incidents]
+type = "file"
+path = "{incidents}"
+emit = "incidents"
 "#,
         input = input.display(),
         state = dir.join("state").display(),
-        out = dir.join("signals.jsonl").display(),
+        signals = dir.join("signals.jsonl").display(),
+        incidents = dir.join("incidents.jsonl").display(),
     );
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A gateway outage that opens, escalates and resolves one incident, ~13.6k lines
+/// starting half an hour before the onset so the kills land around it.
+fn scenario(dir: &Path) -> PathBuf {
+    let path = dir.join("gateway-outage.jsonl");
+    let status = std::process::Command::new(bin())
+        .args(["simulate", "--scenario", "gateway-outage", "--days", "0", "--scale", "0.2"])
+        .args(["--start", "2026-11-13T13:40:00Z", "--out"])
+        .arg(&path)
+        .arg("--truth")
+        .arg(dir.join("truth.json"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "faultline simulate failed");
     path
 }
 
@@ -45,24 +67,58 @@ fn lines(path: &Path) -> BTreeSet<String> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
+/// What the incident sink wrote: the set of (dedup key, action) pairs and the
+/// final (severity, status, resolved_at) of every dedup key (its last line).
+#[derive(Debug, PartialEq)]
+struct Incidents {
+    pairs: BTreeSet<(String, String)>,
+    last: BTreeMap<String, (String, String, Option<String>)>,
+}
+
+fn incidents(path: &Path) -> Incidents {
+    let mut out = Incidents { pairs: BTreeSet::new(), last: BTreeMap::new() };
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        let ev: serde_json::Value = serde_json::from_str(line).unwrap();
+        let inc = &ev["incident"];
+        let key = inc["dedup_key"].as_str().unwrap().to_string();
+        out.pairs.insert((key.clone(), ev["action"].as_str().unwrap().to_string()));
+        let state = (
+            inc["severity"].as_str().unwrap().to_string(),
+            inc["status"].as_str().unwrap().to_string(),
+            inc["resolved_at"].as_str().map(str::to_string),
+        );
+        out.last.insert(key, state);
+    }
+    out
+}
+
 #[test]
-fn kill_9_at_random_points_then_restart_gives_the_same_closed_windows() {
-    let input = repo("testdata/payments-burst.jsonl");
+fn kill_9_at_random_points_then_restart_gives_the_same_windows_and_incidents() {
+    let data = tempfile::tempdir().unwrap();
+    let input = scenario(data.path());
     let clean = tempfile::tempdir().unwrap();
     let mut child = spawn_run(&config(clean.path(), &input), false);
     assert!(wait_exit(&mut child, Duration::from_secs(60)).success());
     let expected = lines(&clean.path().join("signals.jsonl"));
     assert!(expected.len() > 100, "the uninterrupted run closed windows: {}", expected.len());
+    let expected_incidents = incidents(&clean.path().join("incidents.jsonl"));
+    let actions: BTreeSet<&str> = expected_incidents.pairs.iter().map(|p| p.1.as_str()).collect();
+    assert!(
+        actions.contains("opened") && actions.contains("resolved"),
+        "the uninterrupted run opened and resolved an incident: {expected_incidents:?}"
+    );
 
     let crashed = tempfile::tempdir().unwrap();
     let cfg = config(crashed.path(), &input);
     // A fixed-seed LCG: kill points differ per attempt, the test stays reproducible.
     let mut seed: u64 = 0x5eed_1234;
     let mut kills = 0;
-    for _ in 0..6 {
+    // (dedup key, action) pairs delivered at each kill: between 0 and all means mid-incident.
+    let mut kill_points = Vec::new();
+    for _ in 0..8 {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let after = Duration::from_millis(150 + (seed >> 33) % 600);
-        let mut child = std::process::Command::new(crate::harness::bin())
+        let after = Duration::from_millis(200 + (seed >> 33) % 700);
+        let mut child = std::process::Command::new(bin())
             .args(["run", "--config"])
             .arg(&cfg)
             .stdout(Stdio::null())
@@ -73,6 +129,8 @@ fn kill_9_at_random_points_then_restart_gives_the_same_closed_windows() {
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL: no shutdown, no final checkpoint
             kills += 1;
+            let _ = child.wait();
+            kill_points.push(incidents(&crashed.path().join("incidents.jsonl")).pairs.len());
         }
         let _ = child.wait();
     }
@@ -83,4 +141,15 @@ fn kill_9_at_random_points_then_restart_gives_the_same_closed_windows() {
     let missing: Vec<_> = expected.difference(&got).take(3).collect();
     let extra: Vec<_> = got.difference(&expected).take(3).collect();
     assert!(missing.is_empty() && extra.is_empty(), "after {kills} kills: missing {missing:?}, extra {extra:?}");
+
+    let n_lines = |dir: &Path| std::fs::read_to_string(dir.join("incidents.jsonl")).unwrap_or_default().lines().count();
+    eprintln!(
+        "{kills} kills (incident pairs delivered at each: {kill_points:?}); incident lines: {} uninterrupted, {} with restarts",
+        n_lines(clean.path()),
+        n_lines(crashed.path())
+    );
+    // Repeats of an already-emitted (dedup key, action) are allowed; a new key or pair is not.
+    let got_incidents = incidents(&crashed.path().join("incidents.jsonl"));
+    assert_eq!(got_incidents.pairs, expected_incidents.pairs, "(dedup key, action) pairs after {kills} kills");
+    assert_eq!(got_incidents.last, expected_incidents.last, "final incident states after {kills} kills");
 }
