@@ -106,10 +106,10 @@ pub(crate) struct ReplaySummary {
     pub(crate) signal_lines: u64,
 }
 
-/// The pipeline config of a validated spec: its windows and dimensions, with the
-/// built-in detector, incident and cause defaults.
+/// The pipeline config of a validated spec: windows, dimensions, detectors, incident
+/// policy and causes, all from the config.
 pub(crate) fn pipeline_config(spec: &PipelineSpec) -> PipelineConfig {
-    PipelineConfig { engine: spec.engine, dimension_names: spec.decoder.dims.clone(), ..PipelineConfig::default() }
+    spec.pipeline_config()
 }
 
 /// Replays JSON lines from `input` through the whole pipeline on one thread,

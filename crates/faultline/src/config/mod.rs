@@ -6,7 +6,9 @@
 //! path and, from toml spans ([`locate`]), its line. `FAULTLINE_…`
 //! environment variables ([`env`]) override file values.
 
+mod detectors;
 mod env;
+mod incidents;
 mod locate;
 mod raw;
 mod sensitive;
@@ -18,7 +20,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use faultline_core::detect::DetectorBankSpec;
 use faultline_core::engine::EngineConfig;
+use faultline_core::incident::{CauseCatalog, IncidentConfig};
+use faultline_core::pipeline::PipelineConfig;
 use faultline_core::wire::DecoderConfig;
 
 /// The embedded default pipeline (`pipelines/demo.toml`).
@@ -45,12 +50,25 @@ pub(crate) struct PipelineSpec {
     pub(crate) state: StateSpec,
     /// Outputs, by name order.
     pub(crate) sinks: Vec<SinkSpec>,
-    /// HOOK(detectors issue): the raw `[detectors]` table until that issue types it.
-    #[expect(dead_code, reason = "HOOK: the detectors issue reads and types this section")]
-    pub(crate) detectors: Option<toml::Table>,
-    /// HOOK(incidents issue): the raw `[incidents]` table until that issue types it.
-    #[expect(dead_code, reason = "HOOK: the incidents issue reads and types this section")]
-    pub(crate) incidents: Option<toml::Table>,
+    /// Detectors per signal and per service (`[detectors]`).
+    pub(crate) detectors: DetectorBankSpec,
+    /// Incident lifecycle and severity policy (`[incidents]`).
+    pub(crate) incidents: IncidentConfig,
+    /// Probable-cause rules with their runbooks (`[[incidents.causes]]`).
+    pub(crate) causes: CauseCatalog,
+}
+
+impl PipelineSpec {
+    /// What the core pipeline runs: engine, detectors, incident policy and causes from this config.
+    pub(crate) fn pipeline_config(&self) -> PipelineConfig {
+        PipelineConfig {
+            engine: self.engine,
+            detectors: self.detectors.clone(),
+            incidents: self.incidents.clone(),
+            causes: self.causes.clone(),
+            dimension_names: self.decoder.dims.clone(),
+        }
+    }
 }
 
 /// One configured source.
@@ -182,7 +200,8 @@ pub(crate) fn parse_with_env(
     let mut errors = Vec::new();
     let de = toml::Deserializer::new(text);
     let result: Result<raw::RawConfig, _> = serde_ignored::deserialize(de, |path| {
-        let path = path.to_string();
+        // `?` marks an `Option` level in serde_ignored's paths; key paths have none.
+        let path = path.to_string().split('.').filter(|seg| *seg != "?").collect::<Vec<_>>().join(".");
         errors.push(ConfigError { line: locator.line(&path), path, message: "unknown key".into() });
     });
     let mut raw = match result {

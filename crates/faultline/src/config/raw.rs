@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub(crate) use super::detectors::RawDetectors;
+pub(crate) use super::incidents::RawIncidents;
+
 /// The whole file, as written.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct RawConfig {
@@ -32,14 +35,12 @@ pub(crate) struct RawConfig {
     /// Named outputs of incident events (or signal lines).
     #[serde(default)]
     pub(crate) sinks: BTreeMap<String, RawSink>,
-    /// HOOK(detectors issue): the `[detectors]` section, kept as a raw table
-    /// until that issue replaces it with its own raw struct and validation.
+    /// Detectors per signal and per service (`config::detectors`); absent = the built-in set.
     #[serde(default)]
-    pub(crate) detectors: Option<toml::Table>,
-    /// HOOK(incidents issue): the `[incidents]` section, kept as a raw table
-    /// until that issue replaces it with its own raw struct and validation.
+    pub(crate) detectors: Option<RawDetectors>,
+    /// Incident lifecycle, severity and probable causes (`config::incidents`); absent = the built-in policy.
     #[serde(default)]
-    pub(crate) incidents: Option<toml::Table>,
+    pub(crate) incidents: Option<RawIncidents>,
 }
 
 /// `[sources.NAME]`.

@@ -98,3 +98,156 @@ fn a_type_error_names_its_line() {
     let errs = parse("[admin]\nport = \"seventy\"\n").unwrap_err();
     assert!(errs[0].starts_with("line 2:"), "{errs:?}");
 }
+
+#[test]
+fn demo_config_writes_out_the_core_defaults_exactly() {
+    let spec = parse(DEMO_TOML).unwrap();
+    let core = faultline_core::pipeline::PipelineConfig::default();
+    assert_eq!(spec.detectors, core.detectors);
+    assert_eq!(spec.incidents, core.incidents);
+    assert_eq!(spec.causes, core.causes);
+    // The whole pipeline config, as the commands build it, differs only in its dimensions.
+    let built = spec.pipeline_config();
+    assert_eq!(format!("{:?}", built.detectors), format!("{:?}", core.detectors));
+    assert_eq!(built.engine, core.engine);
+}
+
+#[test]
+fn absent_detectors_and_incidents_are_the_core_defaults() {
+    let spec = parse("").unwrap();
+    let core = faultline_core::pipeline::PipelineConfig::default();
+    assert_eq!(spec.detectors, core.detectors);
+    assert_eq!(spec.incidents, core.incidents);
+    assert_eq!(spec.causes, core.causes);
+}
+
+#[test]
+fn detectors_replace_one_signal_and_add_service_overrides() {
+    use faultline_core::detect::{DetectorBankSpec, DetectorSpec, Direction};
+    let spec = parse(
+        r#"
+[[detectors.signal.error_rate]]
+kind = "threshold"
+above = 0.02
+for = "3 of 5"
+
+[[detectors.signal.cpu]]
+kind = "threshold"
+below = 0.1
+
+[[detectors.service]]
+service = "payments-api"
+signal = "latency_p95"
+[[detectors.service.detectors]]
+kind = "trend"
+limit = 5000.0
+horizon = "30m"
+
+[[detectors.service]]
+service = "batch"
+signal = "error_rate"
+detectors = []
+"#,
+    )
+    .unwrap();
+    let defaults = DetectorBankSpec::default();
+    let DetectorSpec::Threshold(t) = &spec.detectors.signals["error_rate"][0] else { panic!() };
+    assert_eq!((t.limit, t.breached_windows, t.of_windows), (0.02, 3, 5));
+    assert_eq!(spec.detectors.signals["error_rate"].len(), 1);
+    let DetectorSpec::Threshold(t) = &spec.detectors.signals["cpu"][0] else { panic!() };
+    assert_eq!((t.limit, t.direction), (0.1, Direction::Down));
+    assert_eq!(spec.detectors.signals["memory"], defaults.signals["memory"]);
+    assert_eq!(spec.detectors.services.len(), 2);
+    let DetectorSpec::Trend(t) = &spec.detectors.services[0].detectors[0] else { panic!() };
+    assert_eq!((t.limit, t.horizon_secs), (5000.0, 1800.0));
+    assert!(spec.detectors.services[1].detectors.is_empty());
+}
+
+#[test]
+fn incidents_set_timing_severity_and_causes() {
+    let spec = parse(
+        r#"
+[incidents]
+correlation_window = "30s"
+flap_window = "10m"
+resolve_min_windows = 6
+
+[incidents.severity]
+p1_latency_p95_ms = 2000.0
+
+[[incidents.causes]]
+cause = "noisy_neighbour"
+runbook = ["Move {service} off the shared host"]
+[[incidents.causes.when]]
+condition = "signal_above"
+signal = "cpu"
+level = 0.9
+required = true
+"#,
+    )
+    .unwrap();
+    assert_eq!(spec.incidents.correlation_window, DurationMs::from_secs(30));
+    assert_eq!(spec.incidents.flap_window, DurationMs::from_secs(600));
+    assert_eq!(spec.incidents.resolve_min_windows, 6);
+    assert_eq!(spec.incidents.severity.p1_latency_p95_ms, 2000.0);
+    assert_eq!(spec.incidents.severity.p0_error_share, 0.5);
+    assert_eq!(spec.causes.rules.len(), 1);
+    assert_eq!(spec.causes.rules[0].runbook, vec!["Move {service} off the shared host".to_string()]);
+    assert!(spec.causes.rules[0].when[0].required);
+}
+
+const BROKEN_DETECTION: &str = r#"[[detectors.signal.error_rate]]
+kind = "threshold"
+above = 0.01
+for = "3 of two"
+objective = 0.99
+
+[[detectors.signal.latency_p95]]
+kind = "thresold"
+
+[[detectors.signal.cpu]]
+kind = "burn_rate"
+objective = 1.0
+windows = [{ burn_rate = 14.4, long = "5m", short = "1h" }]
+colour = "red"
+
+[[detectors.service]]
+service = "payments-api"
+signal = "error_rate"
+[[detectors.service.detectors]]
+kind = "threshold"
+
+[incidents]
+correlation_window = "2 minutes"
+resolve_min_windows = 0
+flap_windw = "15m"
+
+[incidents.severity]
+p0_error_share = 1.5
+p1_error_share = 0.6
+
+[[incidents.causes]]
+cause = "bad_deployment"
+runbook = ["Roll back {service}"]
+[[incidents.causes.when]]
+condition = "change_before"
+change = "deploy"
+[[incidents.causes.when]]
+condition = "anomalus"
+signal = "error_rate"
+
+[[incidents.causes]]
+cause = "bad_deployment"
+"#;
+
+#[test]
+fn every_error_of_broken_detectors_and_incidents_with_its_line() {
+    let errs = parse_with_env(BROKEN_DETECTION, &|_| None).unwrap_err();
+    insta::assert_snapshot!(render_errors("broken.toml", &errs));
+}
+
+#[test]
+fn a_bad_detector_value_type_names_its_line() {
+    let errs = parse("\n[[detectors.signal.memory]]\nkind = \"baseline\"\nsides = \"upward\"\n").unwrap_err();
+    assert!(errs[0].starts_with("line 4:"), "{errs:?}");
+}

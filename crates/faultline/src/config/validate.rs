@@ -16,17 +16,20 @@ use super::{
 use crate::config::locate::Locator;
 
 /// Collects errors, each with the line of its key.
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     locator: &'a Locator<'a>,
-    errors: Vec<ConfigError>,
+    /// Every error so far.
+    pub(crate) errors: Vec<ConfigError>,
 }
 
 impl Checker<'_> {
-    fn error(&mut self, path: &str, message: String) {
+    /// Records an error at `path` (dotted; array elements by index).
+    pub(crate) fn error(&mut self, path: &str, message: String) {
         self.errors.push(ConfigError { path: path.to_string(), line: self.locator.line(path), message });
     }
 
-    fn duration(&mut self, path: &str, text: &str) -> DurationMs {
+    /// Parses a duration, recording an error (and giving 0) when it is not one.
+    pub(crate) fn duration(&mut self, path: &str, text: &str) -> DurationMs {
         DurationMs::parse(text).unwrap_or_else(|| {
             self.error(path, format!("`{text}` is not a duration such as \"250ms\", \"10s\" or \"5m\""));
             DurationMs(0)
@@ -75,6 +78,8 @@ pub(crate) fn validate(
         .parse()
         .map_err(|_| c.error("admin.bind", format!("`{}` is not an IP address such as 127.0.0.1", raw.admin.bind)))
         .ok();
+    let detectors = super::detectors::detectors(raw.detectors.as_ref(), &mut c);
+    let (incidents, causes) = super::incidents::incidents(raw.incidents.as_ref(), &mut c);
     let interval = c.duration("state.checkpoint_interval", &raw.state.checkpoint_interval);
     if interval.0 <= 0 && c.errors.iter().all(|e| e.path != "state.checkpoint_interval") {
         c.error("state.checkpoint_interval", "must be longer than 0s".into());
@@ -104,8 +109,9 @@ pub(crate) fn validate(
                 checkpoint_interval: Duration::from_millis(interval.0.unsigned_abs()),
             },
             sinks,
-            detectors: raw.detectors,
-            incidents: raw.incidents,
+            detectors,
+            incidents,
+            causes,
         }),
         _ => Err(c.errors),
     }
