@@ -58,6 +58,15 @@ fn nab_config() -> AdaptiveConfig {
         abs_spread_floor: 1e-9,
         rel_spread_floor: 0.001,
         quantum_floor: 1.0,
+        context_bins: 20,
+        context_orders: 2,
+        context_rate_alpha: 0.002,
+        context_rate_power: 4.0,
+        context_weight: 0.5,
+        recur_buckets: 288,
+        recur_weight: 0.3,
+        recur_decay: 0.9,
+        recur_min: 0.3,
     }
 }
 

@@ -13,6 +13,11 @@
 //!   of |z| (Numenta's "anomaly likelihood"), which catches a change of behaviour that no
 //!   single point shows, such as a rise in variance or a small sustained shift.
 //!
+//! Two optional components, off by default: a contextual novelty score (a recent sequence of
+//! value levels never seen before, in a series where that is rare; see `context`) joins the
+//! maximum, and a daily recurrence memory lowers a score by the high scores seen at about the
+//! same time of day on earlier days (a nightly job is routine; see `recur`).
+//!
 //! Points scoring at or above `flag_score` do not teach any predictor, so an outage does not
 //! become the new normal; after `relearn_points` flagged points the level jumps to what the
 //! flagged points showed, so a genuine permanent shift is accepted in the end. After a
@@ -22,11 +27,15 @@
 use serde::{Deserialize, Serialize};
 
 use super::finding::Direction;
+use context::Context;
 use profile::{Forecast, MAE_TO_SIGMA, ModelError, Profile};
+use recur::Recurrence;
 use tail::EmpiricalTail;
 pub(crate) use tail::log10_upper_tail;
 
+mod context;
 mod profile;
+mod recur;
 mod tail;
 
 /// Which deviations from the baseline count as anomalies.
@@ -108,6 +117,25 @@ pub struct AdaptiveConfig {
     pub rel_spread_floor: f64,
     /// Smallest spread, as a share of the data's quantum (smallest non-zero step seen).
     pub quantum_floor: f64,
+    /// Levels across the warm-up range for the contextual novelty score; 0 disables it.
+    pub context_bins: u32,
+    /// Longest context (number of latest levels) of the novelty score (at most 8).
+    pub context_orders: u32,
+    /// EWMA weight of a new point in the recent rate of novelty.
+    pub context_rate_alpha: f64,
+    /// The novelty score is multiplied by `(1 - recent rate of novelty)` to this power.
+    pub context_rate_power: f64,
+    /// Weight of the contextual novelty score against the other scores (their maximum).
+    pub context_weight: f64,
+    /// Buckets per day of the recurrence memory; 0 disables it. A score is lowered by the
+    /// scores seen at about the same time of day on earlier days.
+    pub recur_buckets: u32,
+    /// Share of the remembered score taken off a new score.
+    pub recur_weight: f64,
+    /// Factor by which a remembered score fades per further day.
+    pub recur_decay: f64,
+    /// Smallest remembered score that lowers later ones (smaller ones are routine noise).
+    pub recur_min: f64,
 }
 
 impl Default for AdaptiveConfig {
@@ -143,6 +171,15 @@ impl Default for AdaptiveConfig {
             abs_spread_floor: 1e-9,
             rel_spread_floor: 0.01,
             quantum_floor: 1.0,
+            context_bins: 0,
+            context_orders: 3,
+            context_rate_alpha: 0.01,
+            context_rate_power: 1.0,
+            context_weight: 1.0,
+            recur_buckets: 0,
+            recur_weight: 1.0,
+            recur_decay: 0.7,
+            recur_min: 0.4,
         }
     }
 }
@@ -199,6 +236,12 @@ pub struct AdaptiveState {
     flagged_mad: f64,
     refractory_left: u32,
     tail: EmpiricalTail,
+    /// Contextual novelty state (empty unless `context_bins` is set).
+    #[serde(default)]
+    context: Context,
+    /// Daily recurrence memory (empty unless `recur_buckets` is set).
+    #[serde(default)]
+    recur: Recurrence,
 }
 
 /// The adaptive baseline on a bare (timestamp ms, value) stream: a config and one state.
@@ -307,10 +350,13 @@ impl AdaptiveState {
         let r = if config.likelihood_of_surprise { spike_decades.max(0.0) } else { one_sided }.min(config.z_cap);
         let (likelihood, short_signed) = self.likelihood(config, r, z.clamp(-config.z_cap, config.z_cap));
         let raw = if warm { spike.max(config.likelihood_weight * likelihood).clamp(0.0, 1.0) } else { 0.0 };
+        let raw = self.recur.discount(config, ts_ms, raw);
 
         let direction =
             if (if spike >= likelihood { z } else { short_signed }) < 0.0 { Direction::Down } else { Direction::Up };
         let flagged = warm && raw >= config.flag_score;
+        let novelty = self.context.update(config, value, warm, floor);
+        let raw = if warm { raw.max(config.context_weight * novelty).clamp(0.0, 1.0) } else { raw };
         self.learn(config, ts_ms, value, [global, persistence.unwrap_or(global)], daily, weekly, flagged, r);
 
         let mut score = raw;

@@ -123,12 +123,45 @@ fn log_tail_matches_known_values() {
     assert!(log10_upper_tail(100.0).is_finite());
 }
 
+#[test]
+fn daily_recurring_spike_is_discounted_after_the_first_days() {
+    // One point per 5 minutes, a spike at the same time every day.
+    let step = 5 * MINUTE;
+    let per_day = 288;
+    let values: Vec<f64> =
+        (0..per_day * 8).map(|i| if i % per_day == 100 { 120.0 } else { 50.0 + 5.0 * noise(i as u64) }).collect();
+    let score_at = |config: &AdaptiveConfig| {
+        let mut d = AdaptiveDetector::new(config.clone());
+        values.iter().enumerate().map(|(i, &v)| d.update(i as i64 * step, v).score).collect::<Vec<_>>()
+    };
+    let plain = AdaptiveConfig { daily_buckets: 0, ..AdaptiveConfig::default() };
+    let recur = AdaptiveConfig { recur_buckets: 288, recur_weight: 1.0, recur_decay: 0.9, ..plain.clone() };
+    let (a, b) = (score_at(&plain), score_at(&recur));
+    let last = per_day * 7 + 100;
+    assert!(b[last] < a[last], "{} vs {}", b[last], a[last]);
+    assert!(b[last] < 0.5, "{}", b[last]);
+}
+
+#[test]
+fn unseen_context_scores_high_once_the_series_is_familiar() {
+    // A square wave between two levels, then a level never seen.
+    let mut values: Vec<f64> =
+        (0..4000).map(|i| if (i / 10) % 2 == 0 { 10.0 } else { 20.0 } + 0.1 * noise(i as u64)).collect();
+    values[3500] = 15.0;
+    let config = AdaptiveConfig { context_bins: 10, context_rate_alpha: 0.01, ..AdaptiveConfig::default() };
+    let mut d = AdaptiveDetector::new(config);
+    let scores: Vec<f64> = values.iter().enumerate().map(|(i, &v)| d.update(i as i64 * MINUTE, v).score).collect();
+    assert!(scores[3500] >= 0.9, "{}", scores[3500]);
+    assert!(scores[3400..3500].iter().all(|&s| s < 0.5));
+}
+
 proptest! {
     #[test]
     fn state_restored_mid_stream_gives_identical_output(
         values in proptest::collection::vec(-1e3f64..1e3, 1..400),
         cut in 0usize..400,
         spikes in proptest::collection::vec(0usize..400, 0..5),
+        extras in any::<bool>(),
     ) {
         let mut values = values;
         for s in spikes {
@@ -137,6 +170,7 @@ proptest! {
             }
         }
         let config = AdaptiveConfig { warmup_points: 10, daily_buckets: 24, weekly_buckets: 7, ..AdaptiveConfig::default() };
+        let config = if extras { AdaptiveConfig { context_bins: 10, recur_buckets: 96, ..config } } else { config };
         let cut = cut.min(values.len());
         let mut straight = AdaptiveDetector::new(config.clone());
         let mut resumed = AdaptiveDetector::new(config);
