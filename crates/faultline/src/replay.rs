@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use faultline_core::incident::IncidentEvent;
+use faultline_core::incident::render_postmortem;
 use faultline_core::pipeline::{Pipeline, PipelineConfig};
 use faultline_core::signal::extract;
 use faultline_core::wire::Decoder;
@@ -44,6 +45,8 @@ pub(crate) enum Emit {
     Incidents,
     /// One JSON line per closed series-window signal.
     Signals,
+    /// At end of input, a Markdown postmortem draft per incident (runbook template).
+    Postmortems,
 }
 
 const BATCH_EVENTS: usize = 4096;
@@ -66,13 +69,14 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
     let summary = match args.emit {
         Emit::Signals => replay_signals(&spec, reader, args.shards, &mut out)?,
-        Emit::Incidents => replay_incidents(&spec, reader, &mut out)?,
+        Emit::Incidents | Emit::Postmortems => replay_incidents(&spec, reader, args.emit, &mut out)?,
     };
     out.flush()?;
     if !args.quiet {
         let what = match args.emit {
             Emit::Signals => "signal lines",
             Emit::Incidents => "incident events",
+            Emit::Postmortems => "postmortems",
         };
         eprintln!(
             "replay: {} lines, {} events accepted, {} late, {} rejected, {} windows closed, {} {what}",
@@ -113,10 +117,13 @@ pub(crate) fn pipeline_config(spec: &PipelineSpec) -> PipelineConfig {
 }
 
 /// Replays JSON lines from `input` through the whole pipeline on one thread,
-/// writing incident events as JSON lines to `out`. The output depends on the input alone.
+/// writing incident events as JSON lines to `out` (or, for [`Emit::Postmortems`],
+/// one Markdown postmortem draft per incident at the end). The output depends on
+/// the input alone.
 pub(crate) fn replay_incidents(
     spec: &PipelineSpec,
     input: impl BufRead,
+    emit: Emit,
     out: &mut impl Write,
 ) -> anyhow::Result<ReplaySummary> {
     let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
@@ -126,6 +133,9 @@ pub(crate) fn replay_incidents(
     let mut batch = Vec::with_capacity(BATCH_EVENTS + 2);
     let mut write = |events: Vec<IncidentEvent>, pipeline: &Pipeline, summary: &mut ReplaySummary| {
         summary.windows += pipeline.closed_windows().len() as u64;
+        if matches!(emit, Emit::Postmortems) {
+            return anyhow::Ok(());
+        }
         for e in &events {
             out.write_all(e.to_json_line().as_bytes())?;
             out.write_all(b"\n")?;
@@ -156,6 +166,15 @@ pub(crate) fn replay_incidents(
     write(events, &pipeline, &mut summary)?;
     let events = pipeline.finish();
     write(events, &pipeline, &mut summary)?;
+    if matches!(emit, Emit::Postmortems) {
+        for (i, incident) in pipeline.incidents().incidents().iter().enumerate() {
+            if i > 0 {
+                out.write_all(b"\n---\n\n")?;
+            }
+            out.write_all(render_postmortem(incident).as_bytes())?;
+            summary.signal_lines += 1;
+        }
+    }
     summary.accepted = pipeline.stats().accepted;
     summary.late = pipeline.stats().late;
     Ok(summary)

@@ -272,12 +272,24 @@ impl Incident {
 
     /// The dimension values where errors concentrate: share of all errors, best first.
     pub fn concentrations(&self, min_share: f64) -> Vec<(String, String, f64)> {
+        // A share is of the errors counted under the same dimension key, so the shares
+        // of one key add up to 1 whatever mix of inbound and outbound requests fed it.
+        // A dependency's share stays relative to the service's own errors: it says how
+        // much of what users saw the provider explains.
+        let mut per_key: BTreeMap<&str, u64> = BTreeMap::new();
+        for d in &self.dimensions {
+            *per_key.entry(d.key.as_str()).or_default() += d.errors;
+        }
         let mut out: Vec<(String, String, f64)> = self
             .dimensions
             .iter()
             .filter(|d| d.errors > 0)
             .map(|d| {
-                let total = if d.key == "dependency" { self.impact.errors.max(d.errors) } else { self.impact.errors };
+                let total = if d.key == "dependency" {
+                    self.impact.errors.max(d.errors)
+                } else {
+                    per_key.get(d.key.as_str()).copied().unwrap_or(d.errors)
+                };
                 (d.key.clone(), d.value.clone(), ratio(d.errors, total))
             })
             .filter(|(_, _, share)| *share >= min_share)

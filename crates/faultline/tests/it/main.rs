@@ -6,4 +6,5 @@ mod checkpoint;
 mod demo;
 mod deploy;
 mod harness;
+mod postmortem;
 mod service;
