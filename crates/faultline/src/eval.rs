@@ -34,6 +34,9 @@ pub(crate) struct EvalArgs {
     /// Worker threads (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// No progress and no per-scenario timings on stderr.
+    #[arg(long)]
+    quiet: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -55,6 +58,8 @@ pub(crate) struct EvalPlan {
     pub(crate) scale: f64,
     /// Print incident events on stderr as they are scored.
     pub(crate) print_events: bool,
+    /// No per-scenario timings on stderr.
+    pub(crate) quiet: bool,
 }
 
 /// The result of one incident scenario.
@@ -98,11 +103,16 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         scale: args.scale,
         print_events: args.events,
+        quiet: args.quiet,
     };
     let started = Instant::now();
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let (scenarios, false_incidents) = evaluate(&spec, &plan, threads)?;
-    eprintln!("eval: done in {:.1} s", started.elapsed().as_secs_f64());
+    let progress = crate::progress::bar(Some(ScenarioName::ALL.len() as u64), args.quiet, "eval");
+    let (scenarios, false_incidents) = evaluate(&spec, &plan, threads, &progress)?;
+    progress.finish_and_clear();
+    if !args.quiet {
+        eprintln!("eval: done in {:.1} s", started.elapsed().as_secs_f64());
+    }
     if args.json {
         println!("{}", report_json(scenarios, args.days, false_incidents)?);
     } else {
@@ -116,11 +126,13 @@ pub(crate) fn default_spec() -> anyhow::Result<PipelineSpec> {
     config::parse(config::DEMO_TOML).map_err(|e| anyhow::anyhow!("embedded config: {}", e.join("; ")))
 }
 
-/// Runs every incident scenario and the normal days on `threads` threads.
+/// Runs every incident scenario and the normal days on `threads` threads,
+/// advancing `progress` (hidden when not on a terminal) as each finishes.
 pub(crate) fn evaluate(
     spec: &PipelineSpec,
     plan: &EvalPlan,
     threads: usize,
+    progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<(Vec<ScenarioResult>, u64)> {
     // The longest run (normal days) goes first so the threads finish together.
     let jobs: Vec<ScenarioName> = std::iter::once(ScenarioName::Normal)
@@ -136,7 +148,15 @@ pub(crate) fn evaluate(
                     let Some(name) = jobs.get(i) else { break };
                     let t = Instant::now();
                     let outcome = run_job(spec, plan, *name);
-                    eprintln!("eval: {name} in {:.1} s", t.elapsed().as_secs_f64());
+                    let line = format!("eval: {name} in {:.1} s", t.elapsed().as_secs_f64());
+                    if progress.is_hidden() {
+                        if !plan.quiet {
+                            eprintln!("{line}");
+                        }
+                    } else {
+                        progress.println(line);
+                    }
+                    progress.inc(1);
                     results.lock().expect("no eval thread panics while holding the lock").push((i, outcome));
                 }
             });

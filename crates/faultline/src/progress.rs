@@ -12,7 +12,7 @@ pub(crate) fn bar(len: Option<u64>, quiet: bool, what: &str) -> ProgressBar {
     }
     let pb = match len {
         Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})")
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} (eta {eta})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         ),
         None => ProgressBar::new_spinner(),

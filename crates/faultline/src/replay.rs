@@ -59,11 +59,16 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Some(p) => config::load(p)?,
         None => config::parse(config::DEMO_TOML).map_err(|e| anyhow::anyhow!("embedded config: {}", e.join("; ")))?,
     };
+    // Progress by bytes read (rate and ETA), only on a terminal and without --quiet.
+    let progress;
     let reader: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
-        Box::new(BufReader::new(std::io::stdin().lock()))
+        progress = crate::progress::bar(None, args.quiet, "replay");
+        Box::new(BufReader::new(progress.wrap_read(std::io::stdin().lock())))
     } else {
         let f = std::fs::File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?;
-        Box::new(BufReader::with_capacity(1 << 20, f))
+        let len = f.metadata().map(|m| m.len()).ok();
+        progress = crate::progress::bar(len, args.quiet, "replay");
+        Box::new(BufReader::with_capacity(1 << 20, progress.wrap_read(f)))
     };
     let stdout = std::io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
@@ -72,6 +77,7 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Emit::Incidents | Emit::Postmortems => replay_incidents(&spec, reader, args.emit, &mut out)?,
     };
     out.flush()?;
+    progress.finish_and_clear();
     if !args.quiet {
         let what = match args.emit {
             Emit::Signals => "signal lines",

@@ -8,7 +8,7 @@ use super::*;
 
 /// A short run: half a day of history (each incident still waits for its story's slot).
 fn short_plan() -> EvalPlan {
-    EvalPlan { warmup_days: 0.5, normal_days: 0.25, seed: 1, scale: 1.0, print_events: false }
+    EvalPlan { warmup_days: 0.5, normal_days: 0.25, seed: 1, scale: 1.0, print_events: false, quiet: true }
 }
 
 /// One incident event as people read it, with times relative to the true onset.
