@@ -1,6 +1,5 @@
 //! `faultline replay`: recorded events through the pipeline as fast as they can go.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,13 +9,11 @@ use anyhow::Context as _;
 use faultline_core::incident::IncidentEvent;
 use faultline_core::incident::render_postmortem;
 use faultline_core::pipeline::{Pipeline, PipelineConfig};
-use faultline_core::signal::extract;
 use faultline_core::wire::Decoder;
-use faultline_core::{
-    ClosedWindow, Engine, InputId, RejectCounts, SeriesKey, SeriesKind, SeriesRegistry, ShardedEngine, SignalPoint,
-};
+use faultline_core::{ClosedWindow, Engine, InputId, RejectCounts, SeriesRegistry, ShardedEngine};
 
 use crate::config::{self, PipelineSpec};
+use crate::service::output::{signal_line, sorted_points};
 
 /// Arguments of `faultline replay`.
 #[derive(Debug, clap::Args)]
@@ -209,8 +206,7 @@ pub(crate) fn replay_signals(
     };
     let mut summary = ReplaySummary::default();
     let mut batch = Vec::with_capacity(BATCH_EVENTS + 2);
-    let mut emitter =
-        SignalWriter { registry: &registry, dim_names: &spec.decoder.dims, points: Vec::new(), rows: Vec::new() };
+    let mut emitter = SignalWriter { registry: &registry, dim_names: &spec.decoder.dims };
     for (i, line) in input.split(b'\n').enumerate() {
         let line = line.context("reading input")?;
         let line_no = i as u64 + 1;
@@ -270,67 +266,16 @@ fn record(
 struct SignalWriter<'a> {
     registry: &'a SeriesRegistry,
     dim_names: &'a [String],
-    points: Vec<SignalPoint>,
-    rows: Vec<(Arc<SeriesKey>, SignalPoint)>,
-}
-
-#[derive(serde::Serialize)]
-struct SignalLine<'a> {
-    window_start: String,
-    window_end: String,
-    service: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    operation: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    peer: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    gauge: Option<&'a str>,
-    dims: BTreeMap<&'a str, &'a str>,
-    signal: &'a str,
-    value: f64,
 }
 
 impl SignalWriter<'_> {
-    /// Writes the signals of `closed` (already in window-end order), sorted by
-    /// labels within each window end. Returns the number of lines.
+    /// Writes the signals of `closed` in (window end, labels) order. Returns the number of lines.
     fn write(&mut self, closed: &[ClosedWindow], out: &mut impl Write) -> anyhow::Result<u64> {
-        self.rows.clear();
-        for c in closed {
-            let key = self.registry.key(c.series);
-            self.points.clear();
-            extract(c, &key, &mut self.points);
-            self.rows.extend(self.points.drain(..).map(|p| (key.clone(), p)));
-        }
-        self.rows.sort_by(|a, b| {
-            (a.1.window.end, &a.0, a.1.window.start, &a.1.signal).cmp(&(
-                b.1.window.end,
-                &b.0,
-                b.1.window.start,
-                &b.1.signal,
-            ))
-        });
-        for (key, p) in &self.rows {
-            let name = &*key.name;
-            let line = SignalLine {
-                window_start: p.window.start.to_rfc3339(),
-                window_end: p.window.end.to_rfc3339(),
-                service: &key.service,
-                operation: (key.kind == SeriesKind::Request).then_some(name),
-                peer: (key.kind == SeriesKind::Dependency).then_some(name),
-                gauge: (key.kind == SeriesKind::Gauge).then_some(name),
-                dims: self
-                    .dim_names
-                    .iter()
-                    .zip(key.dims.iter())
-                    .filter(|(_, v)| !v.is_empty())
-                    .map(|(k, v)| (k.as_str(), &**v))
-                    .collect(),
-                signal: p.signal.as_str(),
-                value: p.value,
-            };
-            serde_json::to_writer(&mut *out, &line)?;
+        let rows = sorted_points(closed, self.registry);
+        for (key, p) in &rows {
+            out.write_all(signal_line(key, p, self.dim_names).as_bytes())?;
             out.write_all(b"\n")?;
         }
-        Ok(self.rows.len() as u64)
+        Ok(rows.len() as u64)
     }
 }

@@ -4,7 +4,7 @@ mod admin;
 mod checkpoint;
 mod demo;
 mod metrics;
-mod output;
+pub(crate) mod output;
 mod processor;
 mod runtime;
 mod sink;
