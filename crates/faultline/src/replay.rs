@@ -133,7 +133,6 @@ pub(crate) fn replay_incidents(
     let mut decoder = Decoder::new(registry.clone(), spec.decoder.clone());
     let mut pipeline = Pipeline::new(pipeline_config(spec), registry);
     let mut summary = ReplaySummary::default();
-    let mut batch = Vec::with_capacity(BATCH_EVENTS + 2);
     let mut write = |events: Vec<IncidentEvent>, pipeline: &Pipeline, summary: &mut ReplaySummary| {
         summary.windows += pipeline.closed_windows().len() as u64;
         if matches!(emit, Emit::Postmortems) {
@@ -146,27 +145,11 @@ pub(crate) fn replay_incidents(
         summary.signal_lines += events.len() as u64;
         anyhow::Ok(())
     };
-    for (i, line) in input.split(b'\n').enumerate() {
-        let line = line.context("reading input")?;
-        let line_no = i as u64 + 1;
-        summary.lines = line_no;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if let Err(e) = decoder.decode_line(line_no, &line, None, &mut batch) {
-            summary.rejects.add(e.reason);
-            if summary.first_errors.len() < QUOTED_ERRORS {
-                summary.first_errors.push(e.to_string());
-            }
-        }
-        if batch.len() >= BATCH_EVENTS {
-            let events = pipeline.record(InputId(0), &batch);
-            batch.clear();
-            write(events, &pipeline, &mut summary)?;
-        }
-    }
-    let events = pipeline.record(InputId(0), &batch);
-    write(events, &pipeline, &mut summary)?;
+    decode_batches(input, &mut decoder, &mut summary, |batch, summary| {
+        let events = pipeline.record(InputId(0), batch);
+        batch.clear();
+        write(events, &pipeline, summary)
+    })?;
     let events = pipeline.finish();
     write(events, &pipeline, &mut summary)?;
     if matches!(emit, Emit::Postmortems) {
@@ -181,6 +164,36 @@ pub(crate) fn replay_incidents(
     summary.accepted = pipeline.stats().accepted;
     summary.late = pipeline.stats().late;
     Ok(summary)
+}
+
+/// Reads JSON lines, decoding them into batches of about [`BATCH_EVENTS`] events;
+/// `on_batch` gets each full batch and the last, partial one (it must clear it).
+/// Bad lines are counted in `summary`, the first few quoted.
+fn decode_batches(
+    input: impl BufRead,
+    decoder: &mut Decoder,
+    summary: &mut ReplaySummary,
+    mut on_batch: impl FnMut(&mut Vec<faultline_core::Event>, &mut ReplaySummary) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut batch = Vec::with_capacity(BATCH_EVENTS + 2);
+    for (i, line) in input.split(b'\n').enumerate() {
+        let line = line.context("reading input")?;
+        let line_no = i as u64 + 1;
+        summary.lines = line_no;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Err(e) = decoder.decode_line(line_no, &line, None, &mut batch) {
+            summary.rejects.add(e.reason);
+            if summary.first_errors.len() < QUOTED_ERRORS {
+                summary.first_errors.push(e.to_string());
+            }
+        }
+        if batch.len() >= BATCH_EVENTS {
+            on_batch(&mut batch, summary)?;
+        }
+    }
+    on_batch(&mut batch, summary)
 }
 
 /// Either engine, behind one interface for the replay loop.
@@ -205,28 +218,14 @@ pub(crate) fn replay_signals(
         Runner::Sharded(ShardedEngine::new(spec.engine, n_shards))
     };
     let mut summary = ReplaySummary::default();
-    let mut batch = Vec::with_capacity(BATCH_EVENTS + 2);
     let mut emitter = SignalWriter { registry: &registry, dim_names: &spec.decoder.dims };
-    for (i, line) in input.split(b'\n').enumerate() {
-        let line = line.context("reading input")?;
-        let line_no = i as u64 + 1;
-        summary.lines = line_no;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if let Err(e) = decoder.decode_line(line_no, &line, None, &mut batch) {
-            summary.rejects.add(e.reason);
-            if summary.first_errors.len() < QUOTED_ERRORS {
-                summary.first_errors.push(e.to_string());
-            }
-        }
-        if batch.len() >= BATCH_EVENTS {
-            let closed = record(&mut runner, &mut batch, &mut summary);
-            summary.windows += closed.len() as u64;
-            summary.signal_lines += emitter.write(&closed, out)?;
-        }
-    }
-    let mut closed = record(&mut runner, &mut batch, &mut summary);
+    decode_batches(input, &mut decoder, &mut summary, |batch, summary| {
+        let closed = record(&mut runner, batch, summary);
+        summary.windows += closed.len() as u64;
+        summary.signal_lines += emitter.write(&closed, out)?;
+        Ok(())
+    })?;
+    let mut closed = Vec::new();
     match &mut runner {
         Runner::Single(e) => {
             e.finish();
