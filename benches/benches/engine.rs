@@ -233,19 +233,23 @@ fn bench_parse(c: &mut Criterion) {
     g.finish();
 }
 
-fn bench_close(c: &mut Criterion) {
-    // 10 k series each with a window of 100 realistic requests, closed at once, signals extracted.
-    let keys: Vec<u32> = (0..100).flat_map(|_| 0..N_SERIES).collect();
-    let lats = latencies_us(keys.len(), 9);
-    let evs: Vec<Event> = keys
-        .iter()
+/// `per_series` successful requests for each of the 10 k series, realistic latencies, at `ts_ms(series)`.
+fn per_series_requests(per_series: u32, seed: u64, ts_ms: impl Fn(u32) -> i64) -> Vec<Event> {
+    let keys: Vec<u32> = (0..per_series).flat_map(|_| 0..N_SERIES).collect();
+    let lats = latencies_us(keys.len(), seed);
+    keys.iter()
         .zip(lats)
         .map(|(&k, lat)| Event {
-            ts: Millis(1_000 + i64::from(k % 8000)),
+            ts: Millis(ts_ms(k)),
             series: SeriesId(k),
             body: EventBody::Request(Request { latency_us: Some(lat), is_error: false }),
         })
-        .collect();
+        .collect()
+}
+
+fn bench_close(c: &mut Criterion) {
+    // 10 k series each with a window of 100 realistic requests, closed at once, signals extracted.
+    let evs = per_series_requests(100, 9, |k| 1_000 + i64::from(k % 8000));
     let key = SeriesKey::new(SeriesKind::Request, "svc", "GET /", &[]);
     let mut g = c.benchmark_group("close/10k_series");
     g.throughput(Throughput::Elements(u64::from(N_SERIES)));
@@ -290,17 +294,7 @@ fn bench_close(c: &mut Criterion) {
 
 fn report_memory(_c: &mut Criterion) {
     // Bytes per active series-window with a realistic spread: 200 requests per window.
-    let keys: Vec<u32> = (0..200).flat_map(|_| 0..N_SERIES).collect();
-    let lats = latencies_us(keys.len(), 11);
-    let evs: Vec<Event> = keys
-        .iter()
-        .zip(lats)
-        .map(|(&k, lat)| Event {
-            ts: Millis(1_000),
-            series: SeriesId(k),
-            body: EventBody::Request(Request { latency_us: Some(lat), is_error: false }),
-        })
-        .collect();
+    let evs = per_series_requests(200, 11, |_| 1_000);
     let mut e = Engine::new(EngineConfig::default());
     e.record(InputId(0), &evs);
     let per = e.shard().open_size_bytes() as f64 / f64::from(N_SERIES);
