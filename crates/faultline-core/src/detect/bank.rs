@@ -22,7 +22,7 @@ pub enum DetectorSpec {
     Threshold(ThresholdConfig),
     /// Adaptive robust seasonal baseline ([`AdaptiveConfig`]); a finding when the score
     /// reaches `fire_score`.
-    Baseline(AdaptiveConfig),
+    Baseline(Box<AdaptiveConfig>),
     /// SLO burn rate ([`BurnRateConfig`]).
     BurnRate(BurnRateConfig),
     /// CUSUM level shift ([`ChangePointConfig`]).
@@ -124,7 +124,7 @@ impl Default for DetectorBankSpec {
                 vec![
                     DetectorSpec::Threshold(ratio(0.01)),
                     DetectorSpec::BurnRate(BurnRateConfig::default()),
-                    DetectorSpec::Baseline(baseline(Sides::Up)),
+                    DetectorSpec::Baseline(Box::new(baseline(Sides::Up))),
                 ],
             );
         }
@@ -132,7 +132,7 @@ impl Default for DetectorBankSpec {
             Signal::LatencyP95,
             vec![
                 DetectorSpec::Threshold(ThresholdConfig::above(1000.0)),
-                DetectorSpec::Baseline(baseline(Sides::Up)),
+                DetectorSpec::Baseline(Box::new(baseline(Sides::Up))),
                 DetectorSpec::ChangePoint(ChangePointConfig::default()),
             ],
         );
@@ -145,14 +145,14 @@ impl Default for DetectorBankSpec {
         put(Signal::Cpu, vec![DetectorSpec::Threshold(ThresholdConfig::above(0.8))]);
         for signal in [Signal::RequestRate, Signal::TxnVolume] {
             // No CUSUM here: volumes follow daily cycles, which only the seasonal baseline knows.
-            put(signal, vec![DetectorSpec::Baseline(volume())]);
+            put(signal, vec![DetectorSpec::Baseline(Box::new(volume()))]);
         }
         for signal in [Signal::LatencyP50, Signal::LatencyP99, Signal::LatencyMax] {
             put(signal, Vec::new());
         }
         DetectorBankSpec {
             signals,
-            other_signals: vec![DetectorSpec::Baseline(baseline(Sides::Both))],
+            other_signals: vec![DetectorSpec::Baseline(Box::new(baseline(Sides::Both)))],
             services: Vec::new(),
         }
     }

@@ -217,7 +217,7 @@ fn detector(path: &str, d: &RawDetector, c: &mut Checker<'_>) -> Option<Detector
     }
     let spec = match d.kind.as_str() {
         "threshold" => DetectorSpec::Threshold(threshold(path, d, c)),
-        "baseline" => DetectorSpec::Baseline(baseline(path, d, c)),
+        "baseline" => DetectorSpec::Baseline(Box::new(baseline(path, d, c))),
         "burn_rate" => DetectorSpec::BurnRate(burn_rate(path, d, c)),
         "change_point" => DetectorSpec::ChangePoint(change_point(path, d, c)),
         _ => DetectorSpec::Trend(trend(path, d, c)),

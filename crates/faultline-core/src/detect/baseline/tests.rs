@@ -155,6 +155,42 @@ fn unseen_context_scores_high_once_the_series_is_familiar() {
     assert!(scores[3400..3500].iter().all(|&s| s < 0.5));
 }
 
+#[test]
+fn range_break_fires_beyond_the_range_seen_and_not_within_it() {
+    // Noise in [40, 60], then a value 2 % of the range beyond it, then one 20 % beyond it.
+    let mut values: Vec<f64> = (0..3000).map(|i| 50.0 + 10.0 * noise(i)).collect();
+    values[2000] = 60.4;
+    values[2500] = 64.0;
+    // The per-point score alone would fire on neither value.
+    let no_range = AdaptiveConfig { tail_decades: 50.0, ..AdaptiveConfig::default() };
+    assert_eq!(fired(&no_range, &values), Vec::<usize>::new());
+    let config = AdaptiveConfig { range_tolerance: Some(0.1), ..no_range };
+    assert_eq!(fired(&config, &values), vec![2500]);
+}
+
+#[test]
+fn score_likelihood_finds_a_burst_of_moderate_scores_in_a_quiet_series() {
+    // Noise, then 30 points of a doubled spread: each point only mildly unusual.
+    let mut values: Vec<f64> = (0..4000).map(|i| 50.0 + 5.0 * noise(i)).collect();
+    for (i, v) in values.iter_mut().enumerate().skip(3000).take(30) {
+        *v = 50.0 + 10.0 * noise(i as u64 + 7);
+    }
+    let plain = AdaptiveConfig { short_points: 0, ..AdaptiveConfig::default() };
+    let config = AdaptiveConfig { score_avg_points: 10, score_learn_points: 200, ..plain.clone() };
+    let peak = |config: &AdaptiveConfig| {
+        let mut d = AdaptiveDetector::new(config.clone());
+        let scores: Vec<f64> = values.iter().enumerate().map(|(i, &v)| d.update(i as i64 * MINUTE, v).score).collect();
+        let before = scores[500..3000].iter().copied().fold(0.0, f64::max);
+        let during = scores[3000..3030].iter().copied().fold(0.0, f64::max);
+        (before, during)
+    };
+    let (plain_before, plain_during) = peak(&plain);
+    assert!(plain_during < 0.5, "the per-point score alone sees little: {plain_during} (before {plain_before})");
+    let (before, during) = peak(&config);
+    assert!(during >= 0.7, "burst: {during}");
+    assert!(before < 0.5, "quiet part: {before}");
+}
+
 proptest! {
     #[test]
     fn state_restored_mid_stream_gives_identical_output(
@@ -170,7 +206,18 @@ proptest! {
             }
         }
         let config = AdaptiveConfig { warmup_points: 10, daily_buckets: 24, weekly_buckets: 7, ..AdaptiveConfig::default() };
-        let config = if extras { AdaptiveConfig { context_bins: 10, recur_buckets: 96, ..config } } else { config };
+        let config = if extras {
+            AdaptiveConfig {
+                context_bins: 10,
+                recur_buckets: 96,
+                score_avg_points: 10,
+                score_learn_points: 20,
+                range_tolerance: Some(0.1),
+                ..config
+            }
+        } else {
+            config
+        };
         let cut = cut.min(values.len());
         let mut straight = AdaptiveDetector::new(config.clone());
         let mut resumed = AdaptiveDetector::new(config);
