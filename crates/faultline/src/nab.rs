@@ -67,13 +67,6 @@ fn nab_config() -> AdaptiveConfig {
         recur_weight: 0.3,
         recur_decay: 0.9,
         recur_min: 0.3,
-        score_avg_points: 0,
-        score_learn_points: 100,
-        score_long_alpha: 0.001,
-        score_mean_floor: 0.03,
-        score_std_floor: 0.017,
-        score_decades: 10.0,
-        score_raw_weight: 1.0,
         range_tolerance: Some(0.1),
     }
 }

@@ -16,11 +16,9 @@
 //! Two optional components, off by default: a contextual novelty score (a recent sequence of
 //! value levels never seen before, in a series where that is rare; see `context`) joins the
 //! maximum, and a daily recurrence memory lowers a score by the high scores seen at about the
-//! same time of day on earlier days (a nightly job is routine; see `recur`). Two more, also
-//! off by default, look above the single point (see `surprise`): the *score likelihood*
-//! (Numenta's anomaly likelihood over our own combined score: a burst of moderate scores in a
-//! quiet series) and the *range break* (a value beyond the range seen so far by a share of
-//! it); both join the maximum.
+//! same time of day on earlier days (a nightly job is routine; see `recur`). A third, also off
+//! by default, the *range break*, scores 1 for a value beyond the range seen so far by a share
+//! of that range (see `range`).
 //!
 //! Points scoring at or above `flag_score` do not teach any predictor, so an outage does not
 //! become the new normal; after `relearn_points` flagged points the level jumps to what the
@@ -33,15 +31,15 @@ use serde::{Deserialize, Serialize};
 use super::finding::Direction;
 use context::Context;
 use profile::{Forecast, MAE_TO_SIGMA, ModelError, Profile};
+use range::RangeBreak;
 use recur::Recurrence;
-use surprise::Surprise;
 use tail::EmpiricalTail;
 pub(crate) use tail::log10_upper_tail;
 
 mod context;
 mod profile;
+mod range;
 mod recur;
-mod surprise;
 mod tail;
 
 /// Which deviations from the baseline count as anomalies.
@@ -142,23 +140,6 @@ pub struct AdaptiveConfig {
     pub recur_decay: f64,
     /// Smallest remembered score that lowers later ones (smaller ones are routine noise).
     pub recur_min: f64,
-    /// Points in the moving average of the score likelihood (at most 64); 0 disables it.
-    /// The score likelihood judges the recent average of the combined score against that
-    /// average's own long-run distribution (see `surprise`).
-    pub score_avg_points: u32,
-    /// Points after the warm-up that the score likelihood learns before it scores.
-    pub score_learn_points: u32,
-    /// EWMA weight of a new average in the score likelihood's long-run mean and variance.
-    pub score_long_alpha: f64,
-    /// Smallest long-run mean of the averaged score.
-    pub score_mean_floor: f64,
-    /// Smallest long-run standard deviation of the averaged score.
-    pub score_std_floor: f64,
-    /// `-log10` of the tail probability at which the score likelihood reaches 1.
-    pub score_decades: f64,
-    /// Weight of the combined score against the score likelihood (their maximum is the
-    /// output; 0 leaves the score likelihood alone).
-    pub score_raw_weight: f64,
     /// A value beyond the range seen so far by more than this share of the range scores 1;
     /// `None` disables the range break.
     pub range_tolerance: Option<f64>,
@@ -206,13 +187,6 @@ impl Default for AdaptiveConfig {
             recur_weight: 1.0,
             recur_decay: 0.7,
             recur_min: 0.4,
-            score_avg_points: 0,
-            score_learn_points: 100,
-            score_long_alpha: 0.001,
-            score_mean_floor: 0.03,
-            score_std_floor: 0.017,
-            score_decades: 10.0,
-            score_raw_weight: 1.0,
             range_tolerance: None,
         }
     }
@@ -276,9 +250,9 @@ pub struct AdaptiveState {
     /// Daily recurrence memory (empty unless `recur_buckets` is set).
     #[serde(default)]
     recur: Recurrence,
-    /// Score likelihood and range break (empty unless enabled).
+    /// Range seen so far (empty unless `range_tolerance` is set).
     #[serde(default)]
-    surprise: Surprise,
+    range: RangeBreak,
 }
 
 /// The adaptive baseline on a bare (timestamp ms, value) stream: a config and one state.
@@ -394,13 +368,7 @@ impl AdaptiveState {
         let flagged = warm && raw >= config.flag_score;
         let novelty = self.context.update(config, value, warm, floor);
         let raw = if warm { raw.max(config.context_weight * novelty).clamp(0.0, 1.0) } else { raw };
-        let broke = self.surprise.range_break(config, value, warm);
-        let raw = if warm {
-            let likelihood = self.surprise.likelihood(config, raw);
-            (config.score_raw_weight * raw).max(likelihood).max(broke).clamp(0.0, 1.0)
-        } else {
-            raw
-        };
+        let raw = raw.max(self.range.score(config, value, warm));
         self.learn(config, ts_ms, value, [global, persistence.unwrap_or(global)], daily, weekly, flagged, r);
 
         let mut score = raw;
