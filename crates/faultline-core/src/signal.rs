@@ -38,6 +38,21 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// The names of the built-in signals (every other name is a gauge's).
+    pub const BUILT_IN: [&'static str; 11] = [
+        "request_rate",
+        "error_rate",
+        "latency_p50",
+        "latency_p95",
+        "latency_p99",
+        "latency_max",
+        "pool_saturation",
+        "cpu",
+        "memory",
+        "txn_volume",
+        "txn_failure_rate",
+    ];
+
     /// The signal's name as in config and output.
     pub fn as_str(&self) -> &str {
         match self {
@@ -160,6 +175,16 @@ mod tests {
 
     fn closed(aggregate: Aggregate) -> ClosedWindow {
         ClosedWindow { series: SeriesId(0), window: Window { start: Millis(0), end: Millis(10_000) }, aggregate }
+    }
+
+    #[test]
+    fn built_in_names_parse_to_their_variants() {
+        for name in Signal::BUILT_IN {
+            let signal = Signal::parse(name);
+            assert!(!matches!(signal, Signal::Gauge(_)), "{name} parses as a gauge");
+            assert_eq!(signal.as_str(), name);
+        }
+        assert!(matches!(Signal::parse("queue_depth"), Signal::Gauge(_)));
     }
 
     fn names(points: &[SignalPoint]) -> Vec<(&str, f64)> {

@@ -25,6 +25,7 @@ use faultline_core::detect::{
     AdaptiveConfig, BurnRateConfig, BurnWindowPair, ChangePointConfig, DetectorBankSpec, DetectorSpec, Direction,
     ServiceOverride, Sides, ThresholdConfig, TrendConfig,
 };
+use faultline_core::signal::Signal;
 use serde::Deserialize;
 
 use super::validate::Checker;
@@ -173,6 +174,7 @@ pub(crate) fn detectors(raw: Option<&RawDetectors>, c: &mut Checker<'_>) -> Dete
     let mut spec = DetectorBankSpec::default();
     let Some(raw) = raw else { return spec };
     for (signal, list) in &raw.signal {
+        signal_name(&format!("detectors.signal.{signal}"), signal, c);
         let detectors = detector_list(&format!("detectors.signal.{signal}"), list, c);
         spec.signals.insert(signal.clone(), detectors);
     }
@@ -185,6 +187,7 @@ pub(crate) fn detectors(raw: Option<&RawDetectors>, c: &mut Checker<'_>) -> Dete
         if o.service.is_empty() {
             c.error(&format!("{path}.service"), "must not be empty".into());
         }
+        signal_name(&format!("{path}.signal"), &o.signal, c);
         if !seen.insert((o.service.as_str(), o.signal.as_str())) {
             c.error(&path, format!("a second override of `{}` on `{}`", o.signal, o.service));
         }
@@ -192,6 +195,27 @@ pub(crate) fn detectors(raw: Option<&RawDetectors>, c: &mut Checker<'_>) -> Dete
         spec.services.push(ServiceOverride { service: o.service.clone(), signal: o.signal.clone(), detectors });
     }
     spec
+}
+
+/// A signal name is a built-in signal's or a gauge's; a gauge name within two edits of a
+/// built-in name is taken for a typo (it would silently configure nothing).
+fn signal_name(path: &str, name: &str, c: &mut Checker<'_>) {
+    if name.is_empty() {
+        c.error(path, "a signal name must not be empty".into());
+        return;
+    }
+    if Signal::BUILT_IN.contains(&name) {
+        return;
+    }
+    let near = Signal::BUILT_IN.iter().map(|b| (strsim::damerau_levenshtein(name, b), b)).min();
+    if let Some((distance, near)) = near
+        && distance <= 2
+    {
+        c.error(
+            path,
+            format!("`{name}` is not a built-in signal; did you mean `{near}`? (gauge names must differ from built-in ones by more than two letters)"),
+        );
+    }
 }
 
 fn detector_list(path: &str, list: &[RawDetector], c: &mut Checker<'_>) -> Vec<DetectorSpec> {

@@ -217,6 +217,19 @@ signal = "error_rate"
 [[detectors.service.detectors]]
 kind = "threshold"
 
+[[detectors.signal.error_rat]]
+kind = "threshold"
+above = 0.01
+
+[[detectors.service]]
+service = "checkout"
+signal = "latency_95"
+[[detectors.service.detectors]]
+kind = "baseline"
+
+[[detectors.signal.queue_depth]]
+kind = "baseline"
+
 [incidents]
 correlation_window = "2 minutes"
 resolve_min_windows = 0
