@@ -306,10 +306,7 @@ fn observe_baseline(config: &AdaptiveConfig, state: &mut AdaptiveState, point: &
     } else {
         0.0
     };
-    let s = state.update_with_sigma_floor(config, point.window.start.0, point.value, sigma_floor);
-    if !s.fired {
-        return;
-    }
+    let Some(s) = state.update_firing(config, point.window.start.0, point.value, sigma_floor) else { return };
     out.push(Finding {
         detector: DetectorKind::Baseline,
         signal: point.signal.clone(),
