@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::finding::Direction;
 use context::Context;
-use profile::{Forecast, MAE_TO_SIGMA, ModelError, Profile};
+use profile::{Forecast, MAE_TO_SIGMA, ModelError, Profile, Slot};
 use recur::Recurrence;
 pub(crate) use tail::log10_upper_tail;
 use tail::{EmpiricalTail, decades_upper_bound};
@@ -333,8 +333,10 @@ impl AdaptiveState {
         }
         self.last_ms = ts_ms;
         let floor = self.spread_floor(config).max(sigma_floor);
-        let daily = self.daily.forecast(config, ts_ms, DAY_MS, config.daily_buckets);
-        let weekly = self.weekly.forecast(config, ts_ms, WEEK_MS, config.weekly_buckets);
+        let daily_slot = Profile::slot(ts_ms, DAY_MS, config.daily_buckets);
+        let weekly_slot = Profile::slot(ts_ms, WEEK_MS, config.weekly_buckets);
+        let daily = self.daily.forecast(config, daily_slot, config.daily_buckets);
+        let weekly = self.weekly.forecast(config, weekly_slot, config.weekly_buckets);
         let global = Forecast { expected: self.level, sigma: MAE_TO_SIGMA * self.global.mae };
         let persistence = self
             .prev()
@@ -395,7 +397,15 @@ impl AdaptiveState {
             if let Some((bin, _)) = tail_at {
                 self.tail.enter(config, bin);
             }
-            self.learn(config, ts_ms, value, [global, persistence.unwrap_or(global)], daily, weekly, false, r);
+            self.learn(
+                config,
+                value,
+                [global, persistence.unwrap_or(global)],
+                [daily, weekly],
+                [daily_slot, weekly_slot],
+                false,
+                r,
+            );
             self.refractory_left = self.refractory_left.saturating_sub(1);
             return AdaptiveScore { score: 0.0, expected: best.expected, z, direction: Direction::Up, fired: false };
         }
@@ -428,7 +438,15 @@ impl AdaptiveState {
             if (if spike >= likelihood { z } else { short_signed }) < 0.0 { Direction::Down } else { Direction::Up };
         let flagged = warm && raw >= config.flag_score;
         let raw = if warm { raw.max(config.context_weight * novelty).clamp(0.0, 1.0) } else { raw };
-        self.learn(config, ts_ms, value, [global, persistence.unwrap_or(global)], daily, weekly, flagged, r);
+        self.learn(
+            config,
+            value,
+            [global, persistence.unwrap_or(global)],
+            [daily, weekly],
+            [daily_slot, weekly_slot],
+            flagged,
+            r,
+        );
 
         let mut score = raw;
         let mut fired = false;
@@ -513,11 +531,10 @@ impl AdaptiveState {
     fn learn(
         &mut self,
         config: &AdaptiveConfig,
-        ts_ms: i64,
         value: f64,
         [global, persistence]: [Forecast; 2],
-        daily: Option<Forecast>,
-        weekly: Option<Forecast>,
+        [daily, weekly]: [Option<Forecast>; 2],
+        [daily_slot, weekly_slot]: [Option<Slot>; 2],
         flagged: bool,
         r: f64,
     ) {
@@ -562,8 +579,8 @@ impl AdaptiveState {
         let step = (value - self.level).clamp(-limit, limit);
         self.level += if self.global.n < 3 { value - self.level } else { step } * a;
         let step_ms = self.step_ms;
-        self.daily.learn(config, ts_ms, DAY_MS, config.daily_buckets, value, limit, step_ms);
-        self.weekly.learn(config, ts_ms, WEEK_MS, config.weekly_buckets, value, limit, step_ms);
+        self.daily.learn(config, daily_slot, DAY_MS, config.daily_buckets, value, limit, step_ms);
+        self.weekly.learn(config, weekly_slot, WEEK_MS, config.weekly_buckets, value, limit, step_ms);
         self.prev = value;
         self.has_prev = true;
         // Long-term distribution of |z|.
