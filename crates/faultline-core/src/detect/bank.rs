@@ -96,15 +96,27 @@ pub struct DetectorBank {
     by_signal: FxHashMap<String, usize>,
     by_service: FxHashMap<(String, String), usize>,
     other: usize,
-    series: FxHashMap<(SeriesId, Signal), SeriesDetectors>,
+    /// Per series id (ids are dense), the entry of each built-in signal: no hashing on the
+    /// hot path, and a table read in series order is read in memory order.
+    builtin: Vec<[u32; N_BUILTIN]>,
+    /// The entry of each (series, named gauge).
+    gauges: FxHashMap<(SeriesId, Signal), u32>,
+    entries: Vec<SeriesDetectors>,
 }
 
 /// The detectors of one (series, signal): its plan and one state per detector.
 #[derive(Debug)]
 struct SeriesDetectors {
+    series: SeriesId,
+    signal: Signal,
     plan: usize,
     states: Box<[DetectorState]>,
 }
+
+/// Signals other than named gauges ([`builtin_index`]).
+const N_BUILTIN: usize = 11;
+/// No entry yet in [`DetectorBank::builtin`].
+const NO_ENTRY: u32 = u32::MAX;
 
 /// Version written by [`DetectorBank::snapshot`].
 const BANK_STATE_VERSION: u32 = 1;
@@ -172,20 +184,28 @@ impl DetectorBank {
             by_service.insert((o.service, o.signal), plans.len());
             plans.push(o.detectors);
         }
-        DetectorBank { plans, by_signal, by_service, other: 0, series: FxHashMap::default() }
+        DetectorBank {
+            plans,
+            by_signal,
+            by_service,
+            other: 0,
+            builtin: Vec::new(),
+            gauges: FxHashMap::default(),
+            entries: Vec::new(),
+        }
     }
 
     /// Feeds one signal point of a series (its label set given for per-service overrides); appends findings.
     pub fn observe(&mut self, key: &SeriesKey, point: &SignalPoint, out: &mut Vec<Finding>) {
-        let map_key = (point.series, point.signal.clone());
-        let entry = match self.series.get_mut(&map_key) {
-            Some(entry) => entry,
+        let at = match self.entry_of(point.series, &point.signal) {
+            Some(at) => at,
             None => {
                 let plan = self.plan_for(&key.service, point.signal.as_str());
                 let states = self.plans[plan].iter().map(DetectorState::fresh).collect();
-                self.series.entry(map_key).or_insert(SeriesDetectors { plan, states })
+                self.insert(SeriesDetectors { series: point.series, signal: point.signal.clone(), plan, states })
             }
         };
+        let entry = &mut self.entries[at];
         for (spec, state) in self.plans[entry.plan].iter().zip(entry.states.iter_mut()) {
             match (spec, state) {
                 (DetectorSpec::Threshold(c), DetectorState::Threshold(s)) => s.observe(c, point, out),
@@ -201,17 +221,17 @@ impl DetectorBank {
 
     /// Number of (series, signal) pairs with state.
     pub fn n_series_signals(&self) -> usize {
-        self.series.len()
+        self.entries.len()
     }
 
     /// Serialisable state of every series' detectors keyed by (SeriesKey, signal name).
     pub fn snapshot(&self, keys: &dyn Fn(SeriesId) -> SeriesKey) -> BankState {
         let mut entries: Vec<BankEntry> = self
-            .series
+            .entries
             .iter()
-            .map(|((id, signal), d)| BankEntry {
-                series: keys(*id),
-                signal: signal.as_str().to_owned(),
+            .map(|d| BankEntry {
+                series: keys(d.series),
+                signal: d.signal.as_str().to_owned(),
                 detectors: d.states.to_vec(),
             })
             .collect();
@@ -237,13 +257,47 @@ impl DetectorBank {
             if !matches {
                 continue;
             }
-            self.series.insert(
-                (id, Signal::parse(&entry.signal)),
-                SeriesDetectors { plan, states: entry.detectors.into_boxed_slice() },
-            );
+            let signal = Signal::parse(&entry.signal);
+            let detectors = SeriesDetectors { series: id, signal, plan, states: entry.detectors.into_boxed_slice() };
+            match self.entry_of(id, &detectors.signal) {
+                Some(at) => self.entries[at] = detectors,
+                None => {
+                    self.insert(detectors);
+                }
+            }
             restored += 1;
         }
         restored
+    }
+
+    /// The entry of a (series, signal), if it has one.
+    fn entry_of(&self, series: SeriesId, signal: &Signal) -> Option<usize> {
+        let at = match builtin_index(signal) {
+            Some(i) => self.builtin.get(series.index()).map_or(NO_ENTRY, |row| row[i]),
+            None => self.gauges.get(&(series, signal.clone())).copied().unwrap_or(NO_ENTRY),
+        };
+        (at != NO_ENTRY).then_some(at as usize)
+    }
+
+    /// Adds the entry of a (series, signal) that has none; returns its index.
+    fn insert(&mut self, detectors: SeriesDetectors) -> usize {
+        let at = self.entries.len();
+        let at_u32 =
+            u32::try_from(at).ok().filter(|&a| a != NO_ENTRY).expect("fewer than 2^32 - 1 (series, signal) pairs");
+        match builtin_index(&detectors.signal) {
+            Some(i) => {
+                let series = detectors.series.index();
+                if self.builtin.len() <= series {
+                    self.builtin.resize(series + 1, [NO_ENTRY; N_BUILTIN]);
+                }
+                self.builtin[series][i] = at_u32;
+            }
+            None => {
+                self.gauges.insert((detectors.series, detectors.signal.clone()), at_u32);
+            }
+        }
+        self.entries.push(detectors);
+        at
     }
 
     fn plan_for(&self, service: &str, signal: &str) -> usize {
@@ -291,6 +345,24 @@ impl DetectorState {
             DetectorState::Trend(_) => DetectorKind::Trend,
         }
     }
+}
+
+/// The column of a signal in [`DetectorBank::builtin`]; None for a named gauge.
+fn builtin_index(signal: &Signal) -> Option<usize> {
+    Some(match signal {
+        Signal::RequestRate => 0,
+        Signal::ErrorRate => 1,
+        Signal::LatencyP50 => 2,
+        Signal::LatencyP95 => 3,
+        Signal::LatencyP99 => 4,
+        Signal::LatencyMax => 5,
+        Signal::PoolSaturation => 6,
+        Signal::Cpu => 7,
+        Signal::Memory => 8,
+        Signal::TxnVolume => 9,
+        Signal::TxnFailureRate => 10,
+        Signal::Gauge(_) => return None,
+    })
 }
 
 /// Runs the adaptive baseline on a window (timed by its start) and reports a firing.
