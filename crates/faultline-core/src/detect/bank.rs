@@ -102,15 +102,18 @@ pub struct DetectorBank {
     /// The entry of each (series, named gauge).
     gauges: FxHashMap<(SeriesId, Signal), u32>,
     entries: Vec<SeriesDetectors>,
+    /// The detectors' states of every entry, each entry's side by side in plan order (one
+    /// allocation, filled in arrival order, instead of one per entry).
+    states: Vec<DetectorState>,
 }
 
-/// The detectors of one (series, signal): its plan and one state per detector.
+/// The detectors of one (series, signal): its plan and where its states start.
 #[derive(Debug)]
 struct SeriesDetectors {
     series: SeriesId,
     signal: Signal,
     plan: usize,
-    states: Box<[DetectorState]>,
+    first_state: usize,
 }
 
 /// Signals other than named gauges ([`builtin_index`]).
@@ -192,6 +195,7 @@ impl DetectorBank {
             builtin: Vec::new(),
             gauges: FxHashMap::default(),
             entries: Vec::new(),
+            states: Vec::new(),
         }
     }
 
@@ -202,11 +206,13 @@ impl DetectorBank {
             None => {
                 let plan = self.plan_for(&key.service, point.signal.as_str());
                 let states = self.plans[plan].iter().map(DetectorState::fresh).collect();
-                self.insert(SeriesDetectors { series: point.series, signal: point.signal.clone(), plan, states })
+                self.insert(point.series, point.signal.clone(), plan, states)
             }
         };
-        let entry = &mut self.entries[at];
-        for (spec, state) in self.plans[entry.plan].iter().zip(entry.states.iter_mut()) {
+        let entry = &self.entries[at];
+        let specs = &self.plans[entry.plan];
+        let states = &mut self.states[entry.first_state..entry.first_state + specs.len()];
+        for (spec, state) in specs.iter().zip(states) {
             match (spec, state) {
                 (DetectorSpec::Threshold(c), DetectorState::Threshold(s)) => s.observe(c, point, out),
                 (DetectorSpec::Baseline(c), DetectorState::Baseline(s)) => observe_baseline(c, s, point, out),
@@ -232,7 +238,7 @@ impl DetectorBank {
             .map(|d| BankEntry {
                 series: keys(d.series),
                 signal: d.signal.as_str().to_owned(),
-                detectors: d.states.to_vec(),
+                detectors: self.states[d.first_state..d.first_state + self.plans[d.plan].len()].to_vec(),
             })
             .collect();
         entries.sort_by(|a, b| (&a.series, &a.signal).cmp(&(&b.series, &b.signal)));
@@ -258,11 +264,24 @@ impl DetectorBank {
                 continue;
             }
             let signal = Signal::parse(&entry.signal);
-            let detectors = SeriesDetectors { series: id, signal, plan, states: entry.detectors.into_boxed_slice() };
-            match self.entry_of(id, &detectors.signal) {
-                Some(at) => self.entries[at] = detectors,
+            match self.entry_of(id, &signal) {
+                // A pair restored twice: its states are overwritten in place, or, when their
+                // number differs, appended (the old ones stay unused).
+                Some(at) => {
+                    let old_len = self.plans[self.entries[at].plan].len();
+                    self.entries[at].plan = plan;
+                    if old_len == entry.detectors.len() {
+                        let first = self.entries[at].first_state;
+                        for (slot, state) in self.states[first..first + old_len].iter_mut().zip(entry.detectors) {
+                            *slot = state;
+                        }
+                    } else {
+                        self.entries[at].first_state = self.states.len();
+                        self.states.extend(entry.detectors);
+                    }
+                }
                 None => {
-                    self.insert(detectors);
+                    self.insert(id, signal, plan, entry.detectors);
                 }
             }
             restored += 1;
@@ -279,24 +298,25 @@ impl DetectorBank {
         (at != NO_ENTRY).then_some(at as usize)
     }
 
-    /// Adds the entry of a (series, signal) that has none; returns its index.
-    fn insert(&mut self, detectors: SeriesDetectors) -> usize {
+    /// Adds the entry of a (series, signal) that has none, with its states; returns its index.
+    fn insert(&mut self, series: SeriesId, signal: Signal, plan: usize, states: Vec<DetectorState>) -> usize {
         let at = self.entries.len();
         let at_u32 =
             u32::try_from(at).ok().filter(|&a| a != NO_ENTRY).expect("fewer than 2^32 - 1 (series, signal) pairs");
-        match builtin_index(&detectors.signal) {
+        match builtin_index(&signal) {
             Some(i) => {
-                let series = detectors.series.index();
-                if self.builtin.len() <= series {
-                    self.builtin.resize(series + 1, [NO_ENTRY; N_BUILTIN]);
+                if self.builtin.len() <= series.index() {
+                    self.builtin.resize(series.index() + 1, [NO_ENTRY; N_BUILTIN]);
                 }
-                self.builtin[series][i] = at_u32;
+                self.builtin[series.index()][i] = at_u32;
             }
             None => {
-                self.gauges.insert((detectors.series, detectors.signal.clone()), at_u32);
+                self.gauges.insert((series, signal.clone()), at_u32);
             }
         }
-        self.entries.push(detectors);
+        let first_state = self.states.len();
+        self.states.extend(states);
+        self.entries.push(SeriesDetectors { series, signal, plan, first_state });
         at
     }
 
