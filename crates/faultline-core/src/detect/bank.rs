@@ -96,15 +96,30 @@ pub struct DetectorBank {
     by_signal: FxHashMap<String, usize>,
     by_service: FxHashMap<(String, String), usize>,
     other: usize,
-    series: FxHashMap<(SeriesId, Signal), SeriesDetectors>,
+    /// Per series id (ids are dense), the entry of each built-in signal: no hashing on the
+    /// hot path, and a table read in series order is read in memory order.
+    builtin: Vec<[u32; N_BUILTIN]>,
+    /// The entry of each (series, named gauge).
+    gauges: FxHashMap<(SeriesId, Signal), u32>,
+    entries: Vec<SeriesDetectors>,
+    /// The detectors' states of every entry, each entry's side by side in plan order (one
+    /// allocation, filled in arrival order, instead of one per entry).
+    states: Vec<DetectorState>,
 }
 
-/// The detectors of one (series, signal): its plan and one state per detector.
+/// The detectors of one (series, signal): its plan and where its states start.
 #[derive(Debug)]
 struct SeriesDetectors {
+    series: SeriesId,
+    signal: Signal,
     plan: usize,
-    states: Box<[DetectorState]>,
+    first_state: usize,
 }
+
+/// Signals other than named gauges ([`builtin_index`]).
+const N_BUILTIN: usize = 11;
+/// No entry yet in [`DetectorBank::builtin`].
+const NO_ENTRY: u32 = u32::MAX;
 
 /// Version written by [`DetectorBank::snapshot`].
 const BANK_STATE_VERSION: u32 = 1;
@@ -172,21 +187,32 @@ impl DetectorBank {
             by_service.insert((o.service, o.signal), plans.len());
             plans.push(o.detectors);
         }
-        DetectorBank { plans, by_signal, by_service, other: 0, series: FxHashMap::default() }
+        DetectorBank {
+            plans,
+            by_signal,
+            by_service,
+            other: 0,
+            builtin: Vec::new(),
+            gauges: FxHashMap::default(),
+            entries: Vec::new(),
+            states: Vec::new(),
+        }
     }
 
     /// Feeds one signal point of a series (its label set given for per-service overrides); appends findings.
     pub fn observe(&mut self, key: &SeriesKey, point: &SignalPoint, out: &mut Vec<Finding>) {
-        let map_key = (point.series, point.signal.clone());
-        let entry = match self.series.get_mut(&map_key) {
-            Some(entry) => entry,
+        let at = match self.entry_of(point.series, &point.signal) {
+            Some(at) => at,
             None => {
                 let plan = self.plan_for(&key.service, point.signal.as_str());
                 let states = self.plans[plan].iter().map(DetectorState::fresh).collect();
-                self.series.entry(map_key).or_insert(SeriesDetectors { plan, states })
+                self.insert(point.series, point.signal.clone(), plan, states)
             }
         };
-        for (spec, state) in self.plans[entry.plan].iter().zip(entry.states.iter_mut()) {
+        let entry = &self.entries[at];
+        let specs = &self.plans[entry.plan];
+        let states = &mut self.states[entry.first_state..entry.first_state + specs.len()];
+        for (spec, state) in specs.iter().zip(states) {
             match (spec, state) {
                 (DetectorSpec::Threshold(c), DetectorState::Threshold(s)) => s.observe(c, point, out),
                 (DetectorSpec::Baseline(c), DetectorState::Baseline(s)) => observe_baseline(c, s, point, out),
@@ -201,18 +227,18 @@ impl DetectorBank {
 
     /// Number of (series, signal) pairs with state.
     pub fn n_series_signals(&self) -> usize {
-        self.series.len()
+        self.entries.len()
     }
 
     /// Serialisable state of every series' detectors keyed by (SeriesKey, signal name).
     pub fn snapshot(&self, keys: &dyn Fn(SeriesId) -> SeriesKey) -> BankState {
         let mut entries: Vec<BankEntry> = self
-            .series
+            .entries
             .iter()
-            .map(|((id, signal), d)| BankEntry {
-                series: keys(*id),
-                signal: signal.as_str().to_owned(),
-                detectors: d.states.to_vec(),
+            .map(|d| BankEntry {
+                series: keys(d.series),
+                signal: d.signal.as_str().to_owned(),
+                detectors: self.states[d.first_state..d.first_state + self.plans[d.plan].len()].to_vec(),
             })
             .collect();
         entries.sort_by(|a, b| (&a.series, &a.signal).cmp(&(&b.series, &b.signal)));
@@ -237,13 +263,61 @@ impl DetectorBank {
             if !matches {
                 continue;
             }
-            self.series.insert(
-                (id, Signal::parse(&entry.signal)),
-                SeriesDetectors { plan, states: entry.detectors.into_boxed_slice() },
-            );
+            let signal = Signal::parse(&entry.signal);
+            match self.entry_of(id, &signal) {
+                // A pair restored twice: its states are overwritten in place, or, when their
+                // number differs, appended (the old ones stay unused).
+                Some(at) => {
+                    let old_len = self.plans[self.entries[at].plan].len();
+                    self.entries[at].plan = plan;
+                    if old_len == entry.detectors.len() {
+                        let first = self.entries[at].first_state;
+                        for (slot, state) in self.states[first..first + old_len].iter_mut().zip(entry.detectors) {
+                            *slot = state;
+                        }
+                    } else {
+                        self.entries[at].first_state = self.states.len();
+                        self.states.extend(entry.detectors);
+                    }
+                }
+                None => {
+                    self.insert(id, signal, plan, entry.detectors);
+                }
+            }
             restored += 1;
         }
         restored
+    }
+
+    /// The entry of a (series, signal), if it has one.
+    fn entry_of(&self, series: SeriesId, signal: &Signal) -> Option<usize> {
+        let at = match builtin_index(signal) {
+            Some(i) => self.builtin.get(series.index()).map_or(NO_ENTRY, |row| row[i]),
+            None => self.gauges.get(&(series, signal.clone())).copied().unwrap_or(NO_ENTRY),
+        };
+        (at != NO_ENTRY).then_some(at as usize)
+    }
+
+    /// Adds the entry of a (series, signal) that has none, with its states; returns its index.
+    fn insert(&mut self, series: SeriesId, signal: Signal, plan: usize, states: Vec<DetectorState>) -> usize {
+        let at = self.entries.len();
+        let at_u32 =
+            u32::try_from(at).ok().filter(|&a| a != NO_ENTRY).expect("fewer than 2^32 - 1 (series, signal) pairs");
+        match builtin_index(&signal) {
+            Some(i) => {
+                if self.builtin.len() <= series.index() {
+                    self.builtin.resize(series.index() + 1, [NO_ENTRY; N_BUILTIN]);
+                }
+                self.builtin[series.index()][i] = at_u32;
+            }
+            None => {
+                self.gauges.insert((series, signal.clone()), at_u32);
+            }
+        }
+        let first_state = self.states.len();
+        self.states.extend(states);
+        self.entries.push(SeriesDetectors { series, signal, plan, first_state });
+        at
     }
 
     fn plan_for(&self, service: &str, signal: &str) -> usize {
@@ -293,6 +367,24 @@ impl DetectorState {
     }
 }
 
+/// The column of a signal in [`DetectorBank::builtin`]; None for a named gauge.
+fn builtin_index(signal: &Signal) -> Option<usize> {
+    Some(match signal {
+        Signal::RequestRate => 0,
+        Signal::ErrorRate => 1,
+        Signal::LatencyP50 => 2,
+        Signal::LatencyP95 => 3,
+        Signal::LatencyP99 => 4,
+        Signal::LatencyMax => 5,
+        Signal::PoolSaturation => 6,
+        Signal::Cpu => 7,
+        Signal::Memory => 8,
+        Signal::TxnVolume => 9,
+        Signal::TxnFailureRate => 10,
+        Signal::Gauge(_) => return None,
+    })
+}
+
 /// Runs the adaptive baseline on a window (timed by its start) and reports a firing.
 fn observe_baseline(config: &AdaptiveConfig, state: &mut AdaptiveState, point: &SignalPoint, out: &mut Vec<Finding>) {
     // A ratio over few events is noisy: its binomial standard deviation is the least sigma.
@@ -306,10 +398,7 @@ fn observe_baseline(config: &AdaptiveConfig, state: &mut AdaptiveState, point: &
     } else {
         0.0
     };
-    let s = state.update_with_sigma_floor(config, point.window.start.0, point.value, sigma_floor);
-    if !s.fired {
-        return;
-    }
+    let Some(s) = state.update_firing(config, point.window.start.0, point.value, sigma_floor) else { return };
     out.push(Finding {
         detector: DetectorKind::Baseline,
         signal: point.signal.clone(),

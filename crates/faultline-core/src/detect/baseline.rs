@@ -30,11 +30,11 @@ use serde::{Deserialize, Serialize};
 
 use super::finding::Direction;
 use context::Context;
-use profile::{Forecast, MAE_TO_SIGMA, ModelError, Profile};
+use profile::{Forecast, MAE_TO_SIGMA, ModelError, Profile, Slot};
 use range::RangeBreak;
 use recur::Recurrence;
-use tail::EmpiricalTail;
 pub(crate) use tail::log10_upper_tail;
+use tail::{EmpiricalTail, decades_upper_bound};
 
 mod context;
 mod profile;
@@ -207,6 +207,15 @@ pub struct AdaptiveScore {
     pub fired: bool,
 }
 
+/// How much of a point's score [`AdaptiveState::step`] must compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scoring {
+    /// The exact score of every point.
+    Every,
+    /// The exact score of firing points; other points may get a stand-in.
+    Firing,
+}
+
 /// Per-series state of the adaptive baseline: small, serialisable for checkpoints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdaptiveState {
@@ -294,6 +303,35 @@ impl AdaptiveState {
         value: f64,
         sigma_floor: f64,
     ) -> AdaptiveScore {
+        self.step(config, ts_ms, value, sigma_floor, Scoring::Every)
+    }
+
+    /// As [`AdaptiveState::update_with_sigma_floor`], for callers that act on firings only:
+    /// returns the score of a firing point, `None` for any other. The state learns exactly
+    /// as it would there, but a point that a cheap bound shows can neither be flagged nor
+    /// fire skips the tail probabilities (most points of a quiet series).
+    pub fn update_firing(
+        &mut self,
+        config: &AdaptiveConfig,
+        ts_ms: i64,
+        value: f64,
+        sigma_floor: f64,
+    ) -> Option<AdaptiveScore> {
+        let s = self.step(config, ts_ms, value, sigma_floor, Scoring::Firing);
+        s.fired.then_some(s)
+    }
+
+    /// Scores and learns one point; with [`Scoring::Firing`] the score of a point that does
+    /// not fire may be a stand-in (0).
+    #[inline(always)]
+    fn step(
+        &mut self,
+        config: &AdaptiveConfig,
+        ts_ms: i64,
+        value: f64,
+        sigma_floor: f64,
+        scoring: Scoring,
+    ) -> AdaptiveScore {
         if !value.is_finite() {
             return AdaptiveScore { score: 0.0, expected: self.level, z: 0.0, direction: Direction::Up, fired: false };
         }
@@ -306,8 +344,10 @@ impl AdaptiveState {
         }
         self.last_ms = ts_ms;
         let floor = self.spread_floor(config).max(sigma_floor);
-        let daily = self.daily.forecast(config, ts_ms, DAY_MS, config.daily_buckets);
-        let weekly = self.weekly.forecast(config, ts_ms, WEEK_MS, config.weekly_buckets);
+        let daily_slot = Profile::slot(ts_ms, DAY_MS, config.daily_buckets);
+        let weekly_slot = Profile::slot(ts_ms, WEEK_MS, config.weekly_buckets);
+        let daily = self.daily.forecast(config, daily_slot, config.daily_buckets);
+        let weekly = self.weekly.forecast(config, weekly_slot, config.weekly_buckets);
         let global = Forecast { expected: self.level, sigma: MAE_TO_SIGMA * self.global.mae };
         let persistence = self
             .prev()
@@ -348,28 +388,78 @@ impl AdaptiveState {
             Sides::Up => z.max(0.0),
             Sides::Down => (-z).max(0.0),
         };
+        // The empirical tail is read before this point's |z| is queued, as one step.
+        let tail_at = config.empirical_tail.then(|| self.tail.position(one_sided));
+        // Contextual novelty depends on neither score, so it is learned first: the cheap
+        // path below needs it to rule out a firing.
+        let novelty = self.context.update(config, value, warm, floor);
+        let z_clamped = z.clamp(-config.z_cap, config.z_cap);
+        // The likelihood learns |z| unless it learns the spike's surprise, which needs the spike first.
+        let early = (!config.likelihood_of_surprise).then(|| {
+            let r = one_sided.min(config.z_cap);
+            (r, self.likelihood_z(config, r, z_clamped))
+        });
+        if scoring == Scoring::Firing
+            && config.recur_buckets == 0
+            && config.range_tolerance.is_none()
+            && let Some((r, (likelihood_z, _))) = early
+            && (!warm || self.cannot_flag_or_fire(config, one_sided, likelihood_z, novelty))
+        {
+            // Neither flagged nor firing: learn as the exact path below would.
+            if let Some((bin, _)) = tail_at {
+                self.tail.enter(config, bin);
+            }
+            self.learn(
+                config,
+                value,
+                [global, persistence.unwrap_or(global)],
+                [daily, weekly],
+                [daily_slot, weekly_slot],
+                false,
+                r,
+            );
+            self.refractory_left = self.refractory_left.saturating_sub(1);
+            return AdaptiveScore { score: 0.0, expected: best.expected, z, direction: Direction::Up, fired: false };
+        }
+
         let spike_decades = if config.sides == Sides::Both {
             -log10_upper_tail(one_sided) - std::f64::consts::LOG10_2
         } else {
             -log10_upper_tail(one_sided)
         };
-        let spike_decades =
-            if config.empirical_tail { self.tail.cap(config, one_sided, spike_decades) } else { spike_decades };
+        let spike_decades = match tail_at {
+            Some((bin, frac)) => {
+                let capped = self.tail.cap(bin, frac, spike_decades);
+                self.tail.enter(config, bin);
+                capped
+            }
+            None => spike_decades,
+        };
         let spike = (spike_decades / config.tail_decades).clamp(0.0, 1.0);
 
         // Likelihood score: short-term mean of r under its long-term distribution.
-        let r = if config.likelihood_of_surprise { spike_decades.max(0.0) } else { one_sided }.min(config.z_cap);
-        let (likelihood, short_signed) = self.likelihood(config, r, z.clamp(-config.z_cap, config.z_cap));
+        let (r, (likelihood_z, short_signed)) = early.unwrap_or_else(|| {
+            let r = spike_decades.max(0.0).min(config.z_cap);
+            (r, self.likelihood_z(config, r, z_clamped))
+        });
+        let likelihood = likelihood_z.map_or(0.0, |zl| likelihood_score(config, zl));
         let raw = if warm { spike.max(config.likelihood_weight * likelihood).clamp(0.0, 1.0) } else { 0.0 };
         let raw = self.recur.discount(config, ts_ms, raw);
 
         let direction =
             if (if spike >= likelihood { z } else { short_signed }) < 0.0 { Direction::Down } else { Direction::Up };
         let flagged = warm && raw >= config.flag_score;
-        let novelty = self.context.update(config, value, warm, floor);
         let raw = if warm { raw.max(config.context_weight * novelty).clamp(0.0, 1.0) } else { raw };
         let raw = raw.max(self.range.score(config, value, warm));
-        self.learn(config, ts_ms, value, [global, persistence.unwrap_or(global)], daily, weekly, flagged, r);
+        self.learn(
+            config,
+            value,
+            [global, persistence.unwrap_or(global)],
+            [daily, weekly],
+            [daily_slot, weekly_slot],
+            flagged,
+            r,
+        );
 
         let mut score = raw;
         let mut fired = false;
@@ -396,12 +486,13 @@ impl AdaptiveState {
         config.abs_spread_floor.max(config.rel_spread_floor * self.level.abs()).max(config.quantum_floor * self.quantum)
     }
 
-    /// Updates the short and long statistics of |z| and returns the likelihood score with
-    /// the short-term mean of the signed z.
-    fn likelihood(&mut self, config: &AdaptiveConfig, r: f64, z_signed: f64) -> (f64, f64) {
+    /// Updates the short and long statistics of |z| and returns the standardised short-term
+    /// mean of `r` (None until the long-term statistics are ready, or with the likelihood
+    /// off) with the short-term mean of the signed z.
+    fn likelihood_z(&mut self, config: &AdaptiveConfig, r: f64, z_signed: f64) -> (Option<f64>, f64) {
         let w = config.short_points.min(64) as usize;
         if w == 0 {
-            return (0.0, 0.0);
+            return (None, 0.0);
         }
         if self.recent.len() != w {
             self.recent = vec![0.0; w];
@@ -413,23 +504,50 @@ impl AdaptiveState {
         self.recent_signed += (z_signed - self.recent_signed) * (2.0 / (w as f64 + 1.0));
         let short_mean = self.recent.iter().sum::<f64>() / w as f64;
         if (self.long_n as usize) < w * 4 {
-            return (0.0, self.recent_signed);
+            return (None, self.recent_signed);
         }
         let std = self.long_var.sqrt().max(config.long_std_floor);
-        let zl = (short_mean - self.long_mean) / std;
-        let decades = -log10_upper_tail(zl.max(0.0));
-        ((decades / config.tail_decades).clamp(0.0, 1.0), self.recent_signed)
+        (Some((short_mean - self.long_mean) / std), self.recent_signed)
+    }
+
+    /// True when a warm point can be neither flagged nor fire, whatever its exact spike and
+    /// likelihood scores: both their Gaussian tails are bounded below the lower of
+    /// `flag_score` and `fire_score` (the empirical tail only lowers the spike), and so is
+    /// the weighted novelty.
+    fn cannot_flag_or_fire(
+        &self,
+        config: &AdaptiveConfig,
+        one_sided: f64,
+        likelihood_z: Option<f64>,
+        novelty: f64,
+    ) -> bool {
+        let limit = config.flag_score.min(config.fire_score);
+        let tail_decades = config.tail_decades;
+        if !(limit > 0.0 && tail_decades > 0.0 && tail_decades.is_finite()) {
+            return false;
+        }
+        // Comparisons are written so that a NaN anywhere means "cannot rule out".
+        let spike_quiet = decades_upper_bound(one_sided) < limit * tail_decades;
+        let weight = config.likelihood_weight;
+        let likelihood_quiet = match likelihood_z {
+            _ if weight <= 0.0 => true,
+            None => true,
+            Some(zl) => decades_upper_bound(zl.max(0.0)) < limit / weight * tail_decades,
+        };
+        let weighted_novelty = config.context_weight * novelty;
+        // `max` ignores a NaN novelty, so it cannot fire either.
+        let novelty_quiet = weighted_novelty < limit || weighted_novelty.is_nan();
+        spike_quiet && likelihood_quiet && novelty_quiet
     }
 
     #[expect(clippy::too_many_arguments, reason = "the forecasts computed for scoring are reused here")]
     fn learn(
         &mut self,
         config: &AdaptiveConfig,
-        ts_ms: i64,
         value: f64,
         [global, persistence]: [Forecast; 2],
-        daily: Option<Forecast>,
-        weekly: Option<Forecast>,
+        [daily, weekly]: [Option<Forecast>; 2],
+        [daily_slot, weekly_slot]: [Option<Slot>; 2],
         flagged: bool,
         r: f64,
     ) {
@@ -474,8 +592,8 @@ impl AdaptiveState {
         let step = (value - self.level).clamp(-limit, limit);
         self.level += if self.global.n < 3 { value - self.level } else { step } * a;
         let step_ms = self.step_ms;
-        self.daily.learn(config, ts_ms, DAY_MS, config.daily_buckets, value, limit, step_ms);
-        self.weekly.learn(config, ts_ms, WEEK_MS, config.weekly_buckets, value, limit, step_ms);
+        self.daily.learn(config, daily_slot, DAY_MS, config.daily_buckets, value, limit, step_ms);
+        self.weekly.learn(config, weekly_slot, WEEK_MS, config.weekly_buckets, value, limit, step_ms);
         self.prev = value;
         self.has_prev = true;
         // Long-term distribution of |z|.
@@ -499,6 +617,12 @@ impl AdaptiveState {
         self.has_prev = true;
         self.flagged_run = 0;
     }
+}
+
+/// The likelihood score of a standardised short-term mean `zl`.
+fn likelihood_score(config: &AdaptiveConfig, zl: f64) -> f64 {
+    let decades = -log10_upper_tail(zl.max(0.0));
+    (decades / config.tail_decades).clamp(0.0, 1.0)
 }
 
 #[cfg(test)]

@@ -24,18 +24,47 @@ pub(super) struct ModelError {
     pub(super) n: u32,
 }
 
-/// A seasonal profile: one robust level per bucket of a period.
+/// A seasonal profile: one robust level per bucket of a period. Checkpointed as one list
+/// per field ([`ProfileWire`]); held as one record per bucket, so a point touches one
+/// cache line of it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ProfileWire", into = "ProfileWire")]
 pub(super) struct Profile {
+    buckets: Vec<Bucket>,
+    pub(super) error: ModelError,
+}
+
+/// Where a point falls in a profile: its bucket and the index of its period.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slot {
+    bucket: usize,
+    period: i64,
+}
+
+/// One bucket of a [`Profile`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bucket {
+    level: f64,
+    /// Index of the period of the bucket's last point.
+    last_period: i64,
+    /// Points learned.
+    count: u32,
+    /// Distinct periods (days, weeks) seen.
+    periods: u16,
+}
+
+/// The checkpoint form of a [`Profile`].
+#[derive(Serialize, Deserialize)]
+struct ProfileWire {
     #[serde(with = "super::super::exact::vec")]
-    pub(super) level: Vec<f64>,
+    level: Vec<f64>,
     /// Points learned per bucket.
     count: Vec<u32>,
     /// Distinct periods (days, weeks) seen per bucket.
     periods: Vec<u16>,
     /// Index of the period of the bucket's last point.
     last_period: Vec<i64>,
-    pub(super) error: ModelError,
+    error: ModelError,
 }
 
 impl ModelError {
@@ -48,28 +77,26 @@ impl ModelError {
 }
 
 impl Profile {
-    /// The bucket of `ts_ms` in a period of `buckets` buckets.
-    fn position(ts_ms: i64, period_ms: i64, buckets: u32) -> usize {
+    /// The slot of `ts_ms` in a period of `buckets` buckets (None when `buckets` is 0).
+    pub(super) fn slot(ts_ms: i64, period_ms: i64, buckets: u32) -> Option<Slot> {
+        if buckets == 0 {
+            return None;
+        }
         let bucket_ms = (period_ms / i64::from(buckets)).max(1);
-        ((ts_ms.rem_euclid(period_ms) / bucket_ms) as usize).min(buckets as usize - 1)
+        let bucket = ((ts_ms.rem_euclid(period_ms) / bucket_ms) as usize).min(buckets as usize - 1);
+        Some(Slot { bucket, period: ts_ms.div_euclid(period_ms) })
     }
 
-    pub(super) fn forecast(
-        &self,
-        config: &AdaptiveConfig,
-        ts_ms: i64,
-        period_ms: i64,
-        buckets: u32,
-    ) -> Option<Forecast> {
-        if buckets == 0 || self.level.len() != buckets as usize {
+    pub(super) fn forecast(&self, config: &AdaptiveConfig, slot: Option<Slot>, buckets: u32) -> Option<Forecast> {
+        let slot = slot?;
+        if self.buckets.len() != buckets as usize {
             return None;
         }
-        let i = Self::position(ts_ms, period_ms, buckets);
-        if u32::from(self.periods[i]) < config.season_min_count {
+        let b = &self.buckets[slot.bucket];
+        if u32::from(b.periods) < config.season_min_count {
             return None;
         }
-        let expected = self.level[i];
-        Some(Forecast { expected, sigma: MAE_TO_SIGMA * self.error.mae })
+        Some(Forecast { expected: b.level, sigma: MAE_TO_SIGMA * self.error.mae })
     }
 
     /// Learns a point. `step_ms` is the usual spacing of points: a bucket spanning many
@@ -78,38 +105,69 @@ impl Profile {
     pub(super) fn learn(
         &mut self,
         config: &AdaptiveConfig,
-        ts_ms: i64,
+        slot: Option<Slot>,
         period_ms: i64,
         buckets: u32,
         value: f64,
         limit: f64,
         step_ms: f64,
     ) {
-        if buckets == 0 {
-            return;
-        }
-        let b = buckets as usize;
-        if self.level.len() != b {
+        let Some(slot) = slot else { return };
+        let n_buckets = buckets as usize;
+        if self.buckets.len() != n_buckets {
             *self = Profile {
-                level: vec![0.0; b],
-                count: vec![0; b],
-                periods: vec![0; b],
-                last_period: vec![i64::MIN; b],
+                buckets: vec![Bucket { level: 0.0, last_period: i64::MIN, count: 0, periods: 0 }; n_buckets],
                 error: ModelError::default(),
             };
         }
-        let i = Self::position(ts_ms, period_ms, buckets);
-        let period = ts_ms.div_euclid(period_ms);
-        if self.last_period[i] != period {
-            self.last_period[i] = period;
-            self.periods[i] = self.periods[i].saturating_add(1);
+        let b = &mut self.buckets[slot.bucket];
+        if b.last_period != slot.period {
+            b.last_period = slot.period;
+            b.periods = b.periods.saturating_add(1);
         }
-        self.count[i] = self.count[i].saturating_add(1);
-        let c = self.count[i];
+        b.count = b.count.saturating_add(1);
+        let c = b.count;
         let bucket_ms = period_ms as f64 / f64::from(buckets);
         let per_point = config.season_alpha * (step_ms / bucket_ms).clamp(1e-6, 1.0);
         let a = per_point.max(1.0 / f64::from(c));
-        let step = if c <= 2 { value - self.level[i] } else { (value - self.level[i]).clamp(-limit, limit) };
-        self.level[i] += step * a;
+        let step = if c <= 2 { value - b.level } else { (value - b.level).clamp(-limit, limit) };
+        b.level += step * a;
+    }
+}
+
+impl TryFrom<ProfileWire> for Profile {
+    type Error = String;
+
+    fn try_from(w: ProfileWire) -> Result<Self, Self::Error> {
+        let n = w.level.len();
+        if w.count.len() != n || w.periods.len() != n || w.last_period.len() != n {
+            return Err(format!(
+                "profile lists differ in length: level {n}, count {}, periods {}, last_period {}",
+                w.count.len(),
+                w.periods.len(),
+                w.last_period.len()
+            ));
+        }
+        let buckets = (0..n)
+            .map(|i| Bucket {
+                level: w.level[i],
+                last_period: w.last_period[i],
+                count: w.count[i],
+                periods: w.periods[i],
+            })
+            .collect();
+        Ok(Profile { buckets, error: w.error })
+    }
+}
+
+impl From<Profile> for ProfileWire {
+    fn from(p: Profile) -> Self {
+        ProfileWire {
+            level: p.buckets.iter().map(|b| b.level).collect(),
+            count: p.buckets.iter().map(|b| b.count).collect(),
+            periods: p.buckets.iter().map(|b| b.periods).collect(),
+            last_period: p.buckets.iter().map(|b| b.last_period).collect(),
+            error: p.error,
+        }
     }
 }

@@ -30,16 +30,22 @@ pub(super) struct EmpiricalTail {
 }
 
 impl EmpiricalTail {
-    /// Caps the Gaussian `decades` of a |z| by how rare such a |z| has been (then queues it):
-    /// `-log10` of the share of remembered points with a |z| at least as large. When fewer
-    /// than one such point is remembered the history says nothing and the cap lifts smoothly.
-    pub(super) fn cap(&mut self, config: &AdaptiveConfig, z: f64, decades: f64) -> f64 {
+    /// The histogram bin of a |z| and the position within it (see [`tail_bin`]); sets the
+    /// histogram up on first use.
+    pub(super) fn position(&mut self, z: f64) -> (usize, f64) {
         if self.bins.len() != TAIL_BINS {
             self.bins = vec![0.0; TAIL_BINS];
             self.total = 0.0;
             self.weight = 1.0;
         }
-        let (bin, frac) = tail_bin(z);
+        tail_bin(z)
+    }
+
+    /// Caps the Gaussian `decades` of a |z| (at `bin` and `frac` from [`EmpiricalTail::position`])
+    /// by how rare such a |z| has been: `-log10` of the share of remembered points with a
+    /// |z| at least as large. When fewer than one such point is remembered the history says
+    /// nothing and the cap lifts smoothly.
+    pub(super) fn cap(&self, bin: usize, frac: f64, decades: f64) -> f64 {
         // Sum the shorter side: small |z| (the common case) sit in the first bins.
         let above_weighted = if bin < TAIL_BINS / 2 {
             (self.total - self.bins[..bin].iter().sum::<f64>() - frac * self.bins[bin]).max(0.0)
@@ -48,6 +54,12 @@ impl EmpiricalTail {
         };
         let above = above_weighted / self.weight;
         let p = ((above + TAIL_PRIOR) / (self.total / self.weight + TAIL_PRIOR)).min(1.0);
+        decades.min(-p.log10() + (1.0 - above.min(1.0)) * decades)
+    }
+
+    /// Queues the bin of the latest |z|; the one queued `empirical_delay_points` ago enters
+    /// the histogram. Call after [`EmpiricalTail::cap`] for the same point.
+    pub(super) fn enter(&mut self, config: &AdaptiveConfig, bin: usize) {
         let delay = config.empirical_delay_points.min(64) as usize;
         let entering = if delay == 0 {
             Some(bin as u8)
@@ -76,7 +88,6 @@ impl EmpiricalTail {
             self.bins[usize::from(old)] += self.weight;
             self.total += self.weight;
         }
-        decades.min(-p.log10() + (1.0 - above.min(1.0)) * decades)
     }
 }
 
@@ -113,4 +124,14 @@ pub(crate) fn log10_upper_tail(z: f64) -> f64 {
                             + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     // P(Z > z) = erfc(x) / 2 with erfc(x) = t * exp(poly).
     (t.ln() + poly) * std::f64::consts::LOG10_E - std::f64::consts::LOG10_2
+}
+
+/// An upper bound of `-log10_upper_tail(z)` for `z >= 0`, without a logarithm or an
+/// exponential: `P(Z > z) > phi(z) * 2 / (z + sqrt(z^2 + 4))` (Birnbaum, 1942), with
+/// `(z + sqrt(z^2 + 4)) / 2 <= z + 1` and `ln(1 + z) <= z`, gives
+/// `-ln P(Z > z) < z^2 / 2 + z + ln(sqrt(2 pi))`. The margins cover the error of
+/// [`log10_upper_tail`] (relative error of the tail below 1.2e-7) and rounding.
+pub(super) fn decades_upper_bound(z: f64) -> f64 {
+    const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+    (0.5 * z * z + z + LN_SQRT_2PI) * std::f64::consts::LOG10_E * (1.0 + 1e-9) + 1e-6
 }

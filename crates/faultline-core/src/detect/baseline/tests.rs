@@ -124,6 +124,16 @@ fn log_tail_matches_known_values() {
 }
 
 #[test]
+fn decades_bound_is_above_the_log_tail() {
+    for i in 0..=400_000 {
+        let z = f64::from(i) * 1e-4;
+        let decades = -log10_upper_tail(z);
+        assert!(decades < decades_upper_bound(z), "z {z}: {decades} vs {}", decades_upper_bound(z));
+    }
+    assert!(decades_upper_bound(f64::NAN).is_nan());
+}
+
+#[test]
 fn daily_recurring_spike_is_discounted_after_the_first_days() {
     // One point per 5 minutes, a spike at the same time every day.
     let step = 5 * MINUTE;
@@ -204,6 +214,43 @@ proptest! {
         resumed.state = serde_json::from_str(&json).expect("state deserialises");
         for (i, &v) in values.iter().enumerate().skip(cut) {
             prop_assert_eq!(straight.update(ts(i), v), resumed.update(ts(i), v));
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn firing_path_learns_and_fires_as_the_exact_path(
+        values in proptest::collection::vec(-10.0f64..10.0, 1..600),
+        spikes in proptest::collection::vec((0usize..600, -80.0f64..80.0), 0..40),
+        variant in 0u8..6,
+        sides in prop_oneof![Just(Sides::Both), Just(Sides::Up), Just(Sides::Down)],
+    ) {
+        let mut values = values;
+        // Spikes of every size, so that some points score near the flag and fire limits.
+        for (at, jump) in spikes {
+            if let Some(v) = values.get_mut(at) {
+                *v += jump;
+            }
+        }
+        let base = AdaptiveConfig { warmup_points: 10, weekly_buckets: 7, sides, ..AdaptiveConfig::default() };
+        let config = match variant {
+            0 => base,
+            1 => AdaptiveConfig { context_bins: 10, ..base },
+            2 => AdaptiveConfig { recur_buckets: 96, ..base },
+            3 => AdaptiveConfig { likelihood_of_surprise: true, refractory_points: 5, ..base },
+            4 => AdaptiveConfig { fire_score: 0.3, flag_score: 0.9, likelihood_weight: 2.0, ..base },
+            _ => AdaptiveConfig { empirical_tail: false, short_points: 0, tail_decades: 3.0, ..base },
+        };
+        let mut exact = AdaptiveState::default();
+        let mut firing = AdaptiveState::default();
+        for (i, &v) in values.iter().enumerate() {
+            let ts = i as i64 * 7 * MINUTE;
+            let floor = if i % 3 == 0 { 0.5 } else { 0.0 };
+            let e = exact.update_with_sigma_floor(&config, ts, v, floor);
+            let f = firing.update_firing(&config, ts, v, floor);
+            prop_assert_eq!(e.fired.then_some(e), f);
+            prop_assert_eq!(&exact, &firing);
         }
     }
 }
