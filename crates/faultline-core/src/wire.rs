@@ -418,11 +418,11 @@ struct RawEvent<'a> {
     #[serde(default)]
     ts: Option<RawTs<'a>>,
     #[serde(borrow, default)]
-    service: Option<Cow<'a, str>>,
+    service: Option<Text<'a>>,
     #[serde(borrow, default)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow, default)]
-    operation: Option<Cow<'a, str>>,
+    operation: Option<Text<'a>>,
     #[serde(default)]
     status: Option<i64>,
     #[serde(default)]
@@ -430,25 +430,60 @@ struct RawEvent<'a> {
     #[serde(default)]
     error: Option<bool>,
     #[serde(borrow, default)]
-    peer: Option<Cow<'a, str>>,
+    peer: Option<Text<'a>>,
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    name: Option<Text<'a>>,
     #[serde(default)]
     value: Option<f64>,
     #[serde(default)]
     max: Option<f64>,
     #[serde(borrow, default)]
-    outcome: Option<Cow<'a, str>>,
+    outcome: Option<Text<'a>>,
     #[serde(default)]
     amount: Option<f64>,
     #[serde(borrow, default)]
-    change: Option<Cow<'a, str>>,
+    change: Option<Text<'a>>,
     #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
+    id: Option<Text<'a>>,
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Text<'a>>,
     #[serde(borrow, default)]
     attrs: Option<Attrs<'a>>,
+}
+
+/// A string field, borrowed from the line unless it holds escapes. (serde borrows a
+/// `Cow<str>` only as a direct `#[serde(borrow)]` field, never inside an `Option`, where it
+/// would allocate a `String` per field per line.)
+struct Text<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
 }
 
 enum RawTs<'a> {
@@ -514,10 +549,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Attrs<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
                 let mut out = smallvec::SmallVec::new();
-                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                while let Some(k) = m.next_key::<Text<'de>>()? {
                     let v: AttrValue<'de> = m.next_value()?;
                     if let Some(v) = v.0 {
-                        out.push((k, v));
+                        out.push((k.0, v));
                     }
                 }
                 Ok(Attrs(out))

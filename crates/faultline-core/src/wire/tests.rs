@@ -288,3 +288,21 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn string_fields_borrow_from_the_line_and_escaped_ones_still_decode() {
+    let line = r#"{"ts":1,"service":"pay","kind":"request","operation":"GET /x","peer":"db","attrs":{"region":"eu"}}"#;
+    let raw: RawEvent<'_> = serde_json::from_str(line).expect("valid line");
+    for field in [&raw.service, &raw.kind, &raw.operation, &raw.peer] {
+        assert!(matches!(field, Some(Text(Cow::Borrowed(_)))), "a field was copied");
+    }
+    let attrs = raw.attrs.expect("attrs");
+    assert!(matches!(attrs.0[0], (Cow::Borrowed("region"), Cow::Borrowed("eu"))));
+
+    let escaped = r#"{"ts":1795197600000,"service":"p\u0061y","kind":"request","operation":"GET \"x\""}"#;
+    let events = decode(escaped).expect("escaped strings decode");
+    assert_eq!(events.len(), 1);
+    let raw: RawEvent<'_> = serde_json::from_str(escaped).expect("valid line");
+    assert_eq!(raw.service.as_deref(), Some("pay"));
+    assert_eq!(raw.operation.as_deref(), Some("GET \"x\""));
+}
