@@ -100,7 +100,7 @@ pub(crate) fn run(args: NabArgs) -> anyhow::Result<ExitCode> {
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "nab: {} files, {n_points} points in {secs:.3} s ({:.0} points/s)",
+        "nab: {} files, {n_points} points in {secs:.3} s ({:.0} points/s on one thread)",
         files.len(),
         n_points as f64 / secs.max(1e-9)
     );
