@@ -276,6 +276,18 @@ pub struct AdaptiveDetector {
 const DAY_MS: i64 = 86_400_000;
 const WEEK_MS: i64 = 7 * DAY_MS;
 
+/// `2 / (w + 1)` for every likelihood window `w` (at most 64), the weight of a new point in
+/// the signed short-term mean; evaluated at compile time, which rounds as run time does.
+const SIGNED_WEIGHTS: [f64; 65] = {
+    let mut weights = [0.0; 65];
+    let mut w = 0;
+    while w < weights.len() {
+        weights[w] = 2.0 / (w as f64 + 1.0);
+        w += 1;
+    }
+    weights
+};
+
 impl AdaptiveDetector {
     /// A detector with fresh state.
     pub fn new(config: AdaptiveConfig) -> Self {
@@ -498,10 +510,10 @@ impl AdaptiveState {
             self.recent = vec![0.0; w];
             self.recent_at = 0;
         }
-        let slot = self.recent_at as usize % w;
+        let slot = ring_slot(self.recent_at, w);
         self.recent[slot] = r;
-        self.recent_at = ((slot + 1) % w) as u32;
-        self.recent_signed += (z_signed - self.recent_signed) * (2.0 / (w as f64 + 1.0));
+        self.recent_at = ring_next(slot, w);
+        self.recent_signed += (z_signed - self.recent_signed) * SIGNED_WEIGHTS[w];
         let short_mean = self.recent.iter().sum::<f64>() / w as f64;
         if (self.long_n as usize) < w * 4 {
             return (None, self.recent_signed);
@@ -588,17 +600,17 @@ impl AdaptiveState {
             self.weekly.error.observe(config, value - f.expected, f.sigma.max(floor) * clip);
         }
         let limit = (MAE_TO_SIGMA * self.global.mae).max(floor) * clip;
-        let a = config.level_alpha.max(1.0 / n);
+        let a = ewma_weight(config.level_alpha, n);
         let step = (value - self.level).clamp(-limit, limit);
         self.level += if self.global.n < 3 { value - self.level } else { step } * a;
         let step_ms = self.step_ms;
-        self.daily.learn(config, daily_slot, DAY_MS, config.daily_buckets, value, limit, step_ms);
-        self.weekly.learn(config, weekly_slot, WEEK_MS, config.weekly_buckets, value, limit, step_ms);
+        self.daily.learn(config, daily_slot, config.daily_buckets, value, limit, step_ms);
+        self.weekly.learn(config, weekly_slot, config.weekly_buckets, value, limit, step_ms);
         self.prev = value;
         self.has_prev = true;
         // Long-term distribution of |z|.
         self.long_n = self.long_n.saturating_add(1);
-        let la = config.long_alpha.max(1.0 / f64::from(self.long_n));
+        let la = ewma_weight(config.long_alpha, f64::from(self.long_n));
         let d = r - self.long_mean;
         self.long_mean += la * d;
         self.long_var = (1.0 - la) * (self.long_var + la * d * d);
@@ -617,6 +629,26 @@ impl AdaptiveState {
         self.has_prev = true;
         self.flagged_run = 0;
     }
+}
+
+/// `alpha.max(1.0 / n)` for a count `n >= 1`, the weight of a new point in an EWMA that
+/// starts as a plain mean; bit for bit the same, without the division once `n * alpha`
+/// shows that `1 / n` is below `alpha` (then its rounding cannot exceed `alpha` either).
+fn ewma_weight(alpha: f64, n: f64) -> f64 {
+    // The margin covers the rounding of the product; NaN and negative alphas divide.
+    if n * alpha >= 1.000_001 { alpha } else { alpha.max(1.0 / n) }
+}
+
+/// The slot of a ring of `len` items that `at` points to: `at % len` (`at` is below `len`
+/// unless restored from an odd checkpoint), without an integer division per point.
+fn ring_slot(at: u32, len: usize) -> usize {
+    let at = at as usize;
+    if at < len { at } else { at % len }
+}
+
+/// The ring position after `slot`: `(slot + 1) % len` for `slot < len`.
+fn ring_next(slot: usize, len: usize) -> u32 {
+    (if slot + 1 == len { 0 } else { slot + 1 }) as u32
 }
 
 /// The likelihood score of a standardised short-term mean `zl`.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::AdaptiveConfig;
+use super::{AdaptiveConfig, ring_next, ring_slot};
 
 /// Bins of the empirical |z| histogram: [0, 0.25), then geometric with ratio 1.2.
 const TAIL_BINS: usize = 48;
@@ -69,10 +69,10 @@ impl EmpiricalTail {
                 self.pending_at = 0;
                 self.pending_n = 0;
             }
-            let slot = self.pending_at as usize % delay;
+            let slot = ring_slot(self.pending_at, delay);
             let old = (self.pending_n as usize >= delay).then_some(self.pending[slot]);
             self.pending[slot] = bin as u8;
-            self.pending_at = ((slot + 1) % delay) as u32;
+            self.pending_at = ring_next(slot, delay);
             self.pending_n = self.pending_n.saturating_add(1);
             old
         };
