@@ -28,6 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ewma::ewma_weight;
 use super::finding::Direction;
 use context::Context;
 use profile::{Forecast, MAE_TO_SIGMA, ModelError, Profile, Slot};
@@ -418,7 +419,7 @@ impl AdaptiveState {
             && (!warm || self.cannot_flag_or_fire(config, one_sided, likelihood_z, novelty))
         {
             // Neither flagged nor firing: learn as the exact path below would.
-            if let Some((bin, _)) = tail_at {
+            if let Some(bin) = tail_at {
                 self.tail.enter(config, bin);
             }
             self.learn(
@@ -440,8 +441,8 @@ impl AdaptiveState {
             -log10_upper_tail(one_sided)
         };
         let spike_decades = match tail_at {
-            Some((bin, frac)) => {
-                let capped = self.tail.cap(bin, frac, spike_decades);
+            Some(bin) => {
+                let capped = self.tail.cap(one_sided, spike_decades);
                 self.tail.enter(config, bin);
                 capped
             }
@@ -501,6 +502,7 @@ impl AdaptiveState {
     /// Updates the short and long statistics of |z| and returns the standardised short-term
     /// mean of `r` (None until the long-term statistics are ready, or with the likelihood
     /// off) with the short-term mean of the signed z.
+    #[inline(always)]
     fn likelihood_z(&mut self, config: &AdaptiveConfig, r: f64, z_signed: f64) -> (Option<f64>, f64) {
         let w = config.short_points.min(64) as usize;
         if w == 0 {
@@ -553,6 +555,7 @@ impl AdaptiveState {
     }
 
     #[expect(clippy::too_many_arguments, reason = "the forecasts computed for scoring are reused here")]
+    #[inline(always)]
     fn learn(
         &mut self,
         config: &AdaptiveConfig,
@@ -629,14 +632,6 @@ impl AdaptiveState {
         self.has_prev = true;
         self.flagged_run = 0;
     }
-}
-
-/// `alpha.max(1.0 / n)` for a count `n >= 1`, the weight of a new point in an EWMA that
-/// starts as a plain mean; bit for bit the same, without the division once `n * alpha`
-/// shows that `1 / n` is below `alpha` (then its rounding cannot exceed `alpha` either).
-fn ewma_weight(alpha: f64, n: f64) -> f64 {
-    // The margin covers the rounding of the product; NaN and negative alphas divide.
-    if n * alpha >= 1.000_001 { alpha } else { alpha.max(1.0 / n) }
 }
 
 /// The slot of a ring of `len` items that `at` points to: `at % len` (`at` is below `len`

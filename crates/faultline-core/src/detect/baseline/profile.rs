@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AdaptiveConfig, ewma_weight};
+use super::AdaptiveConfig;
+use crate::detect::ewma::ewma_weight;
 
 /// Mean absolute deviation to standard deviation, for Gaussian noise.
 pub(super) const MAE_TO_SIGMA: f64 = 1.253_314_137;
@@ -95,6 +96,7 @@ impl Profile {
         Some(Slot { bucket, period: ts_ms.div_euclid(period_ms), bucket_ms })
     }
 
+    #[inline(always)]
     pub(super) fn forecast(&self, config: &AdaptiveConfig, slot: Option<Slot>, buckets: u32) -> Option<Forecast> {
         let slot = slot?;
         if self.buckets.len() != buckets as usize {
@@ -109,6 +111,7 @@ impl Profile {
 
     /// Learns a point. `step_ms` is the usual spacing of points: a bucket spanning many
     /// points moves by `season_alpha` per period, not per point.
+    #[inline(always)]
     pub(super) fn learn(
         &mut self,
         config: &AdaptiveConfig,

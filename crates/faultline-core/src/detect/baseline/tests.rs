@@ -254,21 +254,3 @@ proptest! {
         }
     }
 }
-
-proptest! {
-    #[test]
-    fn ewma_weight_is_the_max_of_alpha_and_one_over_n_bit_for_bit(
-        alpha in prop_oneof![0.0f64..1.0, 1e-9f64..1e-3, Just(0.0), Just(1.0), Just(f64::NAN), Just(-0.5)],
-        n in prop_oneof![1u32..100, 1u32..u32::MAX],
-    ) {
-        let n = f64::from(n);
-        prop_assert_eq!(ewma_weight(alpha, n).to_bits(), alpha.max(1.0 / n).to_bits());
-        // Where the product sits right at the margin.
-        let edge = (1.0 / alpha).floor().max(1.0);
-        for m in [edge - 1.0, edge, edge + 1.0, edge + 2.0] {
-            if m >= 1.0 && m.is_finite() {
-                prop_assert_eq!(ewma_weight(alpha, m).to_bits(), alpha.max(1.0 / m).to_bits());
-            }
-        }
-    }
-}
