@@ -410,13 +410,13 @@ impl AdaptiveState {
         // The likelihood learns |z| unless it learns the spike's surprise, which needs the spike first.
         let early = (!config.likelihood_of_surprise).then(|| {
             let r = one_sided.min(config.z_cap);
-            (r, self.likelihood_z(config, r, z_clamped))
+            (r, self.short_means(config, r, z_clamped))
         });
         if scoring == Scoring::Firing
             && config.recur_buckets == 0
             && config.range_tolerance.is_none()
-            && let Some((r, (likelihood_z, _))) = early
-            && (!warm || self.cannot_flag_or_fire(config, one_sided, likelihood_z, novelty))
+            && let Some((r, (short_mean, _))) = early
+            && (!warm || self.cannot_flag_or_fire(config, one_sided, short_mean, novelty))
         {
             // Neither flagged nor firing: learn as the exact path below would.
             if let Some(bin) = tail_at {
@@ -451,11 +451,11 @@ impl AdaptiveState {
         let spike = (spike_decades / config.tail_decades).clamp(0.0, 1.0);
 
         // Likelihood score: short-term mean of r under its long-term distribution.
-        let (r, (likelihood_z, short_signed)) = early.unwrap_or_else(|| {
+        let (r, (short_mean, short_signed)) = early.unwrap_or_else(|| {
             let r = spike_decades.max(0.0).min(config.z_cap);
-            (r, self.likelihood_z(config, r, z_clamped))
+            (r, self.short_means(config, r, z_clamped))
         });
-        let likelihood = likelihood_z.map_or(0.0, |zl| likelihood_score(config, zl));
+        let likelihood = short_mean.map_or(0.0, |m| likelihood_score(config, self.likelihood_z(config, m)));
         let raw = if warm { spike.max(config.likelihood_weight * likelihood).clamp(0.0, 1.0) } else { 0.0 };
         let raw = self.recur.discount(config, ts_ms, raw);
 
@@ -499,11 +499,11 @@ impl AdaptiveState {
         config.abs_spread_floor.max(config.rel_spread_floor * self.level.abs()).max(config.quantum_floor * self.quantum)
     }
 
-    /// Updates the short and long statistics of |z| and returns the standardised short-term
-    /// mean of `r` (None until the long-term statistics are ready, or with the likelihood
-    /// off) with the short-term mean of the signed z.
+    /// Updates the short statistics of |z| and returns the short-term mean of `r` (None
+    /// until the long-term statistics are ready, or with the likelihood off; see
+    /// [`AdaptiveState::likelihood_z`]) with the short-term mean of the signed z.
     #[inline(always)]
-    fn likelihood_z(&mut self, config: &AdaptiveConfig, r: f64, z_signed: f64) -> (Option<f64>, f64) {
+    fn short_means(&mut self, config: &AdaptiveConfig, r: f64, z_signed: f64) -> (Option<f64>, f64) {
         let w = config.short_points.min(64) as usize;
         if w == 0 {
             return (None, 0.0);
@@ -520,8 +520,14 @@ impl AdaptiveState {
         if (self.long_n as usize) < w * 4 {
             return (None, self.recent_signed);
         }
+        (Some(short_mean), self.recent_signed)
+    }
+
+    /// The short-term mean of `r` standardised by the long-term statistics (as they are
+    /// before this point is learned).
+    fn likelihood_z(&self, config: &AdaptiveConfig, short_mean: f64) -> f64 {
         let std = self.long_var.sqrt().max(config.long_std_floor);
-        (Some((short_mean - self.long_mean) / std), self.recent_signed)
+        (short_mean - self.long_mean) / std
     }
 
     /// True when a warm point can be neither flagged nor fire, whatever its exact spike and
@@ -532,7 +538,7 @@ impl AdaptiveState {
         &self,
         config: &AdaptiveConfig,
         one_sided: f64,
-        likelihood_z: Option<f64>,
+        short_mean: Option<f64>,
         novelty: f64,
     ) -> bool {
         let limit = config.flag_score.min(config.fire_score);
@@ -543,10 +549,19 @@ impl AdaptiveState {
         // Comparisons are written so that a NaN anywhere means "cannot rule out".
         let spike_quiet = decades_upper_bound(one_sided) < limit * tail_decades;
         let weight = config.likelihood_weight;
-        let likelihood_quiet = match likelihood_z {
+        let likelihood_quiet = match short_mean {
             _ if weight <= 0.0 => true,
             None => true,
-            Some(zl) => decades_upper_bound(zl.max(0.0)) < limit / weight * tail_decades,
+            Some(m) => {
+                // At or below the long-term mean the standardised mean is at most 0 (the
+                // floor keeps the spread positive): no square root or division needed.
+                let zl = if m - self.long_mean <= 0.0 && config.long_std_floor > 0.0 {
+                    0.0
+                } else {
+                    self.likelihood_z(config, m).max(0.0)
+                };
+                decades_upper_bound(zl) < limit / weight * tail_decades
+            }
         };
         let weighted_novelty = config.context_weight * novelty;
         // `max` ignores a NaN novelty, so it cannot fire either.
