@@ -104,7 +104,21 @@ pub struct DetectorBank {
     entries: Vec<SeriesDetectors>,
     /// The detectors' states of every entry, each entry's side by side in plan order (one
     /// allocation, filled in arrival order, instead of one per entry).
-    states: Vec<DetectorState>,
+    states: Vec<LiveState>,
+    /// The adaptive baselines' states, by far the largest, in arrival order: one dense
+    /// vector instead of a box each, so reaching one is no extra pointer chase.
+    baselines: Vec<AdaptiveState>,
+}
+
+/// A detector's state inside the bank: a baseline's by its index in
+/// [`DetectorBank::baselines`], the small ones inline.
+#[derive(Debug)]
+enum LiveState {
+    Threshold(ThresholdState),
+    Baseline(usize),
+    BurnRate(BurnRateState),
+    ChangePoint(ChangePointState),
+    Trend(TrendState),
 }
 
 /// The detectors of one (series, signal): its plan and where its states start.
@@ -196,6 +210,7 @@ impl DetectorBank {
             gauges: FxHashMap::default(),
             entries: Vec::new(),
             states: Vec::new(),
+            baselines: Vec::new(),
         }
     }
 
@@ -205,8 +220,21 @@ impl DetectorBank {
             Some(at) => at,
             None => {
                 let plan = self.plan_for(&key.service, point.signal.as_str());
-                let states = self.plans[plan].iter().map(DetectorState::fresh).collect();
-                self.insert(point.series, point.signal.clone(), plan, states)
+                let at = self.insert(point.series, point.signal.clone(), plan);
+                for i in 0..self.plans[plan].len() {
+                    let state = match &self.plans[plan][i] {
+                        DetectorSpec::Threshold(_) => LiveState::Threshold(ThresholdState::default()),
+                        DetectorSpec::Baseline(_) => {
+                            self.baselines.push(AdaptiveState::default());
+                            LiveState::Baseline(self.baselines.len() - 1)
+                        }
+                        DetectorSpec::BurnRate(_) => LiveState::BurnRate(BurnRateState::default()),
+                        DetectorSpec::ChangePoint(_) => LiveState::ChangePoint(ChangePointState::default()),
+                        DetectorSpec::Trend(_) => LiveState::Trend(TrendState::default()),
+                    };
+                    self.states.push(state);
+                }
+                at
             }
         };
         let entry = &self.entries[at];
@@ -214,11 +242,13 @@ impl DetectorBank {
         let states = &mut self.states[entry.first_state..entry.first_state + specs.len()];
         for (spec, state) in specs.iter().zip(states) {
             match (spec, state) {
-                (DetectorSpec::Threshold(c), DetectorState::Threshold(s)) => s.observe(c, point, out),
-                (DetectorSpec::Baseline(c), DetectorState::Baseline(s)) => observe_baseline(c, s, point, out),
-                (DetectorSpec::BurnRate(c), DetectorState::BurnRate(s)) => s.observe(c, point, out),
-                (DetectorSpec::ChangePoint(c), DetectorState::ChangePoint(s)) => s.observe(c, point, out),
-                (DetectorSpec::Trend(c), DetectorState::Trend(s)) => s.observe(c, point, out),
+                (DetectorSpec::Threshold(c), LiveState::Threshold(s)) => s.observe(c, point, out),
+                (DetectorSpec::Baseline(c), LiveState::Baseline(i)) => {
+                    observe_baseline(c, &mut self.baselines[*i], point, out);
+                }
+                (DetectorSpec::BurnRate(c), LiveState::BurnRate(s)) => s.observe(c, point, out),
+                (DetectorSpec::ChangePoint(c), LiveState::ChangePoint(s)) => s.observe(c, point, out),
+                (DetectorSpec::Trend(c), LiveState::Trend(s)) => s.observe(c, point, out),
                 // States are built from their plan and restored only when kinds match.
                 _ => debug_assert!(false, "detector state does not match its spec"),
             }
@@ -238,7 +268,10 @@ impl DetectorBank {
             .map(|d| BankEntry {
                 series: keys(d.series),
                 signal: d.signal.as_str().to_owned(),
-                detectors: self.states[d.first_state..d.first_state + self.plans[d.plan].len()].to_vec(),
+                detectors: self.states[d.first_state..d.first_state + self.plans[d.plan].len()]
+                    .iter()
+                    .map(|s| self.checkpoint(s))
+                    .collect(),
             })
             .collect();
         entries.sort_by(|a, b| (&a.series, &a.signal).cmp(&(&b.series, &b.signal)));
@@ -272,16 +305,21 @@ impl DetectorBank {
                     self.entries[at].plan = plan;
                     if old_len == entry.detectors.len() {
                         let first = self.entries[at].first_state;
-                        for (slot, state) in self.states[first..first + old_len].iter_mut().zip(entry.detectors) {
-                            *slot = state;
+                        for (slot, state) in (first..first + old_len).zip(entry.detectors) {
+                            self.overwrite(slot, state);
                         }
                     } else {
                         self.entries[at].first_state = self.states.len();
-                        self.states.extend(entry.detectors);
+                        for state in entry.detectors {
+                            self.push_state(state);
+                        }
                     }
                 }
                 None => {
-                    self.insert(id, signal, plan, entry.detectors);
+                    self.insert(id, signal, plan);
+                    for state in entry.detectors {
+                        self.push_state(state);
+                    }
                 }
             }
             restored += 1;
@@ -298,8 +336,9 @@ impl DetectorBank {
         (at != NO_ENTRY).then_some(at as usize)
     }
 
-    /// Adds the entry of a (series, signal) that has none, with its states; returns its index.
-    fn insert(&mut self, series: SeriesId, signal: Signal, plan: usize, states: Vec<DetectorState>) -> usize {
+    /// Adds the entry of a (series, signal) that has none, its states to be pushed next;
+    /// returns its index.
+    fn insert(&mut self, series: SeriesId, signal: Signal, plan: usize) -> usize {
         let at = self.entries.len();
         let at_u32 =
             u32::try_from(at).ok().filter(|&a| a != NO_ENTRY).expect("fewer than 2^32 - 1 (series, signal) pairs");
@@ -315,9 +354,47 @@ impl DetectorBank {
             }
         }
         let first_state = self.states.len();
-        self.states.extend(states);
         self.entries.push(SeriesDetectors { series, signal, plan, first_state });
         at
+    }
+
+    /// Appends a restored state to `states` (a baseline's to `baselines`).
+    fn push_state(&mut self, state: DetectorState) {
+        let live = self.live(state);
+        self.states.push(live);
+    }
+
+    /// Replaces the state at `slot` of `states` by a restored one; a baseline's keeps its place.
+    fn overwrite(&mut self, slot: usize, state: DetectorState) {
+        match (&self.states[slot], state) {
+            (LiveState::Baseline(i), DetectorState::Baseline(s)) => self.baselines[*i] = *s,
+            (_, state) => self.states[slot] = self.live(state),
+        }
+    }
+
+    /// The bank's form of a restored state (a baseline's moves to `baselines`).
+    fn live(&mut self, state: DetectorState) -> LiveState {
+        match state {
+            DetectorState::Threshold(s) => LiveState::Threshold(s),
+            DetectorState::Baseline(s) => {
+                self.baselines.push(*s);
+                LiveState::Baseline(self.baselines.len() - 1)
+            }
+            DetectorState::BurnRate(s) => LiveState::BurnRate(s),
+            DetectorState::ChangePoint(s) => LiveState::ChangePoint(s),
+            DetectorState::Trend(s) => LiveState::Trend(s),
+        }
+    }
+
+    /// The checkpoint form of a state of `states`.
+    fn checkpoint(&self, state: &LiveState) -> DetectorState {
+        match state {
+            LiveState::Threshold(s) => DetectorState::Threshold(s.clone()),
+            LiveState::Baseline(i) => DetectorState::Baseline(Box::new(self.baselines[*i].clone())),
+            LiveState::BurnRate(s) => DetectorState::BurnRate(s.clone()),
+            LiveState::ChangePoint(s) => DetectorState::ChangePoint(s.clone()),
+            LiveState::Trend(s) => DetectorState::Trend(s.clone()),
+        }
     }
 
     fn plan_for(&self, service: &str, signal: &str) -> usize {

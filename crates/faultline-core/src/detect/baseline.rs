@@ -28,6 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ewma::ewma_weight;
 use super::finding::Direction;
 use context::Context;
 use profile::{Forecast, MAE_TO_SIGMA, ModelError, Profile, Slot};
@@ -276,6 +277,18 @@ pub struct AdaptiveDetector {
 const DAY_MS: i64 = 86_400_000;
 const WEEK_MS: i64 = 7 * DAY_MS;
 
+/// `2 / (w + 1)` for every likelihood window `w` (at most 64), the weight of a new point in
+/// the signed short-term mean; evaluated at compile time, which rounds as run time does.
+const SIGNED_WEIGHTS: [f64; 65] = {
+    let mut weights = [0.0; 65];
+    let mut w = 0;
+    while w < weights.len() {
+        weights[w] = 2.0 / (w as f64 + 1.0);
+        w += 1;
+    }
+    weights
+};
+
 impl AdaptiveDetector {
     /// A detector with fresh state.
     pub fn new(config: AdaptiveConfig) -> Self {
@@ -397,16 +410,16 @@ impl AdaptiveState {
         // The likelihood learns |z| unless it learns the spike's surprise, which needs the spike first.
         let early = (!config.likelihood_of_surprise).then(|| {
             let r = one_sided.min(config.z_cap);
-            (r, self.likelihood_z(config, r, z_clamped))
+            (r, self.short_means(config, r, z_clamped))
         });
         if scoring == Scoring::Firing
             && config.recur_buckets == 0
             && config.range_tolerance.is_none()
-            && let Some((r, (likelihood_z, _))) = early
-            && (!warm || self.cannot_flag_or_fire(config, one_sided, likelihood_z, novelty))
+            && let Some((r, (short_mean, _))) = early
+            && (!warm || self.cannot_flag_or_fire(config, one_sided, short_mean, novelty))
         {
             // Neither flagged nor firing: learn as the exact path below would.
-            if let Some((bin, _)) = tail_at {
+            if let Some(bin) = tail_at {
                 self.tail.enter(config, bin);
             }
             self.learn(
@@ -428,8 +441,8 @@ impl AdaptiveState {
             -log10_upper_tail(one_sided)
         };
         let spike_decades = match tail_at {
-            Some((bin, frac)) => {
-                let capped = self.tail.cap(bin, frac, spike_decades);
+            Some(bin) => {
+                let capped = self.tail.cap(one_sided, spike_decades);
                 self.tail.enter(config, bin);
                 capped
             }
@@ -438,11 +451,11 @@ impl AdaptiveState {
         let spike = (spike_decades / config.tail_decades).clamp(0.0, 1.0);
 
         // Likelihood score: short-term mean of r under its long-term distribution.
-        let (r, (likelihood_z, short_signed)) = early.unwrap_or_else(|| {
+        let (r, (short_mean, short_signed)) = early.unwrap_or_else(|| {
             let r = spike_decades.max(0.0).min(config.z_cap);
-            (r, self.likelihood_z(config, r, z_clamped))
+            (r, self.short_means(config, r, z_clamped))
         });
-        let likelihood = likelihood_z.map_or(0.0, |zl| likelihood_score(config, zl));
+        let likelihood = short_mean.map_or(0.0, |m| likelihood_score(config, self.likelihood_z(config, m)));
         let raw = if warm { spike.max(config.likelihood_weight * likelihood).clamp(0.0, 1.0) } else { 0.0 };
         let raw = self.recur.discount(config, ts_ms, raw);
 
@@ -486,10 +499,11 @@ impl AdaptiveState {
         config.abs_spread_floor.max(config.rel_spread_floor * self.level.abs()).max(config.quantum_floor * self.quantum)
     }
 
-    /// Updates the short and long statistics of |z| and returns the standardised short-term
-    /// mean of `r` (None until the long-term statistics are ready, or with the likelihood
-    /// off) with the short-term mean of the signed z.
-    fn likelihood_z(&mut self, config: &AdaptiveConfig, r: f64, z_signed: f64) -> (Option<f64>, f64) {
+    /// Updates the short statistics of |z| and returns the short-term mean of `r` (None
+    /// until the long-term statistics are ready, or with the likelihood off; see
+    /// [`AdaptiveState::likelihood_z`]) with the short-term mean of the signed z.
+    #[inline(always)]
+    fn short_means(&mut self, config: &AdaptiveConfig, r: f64, z_signed: f64) -> (Option<f64>, f64) {
         let w = config.short_points.min(64) as usize;
         if w == 0 {
             return (None, 0.0);
@@ -498,16 +512,22 @@ impl AdaptiveState {
             self.recent = vec![0.0; w];
             self.recent_at = 0;
         }
-        let slot = self.recent_at as usize % w;
+        let slot = ring_slot(self.recent_at, w);
         self.recent[slot] = r;
-        self.recent_at = ((slot + 1) % w) as u32;
-        self.recent_signed += (z_signed - self.recent_signed) * (2.0 / (w as f64 + 1.0));
+        self.recent_at = ring_next(slot, w);
+        self.recent_signed += (z_signed - self.recent_signed) * SIGNED_WEIGHTS[w];
         let short_mean = self.recent.iter().sum::<f64>() / w as f64;
         if (self.long_n as usize) < w * 4 {
             return (None, self.recent_signed);
         }
+        (Some(short_mean), self.recent_signed)
+    }
+
+    /// The short-term mean of `r` standardised by the long-term statistics (as they are
+    /// before this point is learned).
+    fn likelihood_z(&self, config: &AdaptiveConfig, short_mean: f64) -> f64 {
         let std = self.long_var.sqrt().max(config.long_std_floor);
-        (Some((short_mean - self.long_mean) / std), self.recent_signed)
+        (short_mean - self.long_mean) / std
     }
 
     /// True when a warm point can be neither flagged nor fire, whatever its exact spike and
@@ -518,7 +538,7 @@ impl AdaptiveState {
         &self,
         config: &AdaptiveConfig,
         one_sided: f64,
-        likelihood_z: Option<f64>,
+        short_mean: Option<f64>,
         novelty: f64,
     ) -> bool {
         let limit = config.flag_score.min(config.fire_score);
@@ -529,10 +549,19 @@ impl AdaptiveState {
         // Comparisons are written so that a NaN anywhere means "cannot rule out".
         let spike_quiet = decades_upper_bound(one_sided) < limit * tail_decades;
         let weight = config.likelihood_weight;
-        let likelihood_quiet = match likelihood_z {
+        let likelihood_quiet = match short_mean {
             _ if weight <= 0.0 => true,
             None => true,
-            Some(zl) => decades_upper_bound(zl.max(0.0)) < limit / weight * tail_decades,
+            Some(m) => {
+                // At or below the long-term mean the standardised mean is at most 0 (the
+                // floor keeps the spread positive): no square root or division needed.
+                let zl = if m - self.long_mean <= 0.0 && config.long_std_floor > 0.0 {
+                    0.0
+                } else {
+                    self.likelihood_z(config, m).max(0.0)
+                };
+                decades_upper_bound(zl) < limit / weight * tail_decades
+            }
         };
         let weighted_novelty = config.context_weight * novelty;
         // `max` ignores a NaN novelty, so it cannot fire either.
@@ -541,6 +570,7 @@ impl AdaptiveState {
     }
 
     #[expect(clippy::too_many_arguments, reason = "the forecasts computed for scoring are reused here")]
+    #[inline(always)]
     fn learn(
         &mut self,
         config: &AdaptiveConfig,
@@ -588,17 +618,17 @@ impl AdaptiveState {
             self.weekly.error.observe(config, value - f.expected, f.sigma.max(floor) * clip);
         }
         let limit = (MAE_TO_SIGMA * self.global.mae).max(floor) * clip;
-        let a = config.level_alpha.max(1.0 / n);
+        let a = ewma_weight(config.level_alpha, n);
         let step = (value - self.level).clamp(-limit, limit);
         self.level += if self.global.n < 3 { value - self.level } else { step } * a;
         let step_ms = self.step_ms;
-        self.daily.learn(config, daily_slot, DAY_MS, config.daily_buckets, value, limit, step_ms);
-        self.weekly.learn(config, weekly_slot, WEEK_MS, config.weekly_buckets, value, limit, step_ms);
+        self.daily.learn(config, daily_slot, config.daily_buckets, value, limit, step_ms);
+        self.weekly.learn(config, weekly_slot, config.weekly_buckets, value, limit, step_ms);
         self.prev = value;
         self.has_prev = true;
         // Long-term distribution of |z|.
         self.long_n = self.long_n.saturating_add(1);
-        let la = config.long_alpha.max(1.0 / f64::from(self.long_n));
+        let la = ewma_weight(config.long_alpha, f64::from(self.long_n));
         let d = r - self.long_mean;
         self.long_mean += la * d;
         self.long_var = (1.0 - la) * (self.long_var + la * d * d);
@@ -617,6 +647,18 @@ impl AdaptiveState {
         self.has_prev = true;
         self.flagged_run = 0;
     }
+}
+
+/// The slot of a ring of `len` items that `at` points to: `at % len` (`at` is below `len`
+/// unless restored from an odd checkpoint), without an integer division per point.
+fn ring_slot(at: u32, len: usize) -> usize {
+    let at = at as usize;
+    if at < len { at } else { at % len }
+}
+
+/// The ring position after `slot`: `(slot + 1) % len` for `slot < len`.
+fn ring_next(slot: usize, len: usize) -> u32 {
+    (if slot + 1 == len { 0 } else { slot + 1 }) as u32
 }
 
 /// The likelihood score of a standardised short-term mean `zl`.

@@ -12,6 +12,7 @@ mod bank;
 mod baseline;
 mod burn_rate;
 mod change_point;
+mod ewma;
 mod exact;
 mod finding;
 mod threshold;

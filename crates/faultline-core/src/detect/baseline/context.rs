@@ -52,12 +52,18 @@ fn mix(mut x: u64) -> u64 {
 impl Context {
     /// Scores a point in [0, 1] and learns its contexts. `warm` says whether the warm-up is
     /// over; `min_width` is the smallest meaningful level width (the spread floor).
+    /// Inlined up to the check whether the score is on (off by default).
+    #[inline(always)]
     pub(super) fn update(&mut self, config: &AdaptiveConfig, value: f64, warm: bool, min_width: f64) -> f64 {
-        let bins = config.context_bins;
-        let orders = (config.context_orders as usize).clamp(1, MAX_ORDERS);
-        if bins == 0 {
+        if config.context_bins == 0 {
             return 0.0;
         }
+        self.update_on(config, value, warm, min_width)
+    }
+
+    fn update_on(&mut self, config: &AdaptiveConfig, value: f64, warm: bool, min_width: f64) -> f64 {
+        let bins = config.context_bins;
+        let orders = (config.context_orders as usize).clamp(1, MAX_ORDERS);
         if self.n == 0 {
             self.min = value;
             self.max = value;

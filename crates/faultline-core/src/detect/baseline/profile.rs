@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::AdaptiveConfig;
+use crate::detect::ewma::ewma_weight;
 
 /// Mean absolute deviation to standard deviation, for Gaussian noise.
 pub(super) const MAE_TO_SIGMA: f64 = 1.253_314_137;
@@ -39,6 +40,8 @@ pub(super) struct Profile {
 pub(super) struct Slot {
     bucket: usize,
     period: i64,
+    /// Length of a bucket, `period_ms / buckets` as a float.
+    bucket_ms: f64,
 }
 
 /// One bucket of a [`Profile`].
@@ -70,7 +73,7 @@ struct ProfileWire {
 impl ModelError {
     pub(super) fn observe(&mut self, config: &AdaptiveConfig, residual: f64, clip: f64) {
         self.n = self.n.saturating_add(1);
-        let a = config.spread_alpha.max(1.0 / f64::from(self.n));
+        let a = ewma_weight(config.spread_alpha, f64::from(self.n));
         let r = if self.n > 3 { residual.abs().min(clip) } else { residual.abs() };
         self.mae += (r - self.mae) * a;
     }
@@ -82,11 +85,18 @@ impl Profile {
         if buckets == 0 {
             return None;
         }
-        let bucket_ms = (period_ms / i64::from(buckets)).max(1);
-        let bucket = ((ts_ms.rem_euclid(period_ms) / bucket_ms) as usize).min(buckets as usize - 1);
-        Some(Slot { bucket, period: ts_ms.div_euclid(period_ms) })
+        let whole_ms = period_ms / i64::from(buckets);
+        let bucket = ((ts_ms.rem_euclid(period_ms) / whole_ms.max(1)) as usize).min(buckets as usize - 1);
+        // A whole quotient is the float quotient exactly: no second division per point.
+        let bucket_ms = if whole_ms * i64::from(buckets) == period_ms {
+            whole_ms as f64
+        } else {
+            period_ms as f64 / f64::from(buckets)
+        };
+        Some(Slot { bucket, period: ts_ms.div_euclid(period_ms), bucket_ms })
     }
 
+    #[inline(always)]
     pub(super) fn forecast(&self, config: &AdaptiveConfig, slot: Option<Slot>, buckets: u32) -> Option<Forecast> {
         let slot = slot?;
         if self.buckets.len() != buckets as usize {
@@ -101,12 +111,11 @@ impl Profile {
 
     /// Learns a point. `step_ms` is the usual spacing of points: a bucket spanning many
     /// points moves by `season_alpha` per period, not per point.
-    #[expect(clippy::too_many_arguments, reason = "one call site, all plain numbers")]
+    #[inline(always)]
     pub(super) fn learn(
         &mut self,
         config: &AdaptiveConfig,
         slot: Option<Slot>,
-        period_ms: i64,
         buckets: u32,
         value: f64,
         limit: f64,
@@ -127,9 +136,8 @@ impl Profile {
         }
         b.count = b.count.saturating_add(1);
         let c = b.count;
-        let bucket_ms = period_ms as f64 / f64::from(buckets);
-        let per_point = config.season_alpha * (step_ms / bucket_ms).clamp(1e-6, 1.0);
-        let a = per_point.max(1.0 / f64::from(c));
+        let per_point = config.season_alpha * (step_ms / slot.bucket_ms).clamp(1e-6, 1.0);
+        let a = ewma_weight(per_point, f64::from(c));
         let step = if c <= 2 { value - b.level } else { (value - b.level).clamp(-limit, limit) };
         b.level += step * a;
     }

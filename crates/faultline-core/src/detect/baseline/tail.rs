@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::AdaptiveConfig;
+use super::{AdaptiveConfig, ring_next, ring_slot};
 
 /// Bins of the empirical |z| histogram: [0, 0.25), then geometric with ratio 1.2.
 const TAIL_BINS: usize = 48;
@@ -30,22 +30,22 @@ pub(super) struct EmpiricalTail {
 }
 
 impl EmpiricalTail {
-    /// The histogram bin of a |z| and the position within it (see [`tail_bin`]); sets the
-    /// histogram up on first use.
-    pub(super) fn position(&mut self, z: f64) -> (usize, f64) {
+    /// The histogram bin of a |z| (see [`tail_bin`]); sets the histogram up on first use.
+    pub(super) fn position(&mut self, z: f64) -> usize {
         if self.bins.len() != TAIL_BINS {
             self.bins = vec![0.0; TAIL_BINS];
             self.total = 0.0;
             self.weight = 1.0;
         }
-        tail_bin(z)
+        tail_bin_index(z)
     }
 
-    /// Caps the Gaussian `decades` of a |z| (at `bin` and `frac` from [`EmpiricalTail::position`])
-    /// by how rare such a |z| has been: `-log10` of the share of remembered points with a
+    /// Caps the Gaussian `decades` of a |z| (after [`EmpiricalTail::position`] of the same
+    /// |z|) by how rare such a |z| has been: `-log10` of the share of remembered points with a
     /// |z| at least as large. When fewer than one such point is remembered the history says
     /// nothing and the cap lifts smoothly.
-    pub(super) fn cap(&self, bin: usize, frac: f64, decades: f64) -> f64 {
+    pub(super) fn cap(&self, z: f64, decades: f64) -> f64 {
+        let (bin, frac) = tail_bin(z);
         // Sum the shorter side: small |z| (the common case) sit in the first bins.
         let above_weighted = if bin < TAIL_BINS / 2 {
             (self.total - self.bins[..bin].iter().sum::<f64>() - frac * self.bins[bin]).max(0.0)
@@ -59,6 +59,7 @@ impl EmpiricalTail {
 
     /// Queues the bin of the latest |z|; the one queued `empirical_delay_points` ago enters
     /// the histogram. Call after [`EmpiricalTail::cap`] for the same point.
+    #[inline(always)]
     pub(super) fn enter(&mut self, config: &AdaptiveConfig, bin: usize) {
         let delay = config.empirical_delay_points.min(64) as usize;
         let entering = if delay == 0 {
@@ -69,10 +70,10 @@ impl EmpiricalTail {
                 self.pending_at = 0;
                 self.pending_n = 0;
             }
-            let slot = self.pending_at as usize % delay;
+            let slot = ring_slot(self.pending_at, delay);
             let old = (self.pending_n as usize >= delay).then_some(self.pending[slot]);
             self.pending[slot] = bin as u8;
-            self.pending_at = ((slot + 1) % delay) as u32;
+            self.pending_at = ring_next(slot, delay);
             self.pending_n = self.pending_n.saturating_add(1);
             old
         };
@@ -89,6 +90,20 @@ impl EmpiricalTail {
             self.total += self.weight;
         }
     }
+}
+
+/// The bin of [`tail_bin`] alone, by the same expressions: the points that need no cap skip
+/// the position within the bin (a `trunc` call without SSE4.1).
+#[inline(always)]
+fn tail_bin_index(z: f64) -> usize {
+    if z < 0.25 {
+        return 0;
+    }
+    let pos = 1.0 + (z / 0.25).ln() / 1.2f64.ln();
+    if pos >= (TAIL_BINS - 1) as f64 {
+        return TAIL_BINS - 1;
+    }
+    pos as usize
 }
 
 /// The histogram bin of |z| and the position within it (0 at its lower edge, 1 at its upper).
