@@ -208,6 +208,19 @@ pub struct AdaptiveScore {
     pub fired: bool,
 }
 
+/// The forecasts made for a point before it was known, and its seasonal slots: what
+/// scoring computed and learning reuses.
+#[derive(Debug, Clone, Copy)]
+struct Made {
+    global: Forecast,
+    /// The global forecast when persistence is off or has no previous value.
+    persistence: Forecast,
+    daily: Option<Forecast>,
+    weekly: Option<Forecast>,
+    daily_slot: Option<Slot>,
+    weekly_slot: Option<Slot>,
+}
+
 /// How much of a point's score [`AdaptiveState::step`] must compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scoring {
@@ -394,6 +407,7 @@ impl AdaptiveState {
             }
         }
         let warm = self.n >= u64::from(config.warmup_points);
+        let made = Made { global, persistence: persistence.unwrap_or(global), daily, weekly, daily_slot, weekly_slot };
 
         // Spike score: log tail of the single point.
         let one_sided = match config.sides {
@@ -422,15 +436,7 @@ impl AdaptiveState {
             if let Some(bin) = tail_at {
                 self.tail.enter(config, bin);
             }
-            self.learn(
-                config,
-                value,
-                [global, persistence.unwrap_or(global)],
-                [daily, weekly],
-                [daily_slot, weekly_slot],
-                false,
-                r,
-            );
+            self.learn(config, value, made, false, r);
             self.refractory_left = self.refractory_left.saturating_sub(1);
             return AdaptiveScore { score: 0.0, expected: best.expected, z, direction: Direction::Up, fired: false };
         }
@@ -464,15 +470,7 @@ impl AdaptiveState {
         let flagged = warm && raw >= config.flag_score;
         let raw = if warm { raw.max(config.context_weight * novelty).clamp(0.0, 1.0) } else { raw };
         let raw = raw.max(self.range.score(config, value, warm));
-        self.learn(
-            config,
-            value,
-            [global, persistence.unwrap_or(global)],
-            [daily, weekly],
-            [daily_slot, weekly_slot],
-            flagged,
-            r,
-        );
+        self.learn(config, value, made, flagged, r);
 
         let mut score = raw;
         let mut fired = false;
@@ -569,18 +567,10 @@ impl AdaptiveState {
         spike_quiet && likelihood_quiet && novelty_quiet
     }
 
-    #[expect(clippy::too_many_arguments, reason = "the forecasts computed for scoring are reused here")]
+    /// Learns a point from the forecasts made for it before it was known.
     #[inline(always)]
-    fn learn(
-        &mut self,
-        config: &AdaptiveConfig,
-        value: f64,
-        [global, persistence]: [Forecast; 2],
-        [daily, weekly]: [Option<Forecast>; 2],
-        [daily_slot, weekly_slot]: [Option<Slot>; 2],
-        flagged: bool,
-        r: f64,
-    ) {
+    fn learn(&mut self, config: &AdaptiveConfig, value: f64, made: Made, flagged: bool, r: f64) {
+        let Made { global, persistence, daily, weekly, daily_slot, weekly_slot } = made;
         self.n += 1;
         if let Some(p) = self.prev() {
             let step = (value - p).abs();
