@@ -19,18 +19,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, ChangeAggregate, GaugeAggregate, RequestAggregate, TransactionAggregate};
 use crate::detect::BankState;
-use crate::engine::Engine;
 use crate::event::Change;
 use crate::incident::ManagerState;
 use crate::latency::LatencyHistogram;
 use crate::pipeline::{PIPELINE_STATE_VERSION, PipelineState};
+use crate::position::Position;
 use crate::series::{SeriesId, SeriesKey, SeriesRegistry};
+use crate::shard::WindowCopy;
 use crate::time::Millis;
-use crate::watermark::{InputId, InputState};
+use crate::watermark::{InputId, InputState, Router};
+use crate::window_engine::WindowEngine;
 
 /// The checkpoint format this build writes. Version 2 added the pipeline's
-/// detector and incident state and the accepted count.
-pub const FORMAT_VERSION: u32 = 2;
+/// detector and incident state and the accepted count; version 3 names each
+/// input's watermark state by its source partition, not by its index.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest format this build reads: version 1 holds engine state only, so
 /// detectors and incidents start fresh from it.
@@ -61,9 +64,11 @@ pub struct Checkpoint {
     pub taken_at: Millis,
     /// Engine state: windows, watermarks, late counts.
     pub engine: EngineState,
-    /// Source positions by source name: the byte offset (or partition offset)
-    /// just past the last fully processed record.
-    pub positions: BTreeMap<String, u64>,
+    /// Source positions by source partition name (`source` or
+    /// `source/partition`): each source's own value, just past the last record
+    /// taken into this state (format 2 stored bare byte offsets, which read as
+    /// [`Position::Offset`]).
+    pub positions: BTreeMap<String, Position>,
     /// Detector state (absent from engine-only checkpoints).
     #[serde(default)]
     pub detectors: Option<BankState>,
@@ -83,12 +88,24 @@ pub struct Checkpoint {
 pub struct EngineState {
     /// The engine watermark.
     pub watermark: Millis,
-    /// Per-input watermark state.
-    pub inputs: Vec<(InputId, InputState)>,
+    /// Per-input watermark state, by source partition name (format 3; format 2 keyed by input index).
+    pub inputs: Vec<(InputKey, InputState)>,
     /// Open windows, sorted by (series, start).
     pub open_windows: Vec<OpenWindowState>,
     /// Late events per series, sorted by series.
     pub late: Vec<(SeriesKey, u64)>,
+}
+
+/// How a checkpoint names an input: by its source partition's name (format 3
+/// on), or by its index (format 2 and earlier, which broke when a source was
+/// added or renamed: restored as the input with that index).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InputKey {
+    /// `source` or `source/partition`.
+    Name(String),
+    /// The input's index in the run that wrote it.
+    Index(u32),
 }
 
 /// One open window.
@@ -155,11 +172,12 @@ pub enum AggregateState {
 impl Checkpoint {
     /// A checkpoint of `engine` (series named through `registry`), with no
     /// source positions and no detector or incident state yet.
-    pub fn capture(engine: &Engine, registry: &SeriesRegistry, taken_at: Millis) -> Checkpoint {
+    pub fn capture(engine: &mut dyn WindowEngine, registry: &SeriesRegistry, taken_at: Millis) -> Checkpoint {
+        let windows = engine.copy_open_windows();
         Checkpoint {
             version: FORMAT_VERSION,
             taken_at,
-            engine: EngineState::capture(engine, registry),
+            engine: EngineState::capture(engine.router(), windows, registry, &|id| InputKey::Index(id.0)),
             positions: BTreeMap::new(),
             detectors: None,
             incidents: None,
@@ -214,40 +232,66 @@ impl Checkpoint {
 }
 
 impl EngineState {
-    /// The state of `engine`, with series named through `registry`.
-    pub fn capture(engine: &Engine, registry: &SeriesRegistry) -> EngineState {
-        let mut open_windows: Vec<OpenWindowState> = engine
-            .shard()
-            .open_windows()
-            .map(|(series, window, aggregate, empty_streak)| OpenWindowState {
-                series: (*registry.key(series)).clone(),
-                start: window.start,
-                empty_streak,
-                aggregate: AggregateState::from_aggregate(aggregate),
+    /// The state of an engine: its router and the open windows copied at a
+    /// barrier ([`WindowEngine::copy_open_windows`]), series named through
+    /// `registry`, inputs named by `input_key`.
+    pub fn capture(
+        router: &Router,
+        windows: Vec<WindowCopy>,
+        registry: &SeriesRegistry,
+        input_key: &dyn Fn(InputId) -> InputKey,
+    ) -> EngineState {
+        let mut open_windows: Vec<OpenWindowState> = windows
+            .into_iter()
+            .map(|w| OpenWindowState {
+                series: (*registry.key(w.series)).clone(),
+                start: w.start,
+                empty_streak: w.empty_streak,
+                aggregate: AggregateState::from_aggregate(&w.aggregate),
             })
             .collect();
         open_windows.sort_by(|a, b| (&a.series, a.start).cmp(&(&b.series, b.start)));
         let mut late: Vec<(SeriesKey, u64)> =
-            engine.router().late_by_series().iter().map(|(id, n)| ((*registry.key(*id)).clone(), *n)).collect();
+            router.late_by_series().iter().map(|(id, n)| ((*registry.key(*id)).clone(), *n)).collect();
         late.sort();
-        EngineState {
-            watermark: engine.watermark(),
-            inputs: engine.router().inputs().map(|(id, s)| (id, s.clone())).collect(),
-            open_windows,
-            late,
-        }
+        let mut inputs: Vec<(InputKey, InputState)> =
+            router.inputs().map(|(id, s)| (input_key(id), s.clone())).collect();
+        inputs.sort_by(|a, b| a.0.cmp(&b.0));
+        EngineState { watermark: router.watermark(), inputs, open_windows, late }
     }
 
     /// Puts this state into a fresh `engine`, interning label sets in
-    /// `registry`. Returns the late counts by (new) series id: the router
-    /// keeps its own counts from zero, so callers add these to what they report.
-    pub fn restore(self, engine: &mut Engine, registry: &SeriesRegistry) -> Vec<(SeriesId, u64)> {
-        engine.router_mut().restore(self.inputs, self.watermark);
-        for w in self.open_windows {
-            let id = registry.intern(w.series.as_ref());
-            engine.shard_mut().restore_window(id, w.start, w.aggregate.into_aggregate(), w.empty_streak);
-        }
+    /// `registry` and finding inputs by `input_id` (inputs it does not know,
+    /// say a source since removed, are dropped). Returns the late counts by
+    /// (new) series id: the router keeps its own counts from zero, so callers
+    /// add these to what they report.
+    pub fn restore(
+        self,
+        engine: &mut dyn WindowEngine,
+        registry: &SeriesRegistry,
+        input_id: &mut dyn FnMut(&InputKey) -> Option<InputId>,
+    ) -> Vec<(SeriesId, u64)> {
+        let inputs = self.inputs.iter().filter_map(|(k, s)| input_id(k).map(|id| (id, s.clone()))).collect();
+        let windows = self
+            .open_windows
+            .into_iter()
+            .map(|w| WindowCopy {
+                series: registry.intern(w.series.as_ref()),
+                start: w.start,
+                empty_streak: w.empty_streak,
+                aggregate: w.aggregate.into_aggregate(),
+            })
+            .collect();
+        engine.restore(inputs, self.watermark, windows);
         self.late.into_iter().map(|(key, n)| (registry.intern(key.as_ref()), n)).collect()
+    }
+}
+
+/// Inputs named by index, restored by index: for engines outside a pipeline.
+pub fn input_by_index(key: &InputKey) -> Option<InputId> {
+    match key {
+        InputKey::Index(i) => Some(InputId(*i)),
+        InputKey::Name(_) => None,
     }
 }
 
@@ -320,7 +364,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::engine::EngineConfig;
+    use crate::engine::{Engine, EngineConfig};
     use crate::wire::{Decoder, DecoderConfig};
 
     const LINES: &[&str] = &[
@@ -361,13 +405,13 @@ mod tests {
             let mut first = Engine::new(EngineConfig::default());
             first.record(InputId(0), &decode(&reg1, &LINES[..split]));
             let mut got: Vec<_> = first.drain_closed().iter().map(|c| key(&reg1, c)).collect();
-            let json = Checkpoint::capture(&first, &reg1, Millis(0)).to_json();
+            let json = Checkpoint::capture(&mut first, &reg1, Millis(0)).to_json();
             let cp = Checkpoint::from_json(&json).unwrap();
             let reg2 = Arc::new(SeriesRegistry::new(100));
             // A different interning order in the new process: ids differ, label sets match.
             reg2.intern(SeriesKey::new(crate::SeriesKind::Gauge, "zzz", "x", &[]).as_ref());
             let mut second = Engine::new(EngineConfig::default());
-            cp.engine.restore(&mut second, &reg2);
+            cp.engine.restore(&mut second, &reg2, &mut input_by_index);
             second.record(InputId(0), &decode(&reg2, &LINES[split..]));
             second.finish();
             got.extend(second.drain_closed().iter().map(|c| key(&reg2, c)));
@@ -380,10 +424,10 @@ mod tests {
         let reg = Arc::new(SeriesRegistry::new(100));
         let mut e = Engine::new(EngineConfig::default());
         e.record(InputId(0), &decode(&reg, LINES));
-        let cp = Checkpoint::from_json(&Checkpoint::capture(&e, &reg, Millis(1)).to_json()).unwrap();
+        let cp = Checkpoint::from_json(&Checkpoint::capture(&mut e, &reg, Millis(1)).to_json()).unwrap();
         assert_eq!(cp.engine.late.iter().map(|l| l.1).sum::<u64>(), 1);
         let reg2 = SeriesRegistry::new(100);
-        let late = cp.engine.restore(&mut Engine::new(EngineConfig::default()), &reg2);
+        let late = cp.engine.restore(&mut Engine::new(EngineConfig::default()), &reg2, &mut input_by_index);
         assert_eq!(&*reg2.key(late[0].0).name, "charge");
     }
 
@@ -393,7 +437,7 @@ mod tests {
         let mut e = Engine::new(EngineConfig::default());
         e.record(InputId(0), &decode(&reg, LINES));
         let mut v1: serde_json::Value =
-            serde_json::from_slice(&Checkpoint::capture(&e, &reg, Millis(1)).to_json()).unwrap();
+            serde_json::from_slice(&Checkpoint::capture(&mut e, &reg, Millis(1)).to_json()).unwrap();
         v1["version"] = 1.into();
         v1.as_object_mut().unwrap().remove("accepted");
         let cp = Checkpoint::from_json(&serde_json::to_vec(&v1).unwrap()).unwrap();
@@ -406,7 +450,7 @@ mod tests {
         let reg = Arc::new(SeriesRegistry::new(100));
         let mut p = crate::pipeline::Pipeline::new(crate::pipeline::PipelineConfig::default(), reg.clone());
         p.record(InputId(0), &decode(&reg, LINES));
-        let state = p.snapshot();
+        let state = p.checkpoint(&mut Vec::new());
         let cp = Checkpoint::from_json(&Checkpoint::of_pipeline(state.clone(), Millis(2)).to_json()).unwrap();
         assert_eq!(cp.version, FORMAT_VERSION);
         // Compared as JSON: the state may hold NaN (not equal to itself).

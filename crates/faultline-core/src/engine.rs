@@ -66,13 +66,18 @@ impl std::ops::AddAssign for RecordStats {
 pub struct Engine {
     router: Router,
     shard: Shard,
+    pub(crate) loads: crate::window_engine::ShardLoad,
 }
 
 impl Engine {
     /// An engine with nothing recorded.
     pub fn new(config: EngineConfig) -> Engine {
         let t = config.timing;
-        Engine { router: Router::new(t), shard: Shard::new(t.windows, t.lateness, config.empty_windows) }
+        Engine {
+            router: Router::new(t),
+            shard: Shard::new(t.windows, t.lateness, config.empty_windows),
+            loads: Default::default(),
+        }
     }
 
     /// Records a batch from `input`; late events are counted, not applied.

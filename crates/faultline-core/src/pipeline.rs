@@ -12,10 +12,12 @@ use crate::engine::{Engine, EngineConfig, RecordStats};
 use crate::event::Event;
 use crate::incident::{CauseCatalog, IncidentConfig, IncidentEvent, IncidentManager};
 use crate::series::{SeriesKey, SeriesRegistry};
+use crate::sharded::ShardedEngine;
 use crate::signal::{SignalPoint, extract};
 use crate::time::Millis;
 use crate::watermark::InputId;
 use crate::window::ClosedWindow;
+use crate::window_engine::WindowEngine;
 
 /// Everything a [`Pipeline`] needs to know.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +33,9 @@ pub struct PipelineConfig {
     pub causes: CauseCatalog,
     /// Names of the series dimensions, in config order (the decoder's `dims`).
     pub dimension_names: Vec<String>,
+    /// Shards: 0 or 1 runs the engine on the caller's thread, N > 1 on
+    /// [`ShardedEngine`] (shard 0 on the caller's thread, the rest on their own).
+    pub shards: usize,
 }
 
 /// Decoder-free glue over one [`Engine`], a [`DetectorBank`] and an
@@ -43,7 +48,9 @@ pub struct PipelineConfig {
 /// then decides on that window end (event time only).
 #[derive(Debug)]
 pub struct Pipeline {
-    engine: Engine,
+    engine: Box<dyn WindowEngine>,
+    /// Input names by [`InputId`]: checkpoints key watermarks by name.
+    input_names: Vec<String>,
     detectors: DetectorBank,
     incidents: IncidentManager,
     registry: Arc<SeriesRegistry>,
@@ -63,8 +70,14 @@ impl Pipeline {
         let mut incidents = config.incidents;
         incidents.window = config.engine.timing.windows.slide();
         incidents.dimension_names = config.dimension_names;
+        let engine: Box<dyn WindowEngine> = if config.shards > 1 {
+            Box::new(ShardedEngine::new(config.engine, config.shards))
+        } else {
+            Box::new(Engine::new(config.engine))
+        };
         Pipeline {
-            engine: Engine::new(config.engine),
+            engine,
+            input_names: Vec::new(),
             detectors: DetectorBank::new(config.detectors),
             incidents: IncidentManager::new(incidents, config.causes),
             registry,
@@ -76,6 +89,21 @@ impl Pipeline {
             stats: RecordStats::default(),
             late_carried: BTreeMap::new(),
         }
+    }
+
+    /// The input id of the source partition `name` (`source` or
+    /// `source/partition`), the same for the same name within a process;
+    /// checkpoints name inputs this way, so adding or renaming a source
+    /// leaves the others' watermarks where they were.
+    pub fn input(&mut self, name: &str) -> InputId {
+        let idx = match self.input_names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.input_names.push(name.to_string());
+                self.input_names.len() - 1
+            }
+        };
+        InputId(u32::try_from(idx).expect("fewer than 2^32 inputs"))
     }
 
     /// Records a batch and processes every window it closes.
@@ -126,9 +154,9 @@ impl Pipeline {
         &self.registry
     }
 
-    /// The engine (watermark, open windows).
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The engine (watermark, open windows, shard loads).
+    pub fn engine(&self) -> &dyn WindowEngine {
+        &*self.engine
     }
 
     /// The detectors.

@@ -73,6 +73,11 @@ impl RejectCounts {
         self.counts[reason as usize] += 1;
     }
 
+    /// Counts `n` rejections.
+    pub fn add_n(&mut self, reason: RejectReason, n: u64) {
+        self.counts[reason as usize] += n;
+    }
+
     /// Rejections for `reason`.
     pub fn get(&self, reason: RejectReason) -> u64 {
         self.counts[reason as usize]

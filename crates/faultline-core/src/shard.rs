@@ -38,6 +38,19 @@ struct SeriesWindows {
     seen: bool,
 }
 
+/// An open window copied out of a shard (for a checkpoint) or put back into one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowCopy {
+    /// The series.
+    pub series: SeriesId,
+    /// Window start.
+    pub start: Millis,
+    /// What the window saw so far.
+    pub aggregate: Aggregate,
+    /// Empty windows emitted in a row for the series so far.
+    pub empty_streak: u32,
+}
+
 /// A window still accepting events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenWindow {
@@ -207,6 +220,22 @@ impl Shard {
         self.slots.iter().enumerate().flat_map(move |(i, s)| {
             s.open.iter().map(move |w| (SeriesId(i as u32), self.windows.at(w.start), &w.aggregate, s.empty_streak))
         })
+    }
+
+    /// Copies of every open window (a plain copy: serialising is the caller's, off this thread).
+    pub fn copy_open_windows(&self) -> Vec<WindowCopy> {
+        let mut out = Vec::with_capacity(self.n_open);
+        for (i, s) in self.slots.iter().enumerate() {
+            for w in &s.open {
+                out.push(WindowCopy {
+                    series: SeriesId(i as u32),
+                    start: w.start,
+                    aggregate: w.aggregate.clone(),
+                    empty_streak: s.empty_streak,
+                });
+            }
+        }
+        out
     }
 
     /// Puts back an open window from a checkpoint (merging if one is already open).

@@ -1,14 +1,16 @@
 //! The engine on N shards: shard 0 and the router on the caller's thread, the others on dedicated OS threads.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crate::engine::{EngineConfig, RecordStats};
 use crate::event::Event;
-use crate::shard::Shard;
+use crate::shard::{Shard, WindowCopy};
 use crate::time::{DurationMs, Millis};
-use crate::watermark::{InputId, Router};
+use crate::watermark::{InputId, InputState, Router};
 use crate::window::ClosedWindow;
+use crate::window_engine::{ShardLoad, WindowEngine};
 
 /// Batches in flight per shard before `record` blocks (back-pressure).
 const QUEUE_BATCHES: usize = 8;
@@ -17,6 +19,10 @@ enum ToShard {
     Batch(Vec<Event>, Millis),
     Advance(Millis),
     Finish(Millis),
+    /// The checkpoint barrier: reply with copies of the open windows.
+    Snapshot,
+    /// Checkpointed windows of this shard's series, before any batch.
+    Restore(Vec<WindowCopy>),
 }
 
 #[derive(Debug)]
@@ -27,6 +33,10 @@ struct FromShard {
     through: Millis,
     /// The shard's event buffer, sent back for reuse.
     buffer: Vec<Event>,
+    /// Open windows after the reply.
+    n_open: usize,
+    /// The answer to a barrier: copies of the open windows.
+    open: Option<Vec<WindowCopy>>,
 }
 
 /// N shards; series go to shard `id % N`, and each shard owns its series'
@@ -48,6 +58,9 @@ pub struct ShardedEngine {
     through: Vec<Millis>,
     held: Vec<ClosedWindow>,
     finished: bool,
+    loads: Vec<ShardLoad>,
+    n_open: Vec<usize>,
+    barrier: Vec<Option<Vec<WindowCopy>>>,
 }
 
 impl std::fmt::Debug for ToShard {
@@ -87,6 +100,24 @@ impl ShardedEngine {
             through: vec![Millis::MIN; n],
             held: Vec::new(),
             finished: false,
+            loads: vec![ShardLoad::default(); n],
+            n_open: vec![0; n],
+            barrier: (0..n).map(|_| None).collect(),
+        }
+    }
+
+    /// Sends to remote shard `i` (shard `i + 1`), timing any wait on a full queue.
+    fn send(&mut self, i: usize, msg: ToShard) {
+        let load = &mut self.loads[i + 1];
+        load.queued += 1;
+        // A shard only stops on Finish; a send error means it panicked, which `finish` reports.
+        match self.to_shards[i].try_send(msg) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(msg)) => {
+                let waited = Instant::now();
+                let _ = self.to_shards[i].send(msg);
+                load.blocked_ns += u64::try_from(waited.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            }
         }
     }
 
@@ -97,6 +128,10 @@ impl ShardedEngine {
 
     /// Routes a batch to the shards; blocks while a shard's queue is full.
     pub fn record(&mut self, input: InputId, batch: Vec<Event>) -> RecordStats {
+        self.route(input, batch)
+    }
+
+    fn route(&mut self, input: InputId, batch: impl IntoIterator<Item = Event>) -> RecordStats {
         let n = self.pending.len();
         let mut stats = RecordStats::default();
         for ev in batch {
@@ -109,13 +144,14 @@ impl ShardedEngine {
         }
         let wm = self.router.watermark();
         // Remote shards first, so they work while this thread records shard 0's share.
-        for (i, tx) in self.to_shards.iter().enumerate() {
+        for i in 0..self.to_shards.len() {
             let fresh = self.spare.pop().unwrap_or_default();
             let events = std::mem::replace(&mut self.pending[i + 1], fresh);
+            self.loads[i + 1].events += events.len() as u64;
             let msg = if events.is_empty() { ToShard::Advance(wm) } else { ToShard::Batch(events, wm) };
-            // A shard only stops on Finish; a send error means it panicked, which `finish` reports.
-            let _ = tx.send(msg);
+            self.send(i, msg);
         }
+        self.loads[0].events += self.pending[0].len() as u64;
         for ev in self.pending[0].drain(..) {
             self.local.record(&ev);
         }
@@ -132,8 +168,8 @@ impl ShardedEngine {
         self.router.check_idle(processing_now);
         let wm = self.router.watermark();
         if wm != before {
-            for tx in &self.to_shards {
-                let _ = tx.send(ToShard::Advance(wm));
+            for i in 0..self.to_shards.len() {
+                self.send(i, ToShard::Advance(wm));
             }
             self.local.advance(wm);
             self.held.extend(self.local.drain_closed());
@@ -160,6 +196,11 @@ impl ShardedEngine {
                 }
             };
             self.through[msg.shard_idx] = self.through[msg.shard_idx].max(msg.through);
+            self.loads[msg.shard_idx].queued = self.loads[msg.shard_idx].queued.saturating_sub(1);
+            self.n_open[msg.shard_idx] = msg.n_open;
+            if msg.open.is_some() {
+                self.barrier[msg.shard_idx] = msg.open;
+            }
             self.held.extend(msg.closed);
             if msg.buffer.capacity() > 0 && self.spare.len() < 2 * self.to_shards.len() {
                 self.spare.push(msg.buffer);
@@ -189,8 +230,8 @@ impl ShardedEngine {
             return;
         }
         let wm = self.router.watermark();
-        for tx in &self.to_shards {
-            let _ = tx.send(ToShard::Finish(wm));
+        for i in 0..self.to_shards.len() {
+            self.send(i, ToShard::Finish(wm));
         }
         self.local.finish(wm);
         self.held.extend(self.local.drain_closed());
@@ -199,6 +240,57 @@ impl ShardedEngine {
         self.finished = true;
         for h in self.handles.drain(..) {
             h.join().expect("shard thread panicked");
+        }
+    }
+
+    /// The checkpoint barrier: every remote shard gets it behind every batch
+    /// sent so far and answers with copies of its open windows; this waits for
+    /// all answers, so all shards are copied after the same input prefix.
+    /// Closed windows that arrive meanwhile stay held for `drain_closed`.
+    pub fn copy_open_windows(&mut self) -> Vec<WindowCopy> {
+        let mut out = self.local.copy_open_windows();
+        if self.finished {
+            return out;
+        }
+        for i in 0..self.to_shards.len() {
+            self.send(i, ToShard::Snapshot);
+        }
+        while self.barrier[1..].iter().any(Option::is_none) {
+            let Ok(msg) = self.from_shards.recv() else { break };
+            self.through[msg.shard_idx] = self.through[msg.shard_idx].max(msg.through);
+            self.loads[msg.shard_idx].queued = self.loads[msg.shard_idx].queued.saturating_sub(1);
+            self.n_open[msg.shard_idx] = msg.n_open;
+            if msg.open.is_some() {
+                self.barrier[msg.shard_idx] = msg.open;
+            }
+            self.held.extend(msg.closed);
+            if msg.buffer.capacity() > 0 && self.spare.len() < 2 * self.to_shards.len() {
+                self.spare.push(msg.buffer);
+            }
+        }
+        for copy in self.barrier.iter_mut().skip(1) {
+            out.extend(copy.take().unwrap_or_default());
+        }
+        out
+    }
+
+    /// Puts checkpointed state into this fresh engine: each window goes to the
+    /// shard that owns its series now, so the shard count may differ from the
+    /// run that wrote the checkpoint.
+    pub fn restore(&mut self, inputs: Vec<(InputId, InputState)>, watermark: Millis, windows: Vec<WindowCopy>) {
+        self.router.restore(inputs, watermark);
+        let n = self.pending.len();
+        let mut per_shard: Vec<Vec<WindowCopy>> = (0..n).map(|_| Vec::new()).collect();
+        for w in windows {
+            per_shard[w.series.index() % n].push(w);
+        }
+        for w in std::mem::take(&mut per_shard[0]) {
+            self.local.restore_window(w.series, w.start, w.aggregate, w.empty_streak);
+        }
+        for (i, windows) in per_shard.into_iter().enumerate().skip(1) {
+            if !windows.is_empty() {
+                self.send(i - 1, ToShard::Restore(windows));
+            }
         }
     }
 
@@ -220,29 +312,89 @@ fn run_shard(
     rx: Receiver<ToShard>,
     out: SyncSender<FromShard>,
 ) {
+    let mut through = Millis::MIN;
     for msg in rx {
-        let (wm, last, mut buffer) = match msg {
+        let mut open = None;
+        let (last, mut buffer) = match msg {
             ToShard::Batch(events, wm) => {
                 for ev in &events {
                     shard.record(ev);
                 }
                 shard.advance(wm);
-                (wm, false, events)
+                through = wm.minus(lateness);
+                (false, events)
             }
             ToShard::Advance(wm) => {
                 shard.advance(wm);
-                (wm, false, Vec::new())
+                through = wm.minus(lateness);
+                (false, Vec::new())
             }
             ToShard::Finish(wm) => {
                 shard.finish(wm);
-                (Millis::MAX, true, Vec::new())
+                through = Millis::MAX.minus(lateness);
+                (true, Vec::new())
+            }
+            ToShard::Snapshot => {
+                open = Some(shard.copy_open_windows());
+                (false, Vec::new())
+            }
+            ToShard::Restore(windows) => {
+                for w in windows {
+                    shard.restore_window(w.series, w.start, w.aggregate, w.empty_streak);
+                }
+                (false, Vec::new())
             }
         };
         buffer.clear();
-        let reply = FromShard { shard_idx, closed: shard.drain_closed(), through: wm.minus(lateness), buffer };
+        let reply = FromShard {
+            shard_idx,
+            closed: shard.drain_closed(),
+            through,
+            buffer,
+            n_open: shard.n_open_windows(),
+            open,
+        };
         if out.send(reply).is_err() || last {
             break;
         }
+    }
+}
+
+impl WindowEngine for ShardedEngine {
+    fn record(&mut self, input: InputId, batch: &[Event]) -> RecordStats {
+        self.route(input, batch.iter().cloned())
+    }
+
+    fn check_idle(&mut self, processing_now: Millis) {
+        ShardedEngine::check_idle(self, processing_now);
+    }
+
+    fn finish(&mut self) {
+        ShardedEngine::finish(self);
+    }
+
+    fn drain_closed(&mut self) -> Vec<ClosedWindow> {
+        ShardedEngine::drain_closed(self)
+    }
+
+    fn router(&self) -> &Router {
+        &self.router
+    }
+
+    fn copy_open_windows(&mut self) -> Vec<WindowCopy> {
+        ShardedEngine::copy_open_windows(self)
+    }
+
+    fn restore(&mut self, inputs: Vec<(InputId, InputState)>, watermark: Millis, windows: Vec<WindowCopy>) {
+        ShardedEngine::restore(self, inputs, watermark, windows);
+    }
+
+    fn n_open_windows(&self) -> usize {
+        self.local.n_open_windows() + self.n_open[1..].iter().sum::<usize>()
+    }
+
+    fn shard_loads(&self) -> Vec<ShardLoad> {
+        self.loads.clone()
     }
 }
 

@@ -55,6 +55,9 @@ pub struct Router {
     recompute_at: Millis,
     late: FxHashMap<SeriesId, u64>,
     n_late: u64,
+    /// The active input with the smallest `max_ts` (the one holding the
+    /// watermark back), so an event of any other input skips the scan.
+    slowest: Option<usize>,
 }
 
 impl Router {
@@ -68,6 +71,7 @@ impl Router {
             recompute_at: Millis::MIN,
             late: FxHashMap::default(),
             n_late: 0,
+            slowest: None,
         }
     }
 
@@ -117,19 +121,36 @@ impl Router {
         let single = self.inputs.len() == 1;
         let state = self.inputs[idx].get_or_insert(InputState {
             max_ts: Millis::MIN,
-            idle: false,
+            idle: true,
             last_active: None,
             touched: false,
         });
+        let woke = std::mem::replace(&mut state.idle, false);
         state.touched = true;
-        state.idle = false;
         state.max_ts = state.max_ts.max(ts);
+        let max_ts = state.max_ts;
         if single {
             // One input: the minimum over inputs is this one; skip the scan.
-            self.watermark = self.watermark.max(state.max_ts.minus(self.timing.out_of_orderness));
+            self.slowest = Some(idx);
+            self.watermark = self.watermark.max(max_ts.minus(self.timing.out_of_orderness));
             self.update_on_time_from();
-        } else {
-            self.recompute();
+            return;
+        }
+        match self.slowest {
+            // The input holding the watermark back moved: find the new slowest.
+            Some(s) if s == idx => self.recompute(),
+            // Another active input moved forward: the minimum is unchanged.
+            Some(s) if !woke => {
+                debug_assert!(self.inputs[s].as_ref().is_some_and(|st| st.max_ts <= max_ts));
+            }
+            // A new or waking input may be the slowest now.
+            Some(s) => {
+                if self.inputs[s].as_ref().is_none_or(|st| max_ts < st.max_ts) {
+                    self.slowest = Some(idx);
+                }
+                self.apply_slowest();
+            }
+            None => self.recompute(),
         }
     }
 
@@ -139,11 +160,21 @@ impl Router {
         self.n_late += 1;
     }
 
+    /// Finds the slowest active input by a scan (only when the slowest one moved or went idle).
     fn recompute(&mut self) {
-        let ooo = self.timing.out_of_orderness;
-        let min_active = self.inputs.iter().flatten().filter(|s| !s.idle).map(|s| s.max_ts.minus(ooo)).min();
-        if let Some(m) = min_active {
-            self.watermark = self.watermark.max(m);
+        self.slowest = self
+            .inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().filter(|s| !s.idle).map(|s| (s.max_ts, i)))
+            .min()
+            .map(|(_, i)| i);
+        self.apply_slowest();
+    }
+
+    fn apply_slowest(&mut self) {
+        if let Some(state) = self.slowest.and_then(|i| self.inputs[i].as_ref()) {
+            self.watermark = self.watermark.max(state.max_ts.minus(self.timing.out_of_orderness));
         }
         self.update_on_time_from();
     }
@@ -203,7 +234,7 @@ impl Router {
         }
         self.watermark = watermark;
         self.recompute_at = Millis::MIN;
-        self.update_on_time_from();
+        self.recompute();
     }
 }
 

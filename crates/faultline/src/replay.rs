@@ -4,14 +4,19 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::mpsc::sync_channel;
 
 use anyhow::Context as _;
 use faultline_core::incident::IncidentEvent;
 use faultline_core::incident::render_postmortem;
 use faultline_core::pipeline::{Pipeline, PipelineConfig};
-use faultline_core::wire::Decoder;
-use faultline_core::{ClosedWindow, Engine, InputId, RejectCounts, SeriesRegistry, ShardedEngine};
+use faultline_core::{
+    ClosedWindow, Engine, InputId, Millis, RejectCounts, SeriesRegistry, ShardedEngine, WindowEngine,
+};
+use faultline_ingest::{LineDecoder, ReaderSource, SourceBatch};
+use indicatif::ProgressBar;
 
+use crate::config::validate::resolve_shards;
 use crate::config::{self, PipelineSpec};
 use crate::service::output::{signal_line, sorted_points};
 
@@ -27,7 +32,7 @@ pub(crate) struct ReplayArgs {
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = Emit::Incidents)]
     emit: Emit,
-    /// Shard threads (overrides the config; 1 runs on the calling thread).
+    /// Shard threads (overrides `runtime.shards`; 0 means one per core, 1 runs on the calling thread).
     #[arg(long)]
     shards: Option<usize>,
     /// No summary on stderr.
@@ -58,9 +63,9 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     // Progress by bytes read (rate and ETA), only on a terminal and without --quiet.
     let progress;
-    let reader: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
+    let reader: Box<dyn BufRead + Send> = if args.input.as_os_str() == "-" {
         progress = crate::progress::bar(None, args.quiet, "replay");
-        Box::new(BufReader::new(progress.wrap_read(std::io::stdin().lock())))
+        Box::new(BufReader::new(progress.wrap_read(std::io::stdin())))
     } else {
         let f = std::fs::File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?;
         let len = f.metadata().map(|m| m.len()).ok();
@@ -70,8 +75,10 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
     let summary = match args.emit {
-        Emit::Signals => replay_signals(&spec, reader, args.shards, &mut out)?,
-        Emit::Incidents | Emit::Postmortems => replay_incidents(&spec, reader, args.emit, &mut out)?,
+        Emit::Signals => replay_signals(&spec, reader, args.shards, &progress, &mut out)?,
+        Emit::Incidents | Emit::Postmortems => {
+            replay_incidents(&spec, reader, args.emit, args.shards, &progress, &mut out)?
+        }
     };
     out.flush()?;
     progress.finish_and_clear();
@@ -119,19 +126,24 @@ pub(crate) fn pipeline_config(spec: &PipelineSpec) -> PipelineConfig {
     spec.pipeline_config()
 }
 
-/// Replays JSON lines from `input` through the whole pipeline on one thread,
-/// writing incident events as JSON lines to `out` (or, for [`Emit::Postmortems`],
-/// one Markdown postmortem draft per incident at the end). The output depends on
-/// the input alone.
+/// Replays JSON lines from `input` through the whole pipeline, writing
+/// incident events as JSON lines to `out` (or, for [`Emit::Postmortems`], one
+/// Markdown postmortem draft per incident at the end). Lines are decoded on a
+/// thread of their own; the pipeline runs `shards` shards (the config's when
+/// `None`). The output depends on the input alone, whatever the shard count.
 pub(crate) fn replay_incidents(
     spec: &PipelineSpec,
-    input: impl BufRead,
+    input: impl BufRead + Send + 'static,
     emit: Emit,
+    shards: Option<usize>,
+    progress: &ProgressBar,
     out: &mut impl Write,
 ) -> anyhow::Result<ReplaySummary> {
     let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
-    let mut decoder = Decoder::new(registry.clone(), spec.decoder.clone());
-    let mut pipeline = Pipeline::new(pipeline_config(spec), registry);
+    let mut config = pipeline_config(spec);
+    config.shards = shards.map_or(config.shards, resolve_shards);
+    let mut pipeline = Pipeline::new(config, registry.clone());
+    let input_id = pipeline.input("replay");
     let mut summary = ReplaySummary::default();
     let mut write = |events: Vec<IncidentEvent>, pipeline: &Pipeline, summary: &mut ReplaySummary| {
         summary.windows += pipeline.closed_windows().len() as u64;
@@ -145,9 +157,9 @@ pub(crate) fn replay_incidents(
         summary.signal_lines += events.len() as u64;
         anyhow::Ok(())
     };
-    decode_batches(input, &mut decoder, &mut summary, |batch, summary| {
-        let events = pipeline.record(InputId(0), batch);
-        batch.clear();
+    decoded_batches(spec, input, registry, &mut summary, |batch, summary| {
+        let events = pipeline.record(input_id, &batch.events);
+        show_progress(progress, pipeline.engine().router().watermark(), summary);
         write(events, &pipeline, summary)
     })?;
     let events = pipeline.finish();
@@ -166,100 +178,87 @@ pub(crate) fn replay_incidents(
     Ok(summary)
 }
 
-/// Reads JSON lines, decoding them into batches of about [`BATCH_EVENTS`] events;
-/// `on_batch` gets each full batch and the last, partial one (it must clear it).
-/// Bad lines are counted in `summary`, the first few quoted.
-fn decode_batches(
-    input: impl BufRead,
-    decoder: &mut Decoder,
+/// Decoded batches in flight between the decoding thread and the pipeline.
+const DECODED_QUEUE: usize = 4;
+
+/// Reads and decodes JSON lines on a thread of its own (the ingest crate's
+/// [`ReaderSource`]), handing each batch to `on_batch` on this thread. Bad
+/// lines are counted in `summary`, the first few quoted.
+fn decoded_batches(
+    spec: &PipelineSpec,
+    input: impl BufRead + Send + 'static,
+    registry: Arc<SeriesRegistry>,
     summary: &mut ReplaySummary,
-    mut on_batch: impl FnMut(&mut Vec<faultline_core::Event>, &mut ReplaySummary) -> anyhow::Result<()>,
+    mut on_batch: impl FnMut(&SourceBatch, &mut ReplaySummary) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut batch = Vec::with_capacity(BATCH_EVENTS + 2);
-    for (i, line) in input.split(b'\n').enumerate() {
-        let line = line.context("reading input")?;
-        let line_no = i as u64 + 1;
-        summary.lines = line_no;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+    let decoder = LineDecoder::new(registry, spec.decoder.clone());
+    let source = ReaderSource::new("replay", Box::new(input), decoder, BATCH_EVENTS);
+    let (tx, rx) = sync_channel::<SourceBatch>(DECODED_QUEUE);
+    let reader = std::thread::Builder::new()
+        .name("replay-decode".into())
+        .spawn(move || source.read_all(|batch| tx.send(batch).is_ok()))
+        .context("starting the decoding thread")?;
+    let mut result = Ok(());
+    for batch in rx {
+        summary.lines += batch.records;
+        for (reason, n) in batch.rejects.iter() {
+            summary.rejects.add_n(reason, n);
         }
-        if let Err(e) = decoder.decode_line(line_no, &line, None, &mut batch) {
-            summary.rejects.add(e.reason);
+        for e in &batch.errors {
             if summary.first_errors.len() < QUOTED_ERRORS {
                 summary.first_errors.push(e.to_string());
             }
         }
-        if batch.len() >= BATCH_EVENTS {
-            on_batch(&mut batch, summary)?;
+        result = on_batch(&batch, summary);
+        if result.is_err() {
+            break;
         }
     }
-    on_batch(&mut batch, summary)
+    // Dropping the receiver (on an error) stops the reader at its next batch.
+    let read = reader.join().map_err(|_| anyhow::anyhow!("the decoding thread panicked"))?;
+    result?;
+    read.context("reading input")
 }
 
-/// Either engine, behind one interface for the replay loop.
-enum Runner {
-    Single(Engine),
-    Sharded(ShardedEngine),
+fn show_progress(progress: &ProgressBar, watermark: Millis, summary: &ReplaySummary) {
+    if !progress.is_hidden() && watermark > Millis(0) {
+        progress.set_message(format!("replay: {} lines, event time {}", summary.lines, watermark.to_rfc3339()));
+    }
 }
 
-/// Replays JSON lines from `input`, writing signal lines to `out` in (window end, labels) order.
+/// Replays JSON lines from `input`, writing signal lines to `out` in (window
+/// end, labels) order: the engine alone, no detectors.
 pub(crate) fn replay_signals(
     spec: &PipelineSpec,
-    input: impl BufRead,
+    input: impl BufRead + Send + 'static,
     shards: Option<usize>,
+    progress: &ProgressBar,
     out: &mut impl Write,
 ) -> anyhow::Result<ReplaySummary> {
     let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
-    let mut decoder = Decoder::new(registry.clone(), spec.decoder.clone());
-    let n_shards = shards.unwrap_or(if spec.shards == 0 { 1 } else { spec.shards });
-    let mut runner = if n_shards <= 1 {
-        Runner::Single(Engine::new(spec.engine))
+    let n_shards = shards.map_or(spec.shards, resolve_shards);
+    let mut engine: Box<dyn WindowEngine> = if n_shards <= 1 {
+        Box::new(Engine::new(spec.engine))
     } else {
-        Runner::Sharded(ShardedEngine::new(spec.engine, n_shards))
+        Box::new(ShardedEngine::new(spec.engine, n_shards))
     };
     let mut summary = ReplaySummary::default();
     let mut emitter = SignalWriter { registry: &registry, dim_names: &spec.decoder.dims };
-    decode_batches(input, &mut decoder, &mut summary, |batch, summary| {
-        let closed = record(&mut runner, batch, summary);
+    decoded_batches(spec, input, registry.clone(), &mut summary, |batch, summary| {
+        let stats = engine.record(InputId(0), &batch.events);
+        summary.accepted += stats.accepted;
+        summary.late += stats.late;
+        let closed = engine.drain_closed();
         summary.windows += closed.len() as u64;
         summary.signal_lines += emitter.write(&closed, out)?;
+        show_progress(progress, engine.router().watermark(), summary);
         Ok(())
     })?;
-    let mut closed = Vec::new();
-    match &mut runner {
-        Runner::Single(e) => {
-            e.finish();
-            closed.extend(e.drain_closed());
-        }
-        Runner::Sharded(e) => {
-            e.finish();
-            closed.extend(e.drain_closed());
-        }
-    }
+    engine.finish();
+    let closed = engine.drain_closed();
     summary.windows += closed.len() as u64;
     summary.signal_lines += emitter.write(&closed, out)?;
     Ok(summary)
-}
-
-fn record(
-    runner: &mut Runner,
-    batch: &mut Vec<faultline_core::Event>,
-    summary: &mut ReplaySummary,
-) -> Vec<ClosedWindow> {
-    let (stats, closed) = match runner {
-        Runner::Single(e) => {
-            let s = e.record(InputId(0), batch);
-            batch.clear();
-            (s, e.drain_closed())
-        }
-        Runner::Sharded(e) => {
-            let s = e.record(InputId(0), std::mem::take(batch));
-            (s, e.drain_closed())
-        }
-    };
-    summary.accepted += stats.accepted;
-    summary.late += stats.late;
-    closed
 }
 
 struct SignalWriter<'a> {

@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Pipeline;
-use crate::checkpoint::EngineState;
+use crate::checkpoint::{EngineState, InputKey};
 use crate::detect::BankState;
 use crate::engine::RecordStats;
+use crate::incident::IncidentEvent;
 use crate::incident::ManagerState;
 use crate::series::SeriesKey;
+use crate::watermark::InputId;
 
 /// The format version [`Pipeline::snapshot`] writes and [`Pipeline::restore`] reads.
 pub const PIPELINE_STATE_VERSION: u32 = 1;
@@ -47,10 +49,20 @@ pub struct PipelineState {
 }
 
 impl Pipeline {
-    /// The pipeline's state, with series named by their label sets.
-    pub fn snapshot(&self) -> PipelineState {
+    /// The pipeline's state, with series named by their label sets, taken at
+    /// a barrier: every shard copies its open windows after the same input,
+    /// and windows closed before the barrier are processed first, so their
+    /// incident events (appended to `out`) come before the state.
+    pub fn checkpoint(&mut self, out: &mut Vec<IncidentEvent>) -> PipelineState {
+        let windows = self.engine.copy_open_windows();
+        out.extend(self.process());
+        let names = &self.input_names;
+        let input_key = |id: InputId| match names.get(id.0 as usize) {
+            Some(name) => InputKey::Name(name.clone()),
+            None => InputKey::Index(id.0),
+        };
         let registry = &self.registry;
-        let mut engine = EngineState::capture(&self.engine, registry);
+        let mut engine = EngineState::capture(self.engine.router(), windows, registry, &input_key);
         if !self.late_carried.is_empty() {
             let mut late: BTreeMap<SeriesKey, u64> = self.late_carried.clone();
             for (key, n) in engine.late {
@@ -91,7 +103,21 @@ impl Pipeline {
     pub fn restore_engine(&mut self, engine: EngineState) {
         let late: BTreeMap<SeriesKey, u64> = engine.late.iter().cloned().collect();
         let n_late = late.values().sum();
-        engine.restore(&mut self.engine, &self.registry);
+        let ids: Vec<(InputKey, InputId)> = engine
+            .inputs
+            .iter()
+            .map(|(key, _)| {
+                let id = match key {
+                    InputKey::Name(name) => self.input(name),
+                    // Format 2 named inputs by index: restored as before, by index.
+                    InputKey::Index(i) => InputId(*i),
+                };
+                (key.clone(), id)
+            })
+            .collect();
+        engine.restore(&mut *self.engine, &self.registry, &mut |key| {
+            ids.iter().find(|(k, _)| k == key).map(|(_, id)| *id)
+        });
         self.late_carried = late;
         self.stats = RecordStats { accepted: self.stats.accepted, late: n_late };
     }

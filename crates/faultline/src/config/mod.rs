@@ -12,7 +12,7 @@ mod incidents;
 mod locate;
 mod raw;
 mod sensitive;
-mod validate;
+pub(crate) mod validate;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -38,7 +38,7 @@ pub(crate) struct PipelineSpec {
     pub(crate) decoder: DecoderConfig,
     /// Cardinality cap per service.
     pub(crate) max_series_per_service: u32,
-    /// Shard threads (0 = one per core).
+    /// Shard threads, resolved: `runtime.shards`, or one per core when it is 0.
     pub(crate) shards: usize,
     /// Event sources, by name order.
     pub(crate) sources: Vec<SourceSpec>,
@@ -67,6 +67,7 @@ impl PipelineSpec {
             incidents: self.incidents.clone(),
             causes: self.causes.clone(),
             dimension_names: self.decoder.dims.clone(),
+            shards: self.shards,
         }
     }
 }

@@ -84,6 +84,12 @@ pub(crate) fn validate(
     if interval.0 <= 0 && c.errors.iter().all(|e| e.path != "state.checkpoint_interval") {
         c.error("state.checkpoint_interval", "must be longer than 0s".into());
     }
+    if raw.runtime.shards > MAX_SHARDS {
+        c.error(
+            "runtime.shards",
+            format!("must be at most {MAX_SHARDS} (0 means one per core), not {}", raw.runtime.shards),
+        );
+    }
     match (windows, bind) {
         (Some(windows), Some(bind)) if c.errors.is_empty() => Ok(PipelineSpec {
             engine: EngineConfig {
@@ -96,7 +102,7 @@ pub(crate) fn validate(
                 future_horizon: horizon,
             },
             max_series_per_service: raw.series.max_series_per_service,
-            shards: raw.runtime.shards,
+            shards: resolve_shards(raw.runtime.shards),
             sources,
             runtime: RuntimeSpec {
                 queue_batches: runtime.queue_batches,
@@ -166,4 +172,15 @@ fn sinks(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SinkSpec> {
         }
     }
     out
+}
+
+/// Most shard threads a pipeline runs.
+pub(crate) const MAX_SHARDS: usize = 64;
+
+/// `runtime.shards` as run: 0 means one per core (at most [`MAX_SHARDS`]).
+pub(crate) fn resolve_shards(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_SHARDS),
+        n => n.min(MAX_SHARDS),
+    }
 }

@@ -12,19 +12,20 @@ pub(crate) fn path_in(dir: &Path) -> PathBuf {
     dir.join("checkpoint.json")
 }
 
-/// Writes `cp` so that a crash at any point leaves either the old or the new file.
-pub(crate) fn write_atomic(dir: &Path, cp: &Checkpoint) -> anyhow::Result<()> {
+/// Writes `cp` so that a crash at any point leaves either the old or the new file; returns its size in bytes.
+pub(crate) fn write_atomic(dir: &Path, cp: &Checkpoint) -> anyhow::Result<u64> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating state directory {}", dir.display()))?;
     let target = path_in(dir);
     let tmp = dir.join("checkpoint.json.tmp");
     let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(&cp.to_json()).with_context(|| format!("writing {}", tmp.display()))?;
+    let bytes = cp.to_json();
+    f.write_all(&bytes).with_context(|| format!("writing {}", tmp.display()))?;
     f.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
     drop(f);
     std::fs::rename(&tmp, &target).with_context(|| format!("renaming to {}", target.display()))?;
     // The rename is durable only once the directory entry is.
     File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
-    Ok(())
+    Ok(bytes.len() as u64)
 }
 
 /// Reads the checkpoint of `dir`, `None` when there is none yet.
@@ -40,18 +41,19 @@ pub(crate) fn read(dir: &Path) -> anyhow::Result<Option<Checkpoint>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_core::{Engine, EngineConfig, Millis, SeriesRegistry};
+    use faultline_core::{Engine, EngineConfig, Millis, Position, SeriesRegistry};
 
     #[test]
     fn round_trips_and_replaces() {
         let dir = tempfile::tempdir().unwrap();
         assert!(read(dir.path()).unwrap().is_none());
-        let mut cp = Checkpoint::capture(&Engine::new(EngineConfig::default()), &SeriesRegistry::new(10), Millis(5));
-        cp.positions.insert("app".into(), 42);
+        let mut cp =
+            Checkpoint::capture(&mut Engine::new(EngineConfig::default()), &SeriesRegistry::new(10), Millis(5));
+        cp.positions.insert("app".into(), Position::Offset(42));
         write_atomic(dir.path(), &cp).unwrap();
-        cp.positions.insert("app".into(), 43);
+        cp.positions.insert("app".into(), Position::File { fingerprint: 1, offset: 43 });
         write_atomic(dir.path(), &cp).unwrap();
-        assert_eq!(read(dir.path()).unwrap().unwrap().positions["app"], 43);
+        assert_eq!(read(dir.path()).unwrap().unwrap().positions["app"], Position::File { fingerprint: 1, offset: 43 });
         assert!(!dir.path().join("checkpoint.json.tmp").exists());
     }
 }

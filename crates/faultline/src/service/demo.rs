@@ -1,17 +1,17 @@
 //! `faultline demo`: the simulator's gateway outage at accelerated time through the full service.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use faultline_core::Millis;
+use faultline_core::incident::{Action, IncidentEvent};
+use faultline_ingest::{BatchSender, LineDecoder, Source, SourceBatch, StartAt};
 use faultline_sim::{ScenarioName, ScenarioSpec};
 
-use super::admin::AdminState;
-use super::metrics::QUEUE_PUSHED;
-use super::runtime::{Feed, INPUT_QUEUE, Input, StartOptions};
+use super::runtime::StartOptions;
 use super::sink::SinkOut;
 use super::{DemoArgs, serve};
 use crate::config;
@@ -60,7 +60,7 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("embedded config: {}", config::render_errors("demo.toml", &e)))?;
     spec.state.directory = Some(state.path().to_path_buf());
     let sink = if args.json {
-        SinkOut::stdout_rendered("console", Box::new(|line| Some(line.to_string())))
+        SinkOut::stdout_rendered("console", Box::new(|ev| Some(ev.to_json_line())))
     } else {
         SinkOut::stdout_rendered("console", Box::new(render_incident))
     };
@@ -71,14 +71,13 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let history_until = Millis(span.0);
     let options = StartOptions { history_until: Some(history_until) };
     let (follow, quiet) = (args.follow, args.quiet);
-    let feed = Feed {
-        name: "simulator".into(),
-        run: Box::new(move |idx, _offset, tx, stop, admin| {
-            play(&sim, span, idx, Pace { play_ms, follow, quiet }, &tx, &stop, &admin)
-        }),
+    let sources = move |registry: &Arc<faultline_core::SeriesRegistry>, spec: &config::PipelineSpec| {
+        let decoder = LineDecoder::new(registry.clone(), spec.decoder.clone());
+        let source = SimSource { sim, span, pace: Pace { play_ms, follow, quiet }, decoder };
+        vec![Box::new(source) as Box<dyn Source>]
     };
     eprintln!("faultline demo: gateway-outage scenario, state in {}", state.path().display());
-    let code = serve(&spec, options, vec![feed], vec![sink], |addr| {
+    let code = serve(&spec, options, sources, vec![sink], |addr| {
         eprintln!("  admin:   http://{addr}/  (health http://{addr}/healthz, metrics http://{addr}/metrics)");
         eprintln!("  try:     curl -s http://{addr}/metrics | grep faultline_incident");
     })?;
@@ -86,86 +85,92 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// Plays the scenario: history before the played span as fast as the engine
-/// takes it, then the span around the incident paced to `play_ms` of wall time.
-fn play(
-    spec: &ScenarioSpec,
-    (from, to): (i64, i64),
-    idx: usize,
-    Pace { play_ms, follow, quiet }: Pace,
-    tx: &SyncSender<Input>,
-    stop: &AtomicBool,
-    admin: &AdminState,
-) {
-    let (_, events) = faultline_sim::generate(spec);
-    let speed = (to - from).max(1) as f64 / play_ms as f64;
-    let bar = crate::progress::bar(None, quiet, "fast-forwarding normal history");
-    let started = Instant::now();
-    let mut batch = Vec::new();
-    let mut last_send = Instant::now();
-    for ev in events {
-        if stop.load(Ordering::Acquire) {
-            return;
-        }
-        if ev.ts_ms > to {
-            break;
-        }
-        batch.extend_from_slice(ev.to_json_line().as_bytes());
-        batch.push(b'\n');
-        if ev.ts_ms < from {
-            bar.tick();
-        } else {
-            bar.finish_and_clear();
-            let due = Duration::from_millis(((ev.ts_ms - from) as f64 / speed) as u64);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                send(idx, tx, admin, &mut batch);
-                std::thread::sleep(wait.min(Duration::from_millis(250)));
-            }
-        }
-        if batch.len() >= 256 * 1024 || last_send.elapsed() > Duration::from_millis(100) {
-            send(idx, tx, admin, &mut batch);
-            last_send = Instant::now();
-        }
-    }
-    send(idx, tx, admin, &mut batch);
-    if follow {
-        while !stop.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    } else {
-        let _ = tx.send(Input::End { source: idx });
+/// The simulator as a source: its events as JSON lines, decoded like any other input.
+struct SimSource {
+    sim: ScenarioSpec,
+    span: (i64, i64),
+    pace: Pace,
+    decoder: LineDecoder,
+}
+
+impl std::fmt::Debug for SimSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimSource").field("span", &self.span).finish_non_exhaustive()
     }
 }
 
-fn send(idx: usize, tx: &SyncSender<Input>, admin: &AdminState, batch: &mut Vec<u8>) {
-    if batch.is_empty() {
-        return;
+impl Source for SimSource {
+    fn name(&self) -> &str {
+        "simulator"
     }
-    admin.metrics.add(QUEUE_PUSHED, &[("queue", INPUT_QUEUE)], 1.0);
-    let _ = tx.send(Input::Lines { source: idx, data: std::mem::take(batch), end_offset: 0 });
+
+    fn run(mut self: Box<Self>, _start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) {
+        self.play(&out, &stop);
+    }
+}
+
+impl SimSource {
+    /// Plays the scenario: history before the played span as fast as the engine
+    /// takes it, then the span around the incident paced to `play_ms` of wall time.
+    fn play(&mut self, out: &BatchSender, stop: &AtomicBool) {
+        let (from, to) = self.span;
+        let Pace { play_ms, follow, quiet } = self.pace;
+        let (_, events) = faultline_sim::generate(&self.sim);
+        let speed = (to - from).max(1) as f64 / play_ms as f64;
+        let bar = crate::progress::bar(None, quiet, "fast-forwarding normal history");
+        let started = Instant::now();
+        let mut batch = SourceBatch::default();
+        let mut last_send = Instant::now();
+        for ev in events {
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            if ev.ts_ms > to {
+                break;
+            }
+            self.decoder.decode_line(ev.to_json_line().as_bytes(), None, &mut batch);
+            if ev.ts_ms < from {
+                bar.tick();
+            } else {
+                bar.finish_and_clear();
+                let due = Duration::from_millis(((ev.ts_ms - from) as f64 / speed) as u64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    out.send(std::mem::take(&mut batch));
+                    std::thread::sleep(wait.min(Duration::from_millis(250)));
+                }
+            }
+            if batch.events.len() >= 2048 || last_send.elapsed() > Duration::from_millis(100) {
+                out.send(std::mem::take(&mut batch));
+                last_send = Instant::now();
+            }
+        }
+        out.send(batch);
+        if follow {
+            while !stop.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        } else {
+            out.end(0);
+        }
+    }
 }
 
 /// One readable terminal line per incident event.
-fn render_incident(line: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let inc = &v["incident"];
-    let s = |k: &str| inc[k].as_str().unwrap_or("-").to_string();
-    let action = v["action"].as_str().unwrap_or("-").to_uppercase();
-    let last_change = inc["timeline"].as_array().and_then(|t| t.last()).and_then(|t| t["at"].as_str());
-    let at = match action.as_str() {
-        "RESOLVED" => s("resolved_at"),
-        "UPDATED" => last_change.map_or_else(|| s("detected_at"), str::to_string),
-        _ => s("detected_at"),
+fn render_incident(ev: &IncidentEvent) -> Option<String> {
+    let inc = &ev.incident;
+    let action = ev.action.as_str().to_uppercase();
+    let at = match ev.action {
+        Action::Resolved => inc.resolved_at.unwrap_or(inc.detected_at),
+        Action::Updated => inc.timeline.last().map_or(inc.detected_at, |t| t.at),
+        Action::Opened => inc.detected_at,
     };
-    let causes: Vec<String> = inc["probable_causes"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|c| c["cause"].as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
+    let causes: Vec<&str> = inc.causes.iter().map(|c| c.cause.as_str()).collect();
     Some(format!(
         "{at}  {action:<8} {sev} {service}: {title}{causes}",
-        sev = s("severity"),
-        service = s("service"),
-        title = s("title"),
+        at = at.to_rfc3339(),
+        sev = inc.severity.as_str(),
+        service = inc.service,
+        title = inc.title,
         causes = if causes.is_empty() { String::new() } else { format!("  (probable: {})", causes.join(", ")) }
     ))
 }

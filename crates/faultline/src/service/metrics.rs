@@ -60,6 +60,16 @@ catalog! {
     CHECKPOINT_AGE = "faultline_checkpoint_age_seconds", Gauge, "Seconds since the last checkpoint was written.";
     CHECKPOINT_DURATION = "faultline_checkpoint_duration_seconds", Gauge, "Time the last checkpoint took to write, seconds.";
     READY = "faultline_ready", Gauge, "1 when sources are connected and state is restored.";
+    SOURCE_BACKPRESSURE = "faultline_source_backpressure_seconds_total", Counter, "Time a source waited on the engine's full queue, by source.";
+    PARTITION_WATERMARK_LAG = "faultline_partition_watermark_lag_seconds", Gauge, "Wall clock minus a source partition's own watermark (its latest event time minus the out-of-orderness), by partition.";
+    PARTITION_IDLE = "faultline_partition_idle", Gauge, "1 when a source partition is idle and no longer holds the watermark back, by partition.";
+    SHARD_EVENTS = "faultline_shard_events_total", Counter, "Events routed to a shard, by shard.";
+    SHARD_EVENT_RATE = "faultline_shard_events_per_second", Gauge, "Events routed to a shard per second, over the last second or so, by shard.";
+    SHARD_QUEUE_DEPTH = "faultline_shard_queue_depth", Gauge, "Batches waiting in a shard's queue, by shard (0 for the shard on the engine thread).";
+    SHARD_BACKPRESSURE = "faultline_shard_backpressure_seconds_total", Counter, "Time the router waited on a shard's full queue, by shard.";
+    CHECKPOINT_BYTES = "faultline_checkpoint_size_bytes", Gauge, "Size of the last checkpoint written, bytes.";
+    CHECKPOINT_STALL = "faultline_checkpoint_stall_seconds", Gauge, "Time ingest stood still for the last checkpoint (barrier through every shard and state copy), seconds.";
+    CHECKPOINTS_HELD = "faultline_checkpoints_held_total", Counter, "Checkpoints not written because a sink had not durably taken the output before them.";
 }
 
 type Labels = Vec<(&'static str, String)>;

@@ -8,7 +8,6 @@ pub(crate) mod output;
 mod processor;
 mod runtime;
 mod sink;
-mod source_file;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,10 +19,12 @@ use anyhow::Context as _;
 
 pub(crate) use demo::demo;
 
+use faultline_core::SeriesRegistry;
+use faultline_ingest::{FileSource, LineDecoder, Source};
+
 use self::admin::AdminState;
-use self::runtime::{Feed, StartOptions};
+use self::runtime::StartOptions;
 use self::sink::SinkOut;
-use self::source_file::FileSource;
 use crate::config::{self, PipelineSpec, SourceKind};
 
 /// Arguments of `faultline run`.
@@ -59,25 +60,23 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let spec = config::load(&args.config)?;
     anyhow::ensure!(!spec.sources.is_empty(), "{}: no [sources.NAME] section: nothing to read", args.config.display());
     let sinks = spec.sinks.iter().map(SinkOut::open).collect::<anyhow::Result<Vec<_>>>()?;
-    let batch_bytes = spec.runtime.batch_events.saturating_mul(200);
-    let feeds = spec
-        .sources
-        .iter()
-        .map(|s| {
-            let SourceKind::File { path, follow, max_lines_per_second } = s.kind.clone();
-            let name = s.name.clone();
-            Feed {
-                name: name.clone(),
-                run: Box::new(move |idx, offset, tx, stop, admin| {
-                    FileSource { idx, name, path, follow, offset, batch_bytes, max_lines_per_second }
-                        .read(tx, stop, admin);
-                }),
-            }
-        })
-        .collect();
+    let batch_events = spec.runtime.batch_events;
+    let sources = move |registry: &Arc<SeriesRegistry>, spec: &PipelineSpec| {
+        spec.sources
+            .iter()
+            .map(|s| {
+                let SourceKind::File { path, follow, max_lines_per_second } = s.kind.clone();
+                let decoder = LineDecoder::new(registry.clone(), spec.decoder.clone());
+                let source = FileSource::new(&s.name, path, follow, decoder, runtime::wall_now)
+                    .batch_events(batch_events)
+                    .max_lines_per_second(max_lines_per_second);
+                Box::new(source) as Box<dyn Source>
+            })
+            .collect()
+    };
     eprintln!("faultline: {}", runtime::describe_state(spec.state.directory.as_ref()));
     let options = StartOptions { history_until: None };
-    serve(&spec, options, feeds, sinks, |addr| eprintln!("faultline: admin on http://{addr}/"))
+    serve(&spec, options, sources, sinks, |addr| eprintln!("faultline: admin on http://{addr}/"))
 }
 
 /// Binds the admin endpoint, starts the threads, and waits for the end of
@@ -85,7 +84,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn serve(
     spec: &PipelineSpec,
     options: StartOptions,
-    feeds: Vec<Feed>,
+    sources: impl FnOnce(&Arc<SeriesRegistry>, &PipelineSpec) -> Vec<Box<dyn Source>>,
     sinks: Vec<SinkOut>,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<ExitCode> {
@@ -108,7 +107,9 @@ pub(crate) fn serve(
         let http = tokio::spawn(admin::serve(listener, admin.clone(), async {
             let _ = http_stopped.await;
         }));
-        let running = runtime::start(spec, options, feeds, sinks, admin.clone())?;
+        let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
+        let sources = sources(&registry, spec);
+        let running = runtime::start(spec, options, sources, registry, sinks, admin.clone())?;
         let stop = running.stop.clone();
         let mut done = tokio::task::spawn_blocking(move || running.wait());
         let result = tokio::select! {

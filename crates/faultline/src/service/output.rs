@@ -2,18 +2,19 @@
 
 use std::collections::BTreeMap;
 
+use faultline_core::incident::IncidentEvent;
 use faultline_core::signal::extract;
 use std::sync::Arc;
 
 use faultline_core::{ClosedWindow, SeriesKey, SeriesKind, SeriesRegistry, SignalPoint};
 
 /// One line for the sinks, tagged with what it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Record {
-    /// A closed series-window signal line.
+    /// A closed series-window signal line (built only when a sink writes signals).
     Signal(String),
-    /// An incident event line.
-    Incident(String),
+    /// An incident event, typed up to the sink that renders it.
+    Incident(Box<IncidentEvent>),
 }
 
 #[derive(serde::Serialize)]

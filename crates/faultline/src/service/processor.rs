@@ -15,7 +15,8 @@ use anyhow::Context as _;
 use faultline_core::checkpoint::Checkpoint;
 use faultline_core::incident::IncidentEvent;
 use faultline_core::pipeline::Pipeline;
-use faultline_core::{Event, InputId, Millis, RecordStats, SeriesRegistry};
+use faultline_core::watermark::InputState;
+use faultline_core::{Event, InputId, Millis, RecordStats, SeriesRegistry, ShardLoad};
 
 use super::admin::AdminState;
 use super::metrics::{DETECTOR_EVALUATIONS, INCIDENT_EVENTS};
@@ -29,6 +30,8 @@ pub(crate) struct Processor {
     registry: Arc<SeriesRegistry>,
     dims: Vec<String>,
     admin: Arc<AdminState>,
+    /// Whether any sink writes signal lines: none are built otherwise.
+    want_signals: bool,
     /// Windows closed so far in this process.
     pub(crate) n_closed: u64,
 }
@@ -40,6 +43,7 @@ impl Processor {
         registry: Arc<SeriesRegistry>,
         cp: Option<&Checkpoint>,
         admin: Arc<AdminState>,
+        want_signals: bool,
     ) -> anyhow::Result<Processor> {
         let mut pipeline = Pipeline::new(crate::replay::pipeline_config(spec), registry.clone());
         if let Some(cp) = cp {
@@ -54,7 +58,19 @@ impl Processor {
                 }
             }
         }
-        Ok(Processor { pipeline: Box::new(pipeline), registry, dims: spec.decoder.dims.clone(), admin, n_closed: 0 })
+        Ok(Processor {
+            pipeline: Box::new(pipeline),
+            registry,
+            dims: spec.decoder.dims.clone(),
+            admin,
+            want_signals,
+            n_closed: 0,
+        })
+    }
+
+    /// The engine input of a source partition, by name (checkpoints key watermarks by it).
+    pub(crate) fn input(&mut self, partition: &str) -> InputId {
+        self.pipeline.input(partition)
     }
 
     /// Windows ending at or before `until` only feed the detectors' history.
@@ -87,19 +103,25 @@ impl Processor {
         let p = &self.pipeline;
         let closed = p.closed_windows();
         self.n_closed += closed.len() as u64;
-        signal_lines(closed, &self.registry, &self.dims, out);
+        if self.want_signals {
+            signal_lines(closed, &self.registry, &self.dims, out);
+        }
         let m = &self.admin.metrics;
         m.add(DETECTOR_EVALUATIONS, &[], p.signal_points().len() as f64);
         for ev in events {
             let labels = [("severity", ev.incident.severity.as_str()), ("action", ev.action.as_str())];
             m.add(INCIDENT_EVENTS, &labels, 1.0);
-            out.push(Record::Incident(ev.to_json_line()));
+            out.push(Record::Incident(Box::new(ev)));
         }
     }
 
-    /// The state to checkpoint (source positions are the caller's).
-    pub(crate) fn checkpoint(&self, now: Millis) -> Checkpoint {
-        Checkpoint::of_pipeline(self.pipeline.snapshot(), now)
+    /// The state to checkpoint (source positions are the caller's), taken at
+    /// a barrier through every shard; what the barrier released goes to `out` first.
+    pub(crate) fn checkpoint(&mut self, now: Millis, out: &mut Vec<Record>) -> Checkpoint {
+        let mut events = Vec::new();
+        let state = self.pipeline.checkpoint(&mut events);
+        self.after_pipeline(events, out);
+        Checkpoint::of_pipeline(state, now)
     }
 
     /// Late events, including those before the restart.
@@ -109,11 +131,21 @@ impl Processor {
 
     /// Open windows.
     pub(crate) fn n_open_windows(&self) -> usize {
-        self.pipeline.engine().shard().n_open_windows()
+        self.pipeline.engine().n_open_windows()
     }
 
     /// The watermark.
     pub(crate) fn watermark(&self) -> Millis {
-        self.pipeline.engine().watermark()
+        self.pipeline.engine().router().watermark()
+    }
+
+    /// Every input's watermark state.
+    pub(crate) fn input_states(&self) -> Vec<(InputId, InputState)> {
+        self.pipeline.engine().router().inputs().map(|(id, s)| (id, s.clone())).collect()
+    }
+
+    /// Per-shard load.
+    pub(crate) fn shard_loads(&self) -> Vec<ShardLoad> {
+        self.pipeline.engine().shard_loads()
     }
 }

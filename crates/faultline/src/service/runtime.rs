@@ -1,25 +1,26 @@
 //! The running service: source threads, the engine thread and the sink thread, joined by bounded queues.
 //!
-//! Sources read on their own OS threads and send whole lines with the byte
-//! offset just past them; a full queue blocks the source (push-back, never a
-//! drop). The engine thread decodes, records and closes windows (CPU-bound
-//! work stays off tokio's workers). Checkpoints travel as barriers in the
-//! same queue as the output: the sink thread writes and flushes every line
-//! before it, then writes the checkpoint, so a checkpoint never names a
+//! Sources (`faultline_ingest::Source`) read and decode on their own OS
+//! threads and send event batches, each with its partition's position after
+//! it; a full queue blocks the source (push-back, never a drop). The engine
+//! thread routes batches into the pipeline, whose shards run on their own
+//! threads (CPU-bound work stays off tokio's workers). Checkpoints are taken
+//! on a barrier through every shard's queue and travel to the sink thread in
+//! the same queue as the output: the sink thread writes and flushes every
+//! line before it, then writes the checkpoint, so a checkpoint never names a
 //! position whose output was not delivered.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use faultline_core::checkpoint::Checkpoint;
-use faultline_core::wire::Decoder;
-use faultline_core::{InputId, Millis, SeriesRegistry};
+use faultline_core::{InputId, Millis, Position, SeriesRegistry};
+use faultline_ingest::{BatchSender, Source, SourceBatch, SourceMessage, SourceStats};
 
 use super::admin::AdminState;
 use super::checkpoint;
@@ -33,42 +34,6 @@ use crate::config::PipelineSpec;
 pub(crate) const INPUT_QUEUE: &str = "source_to_engine";
 /// Queue label of the engine-to-sinks queue.
 pub(crate) const SINK_QUEUE: &str = "engine_to_sinks";
-
-/// What sources send the engine thread.
-#[derive(Debug)]
-pub(crate) enum Input {
-    /// Whole lines, each ending in `\n`; `end_offset` is the position just past the last.
-    Lines {
-        /// Source index.
-        source: usize,
-        /// The lines.
-        data: Vec<u8>,
-        /// Position after them.
-        end_offset: u64,
-    },
-    /// The source reached its end and will send nothing more.
-    End {
-        /// Source index.
-        source: usize,
-    },
-}
-
-/// The body of a source thread.
-pub(crate) type FeedFn = Box<dyn FnOnce(usize, u64, SyncSender<Input>, Arc<AtomicBool>, Arc<AdminState>) + Send>;
-
-/// A source as the runtime starts it: a name and a function run on its own thread.
-pub(crate) struct Feed {
-    /// Name (checkpoint positions and metrics key by it).
-    pub(crate) name: String,
-    /// Runs the source: given its index, start offset, queue, stop flag and the admin state.
-    pub(crate) run: FeedFn,
-}
-
-impl std::fmt::Debug for Feed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Feed").field("name", &self.name).finish_non_exhaustive()
-    }
-}
 
 /// The threads of a running service.
 #[derive(Debug)]
@@ -97,11 +62,28 @@ pub(crate) struct StartOptions {
     pub(crate) history_until: Option<Millis>,
 }
 
-/// Restores state, starts every thread and marks the service ready.
+/// The wall clock as event-time milliseconds (processing time for idleness and the future horizon).
+pub(crate) fn wall_now() -> Millis {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    Millis(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// One source as the engine thread knows it: name, partitions' inputs, counters.
+struct SourceSlot {
+    name: String,
+    partitions: Vec<String>,
+    inputs: Vec<InputId>,
+    ended: Vec<bool>,
+    stats: Arc<SourceStats>,
+}
+
+/// Restores state, starts every thread and marks the service ready. Sources
+/// decode into `registry`, which the pipeline shares.
 pub(crate) fn start(
     spec: &PipelineSpec,
     options: StartOptions,
-    feeds: Vec<Feed>,
+    sources: Vec<Box<dyn Source>>,
+    registry: Arc<SeriesRegistry>,
     sinks: Vec<SinkOut>,
     admin: Arc<AdminState>,
 ) -> anyhow::Result<Running> {
@@ -119,40 +101,45 @@ pub(crate) fn start(
             "restored checkpoint"
         );
     }
-    let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
-    let mut processor = Processor::new(spec, registry.clone(), cp.as_ref(), admin.clone())?;
+    let want_signals = sinks.iter().any(SinkOut::wants_signals);
+    let mut processor = Processor::new(spec, registry.clone(), cp.as_ref(), admin.clone(), want_signals)?;
     if let Some(until) = options.history_until {
         processor.set_history_until(until);
     }
-    let positions = cp.map(|c| c.positions).unwrap_or_default();
+    let positions: BTreeMap<String, Position> = cp.map(|c| c.positions).unwrap_or_default();
     let stop = Arc::new(AtomicBool::new(false));
-    let (in_tx, in_rx) = sync_channel::<Input>(spec.runtime.queue_batches);
+    let (in_tx, in_rx) = sync_channel::<SourceMessage>(spec.runtime.queue_batches);
     let (out_tx, out_rx) = sync_channel::<ToSinks>(spec.runtime.sink_queue);
     let mut threads = Vec::new();
-    let names: Vec<String> = feeds.iter().map(|f| f.name.clone()).collect();
-    for (idx, feed) in feeds.into_iter().enumerate() {
-        let offset = positions.get(&feed.name).copied().unwrap_or(0);
-        let (tx, stop, admin) = (in_tx.clone(), stop.clone(), admin.clone());
-        let run = feed.run;
+    let mut slots = Vec::new();
+    for (idx, source) in sources.into_iter().enumerate() {
+        let partitions = source.partitions();
+        let inputs = partitions.iter().map(|p| processor.input(p)).collect();
+        let start_at = partitions.iter().filter_map(|p| positions.get(p).map(|pos| (p.clone(), *pos))).collect();
+        let stats = Arc::new(SourceStats::default());
+        let out = BatchSender::new(idx, in_tx.clone(), stats.clone());
+        let name = source.name().to_string();
+        let stop = stop.clone();
         threads.push(
             std::thread::Builder::new()
-                .name(format!("source-{}", feed.name))
-                .spawn(move || run(idx, offset, tx, stop, admin))
+                .name(format!("source-{name}"))
+                .spawn(move || source.run(start_at, out, stop))
                 .context("spawning a source thread")?,
         );
+        slots.push(SourceSlot { name, ended: vec![false; partitions.len()], partitions, inputs, stats });
     }
     drop(in_tx);
     let engine = EngineLoop {
         processor,
-        decoder: Decoder::new(registry.clone(), spec.decoder.clone()),
         registry,
-        names,
+        sources: slots,
         positions,
         admin: admin.clone(),
         out: out_tx,
         interval: spec.state.checkpoint_interval,
         checkpoints: state_dir.is_some(),
-        line_no: 0,
+        out_of_orderness_ms: spec.engine.timing.out_of_orderness.0,
+        rates: RateClock::default(),
     };
     threads.push(std::thread::Builder::new().name("engine".into()).spawn(move || engine.run(in_rx))?);
     let (done_tx, done) = sync_channel(1);
@@ -166,82 +153,82 @@ pub(crate) fn start(
 
 struct EngineLoop {
     processor: Processor,
-    decoder: Decoder,
     registry: Arc<SeriesRegistry>,
-    names: Vec<String>,
-    positions: BTreeMap<String, u64>,
+    sources: Vec<SourceSlot>,
+    positions: BTreeMap<String, Position>,
     admin: Arc<AdminState>,
     out: SyncSender<ToSinks>,
     interval: Duration,
     checkpoints: bool,
-    line_no: u64,
+    out_of_orderness_ms: i64,
+    rates: RateClock,
 }
 
 /// How long the engine thread waits for input before it checks idleness and checkpoints.
 const TICK: Duration = Duration::from_millis(200);
 
-fn wall_now() -> Millis {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    Millis(i64::try_from(ms).unwrap_or(i64::MAX))
+/// Per-shard event rates from the cumulative counts, over about a second.
+#[derive(Default)]
+struct RateClock {
+    at: Option<Instant>,
+    events: Vec<u64>,
 }
 
 impl EngineLoop {
-    fn run(mut self, rx: Receiver<Input>) {
-        let _span = tracing::info_span!("shard", name = "engine").entered();
-        let mut ended = vec![false; self.names.len()];
+    fn run(mut self, rx: Receiver<SourceMessage>) {
+        let _span = tracing::info_span!("engine").entered();
         let mut last_checkpoint = Instant::now();
-        let mut events = Vec::new();
         let mut records = Vec::new();
         loop {
             match rx.recv_timeout(TICK) {
-                Ok(Input::Lines { source, data, end_offset }) => {
+                Ok(SourceMessage::Batch { source, batch }) => {
                     self.admin.metrics.add(QUEUE_POPPED, &[("queue", INPUT_QUEUE)], 1.0);
-                    self.lines(source, &data, &mut events, &mut records);
-                    self.positions.insert(self.names[source].clone(), end_offset);
+                    self.batch(source, batch, &mut records);
                 }
-                Ok(Input::End { source }) => ended[source] = true,
+                Ok(SourceMessage::End { source, partition }) => {
+                    if let Some(e) = self.sources.get_mut(source).and_then(|s| s.ended.get_mut(partition)) {
+                        *e = true;
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             self.processor.check_idle(wall_now(), &mut records);
             self.flush(&mut records);
             if self.checkpoints && last_checkpoint.elapsed() >= self.interval {
-                self.checkpoint(false);
+                self.checkpoint(false, &mut records);
                 last_checkpoint = Instant::now();
             }
             self.publish();
         }
-        let finished = !ended.is_empty() && ended.iter().all(|e| *e);
+        let finished = !self.sources.is_empty() && self.sources.iter().all(|s| s.ended.iter().all(|e| *e));
         if finished {
             self.processor.finish(&mut records);
             self.flush(&mut records);
         }
         if self.checkpoints {
-            self.checkpoint(finished);
+            self.checkpoint(finished, &mut records);
         }
         self.publish();
         let _ = self.out.send(ToSinks::Close);
     }
 
-    fn lines(&mut self, source: usize, data: &[u8], events: &mut Vec<faultline_core::Event>, out: &mut Vec<Record>) {
-        let name = self.names[source].clone();
-        let now = Some(wall_now());
-        events.clear();
-        let mut rejected: BTreeMap<&'static str, u64> = BTreeMap::new();
-        for line in data.split(|b| *b == b'\n') {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            self.line_no += 1;
-            if let Err(e) = self.decoder.decode_line(self.line_no, line, now, events) {
-                *rejected.entry(e.reason.as_str()).or_insert(0) += 1;
-            }
+    fn batch(&mut self, source: usize, batch: SourceBatch, out: &mut Vec<Record>) {
+        let Some(slot) = self.sources.get(source) else { return };
+        let Some(&input) = slot.inputs.get(batch.partition) else { return };
+        let name = slot.name.clone();
+        let stats = self.processor.record(input, &batch.events, out);
+        if let Some(pos) = batch.position {
+            self.positions.insert(slot.partitions[batch.partition].clone(), pos);
         }
-        let stats = self.processor.record(InputId(source as u32), events, out);
         let m = &self.admin.metrics;
         m.add(EVENTS_ACCEPTED, &[("source", &name)], stats.accepted as f64);
-        for (reason, n) in rejected {
-            m.add(EVENTS_REJECTED, &[("source", &name), ("reason", reason)], n as f64);
+        for (reason, n) in batch.rejects.iter() {
+            m.add(EVENTS_REJECTED, &[("source", &name), ("reason", reason.as_str())], n as f64);
+        }
+        if let Some(first) = batch.errors.first() {
+            let more = batch.rejects.total().saturating_sub(1);
+            tracing::warn!(source = %name, error = %first, more, "rejected lines");
         }
         self.flush(out);
     }
@@ -255,27 +242,64 @@ impl EngineLoop {
         let _ = self.out.send(ToSinks::Records(std::mem::take(records)));
     }
 
-    fn checkpoint(&mut self, finished: bool) {
-        let mut cp: Checkpoint = self.processor.checkpoint(wall_now());
+    /// The barrier: every shard copies its state after the same input, the
+    /// windows it released go out first, then the checkpoint follows them to
+    /// the sink thread, which serialises and writes it.
+    fn checkpoint(&mut self, finished: bool, records: &mut Vec<Record>) {
+        let started = Instant::now();
+        let mut cp = self.processor.checkpoint(wall_now(), records);
         cp.positions = self.positions.clone();
         cp.finished = finished;
+        self.admin.metrics.set(CHECKPOINT_STALL, &[], started.elapsed().as_secs_f64());
+        self.flush(records);
         self.admin.metrics.add(QUEUE_PUSHED, &[("queue", SINK_QUEUE)], 1.0);
         let _ = self.out.send(ToSinks::Checkpoint(Box::new(cp)));
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
         let m = &self.admin.metrics;
         m.set(EVENTS_LATE, &[], self.processor.n_late() as f64);
         m.set(WINDOWS_CLOSED, &[], self.processor.n_closed as f64);
         m.set(ACTIVE_SERIES, &[], self.registry.len() as f64);
         m.set(OPEN_WINDOWS, &[], self.processor.n_open_windows() as f64);
+        let now = wall_now();
         let wm = self.processor.watermark();
         if wm > Millis(0) {
-            m.set(WATERMARK_LAG, &[], (wall_now().0 - wm.0) as f64 / 1000.0);
+            m.set(WATERMARK_LAG, &[], (now.0 - wm.0) as f64 / 1000.0);
         }
         for q in [INPUT_QUEUE, SINK_QUEUE] {
             let depth = m.get(QUEUE_PUSHED, &[("queue", q)]) - m.get(QUEUE_POPPED, &[("queue", q)]);
             m.set(QUEUE_DEPTH, &[("queue", q)], depth.max(0.0));
+        }
+        let inputs = self.processor.input_states();
+        for slot in &self.sources {
+            let blocked = slot.stats.blocked_ns.load(Ordering::Relaxed) as f64 / 1e9;
+            m.set(SOURCE_BACKPRESSURE, &[("source", &slot.name)], blocked);
+            m.set(SOURCE_BYTES, &[("source", &slot.name)], slot.stats.bytes.load(Ordering::Relaxed) as f64);
+            for (partition, input) in slot.partitions.iter().zip(&slot.inputs) {
+                if let Some(state) = inputs.iter().find(|(id, _)| id == input).map(|(_, s)| s) {
+                    let partition_wm = state.max_ts.0.saturating_sub(self.out_of_orderness_ms);
+                    m.set(PARTITION_WATERMARK_LAG, &[("partition", partition)], (now.0 - partition_wm) as f64 / 1000.0);
+                    m.set(PARTITION_IDLE, &[("partition", partition)], if state.idle { 1.0 } else { 0.0 });
+                }
+            }
+        }
+        let loads = self.processor.shard_loads();
+        let elapsed = self.rates.at.map(|t| t.elapsed().as_secs_f64());
+        let refresh_rates = elapsed.is_none_or(|e| e >= 1.0);
+        for (i, load) in loads.iter().enumerate() {
+            let shard = i.to_string();
+            let labels = [("shard", shard.as_str())];
+            m.set(SHARD_EVENTS, &labels, load.events as f64);
+            m.set(SHARD_QUEUE_DEPTH, &labels, load.queued as f64);
+            m.set(SHARD_BACKPRESSURE, &labels, load.blocked_ns as f64 / 1e9);
+            if let (true, Some(e)) = (refresh_rates, elapsed) {
+                let before = self.rates.events.get(i).copied().unwrap_or(0);
+                m.set(SHARD_EVENT_RATE, &labels, load.events.saturating_sub(before) as f64 / e);
+            }
+        }
+        if refresh_rates {
+            self.rates = RateClock { at: Some(Instant::now()), events: loads.iter().map(|l| l.events).collect() };
         }
     }
 }

@@ -11,8 +11,11 @@ use faultline_core::checkpoint::Checkpoint;
 
 use super::admin::AdminState;
 use super::checkpoint;
+use faultline_core::incident::IncidentEvent;
+
 use super::metrics::{
-    CHECKPOINT_DURATION, CHECKPOINT_FAILURES, CHECKPOINTS, QUEUE_POPPED, SINK_DELIVERIES, SINK_FAILURES,
+    CHECKPOINT_BYTES, CHECKPOINT_DURATION, CHECKPOINT_FAILURES, CHECKPOINTS, CHECKPOINTS_HELD, QUEUE_POPPED,
+    SINK_DELIVERIES, SINK_FAILURES,
 };
 use super::output::Record;
 use super::runtime::SINK_QUEUE;
@@ -29,8 +32,8 @@ pub(crate) enum ToSinks {
     Close,
 }
 
-/// How a sink renders an incident line.
-pub(crate) type Render = Box<dyn FnMut(&str) -> Option<String> + Send>;
+/// How a sink renders an incident event (`None` skips it).
+pub(crate) type Render = Box<dyn FnMut(&IncidentEvent) -> Option<String> + Send>;
 
 /// Cuts a partial last line (a write torn by a crash) off `path`, if any.
 ///
@@ -73,6 +76,9 @@ pub(crate) struct SinkOut {
     writer: Box<dyn Write + Send>,
     file: Option<File>,
     render: Option<Render>,
+    /// The first write or flush that failed: output after the last
+    /// checkpoint may be lost, so no later checkpoint may be written.
+    broken: Option<String>,
 }
 
 impl std::fmt::Debug for SinkOut {
@@ -98,7 +104,7 @@ impl SinkOut {
                 (Box::new(BufWriter::new(f)), Some(sync))
             }
         };
-        Ok(SinkOut { name: spec.name.clone(), emit: spec.emit, writer, file, render: None })
+        Ok(SinkOut { name: spec.name.clone(), emit: spec.emit, writer, file, render: None, broken: None })
     }
 
     /// A stdout sink of incident events rendered by `render` (`None` skips a line).
@@ -109,28 +115,48 @@ impl SinkOut {
             writer: Box::new(std::io::stdout()),
             file: None,
             render: Some(render),
+            broken: None,
         }
     }
 
+    /// True when this sink writes signal lines.
+    pub(crate) fn wants_signals(&self) -> bool {
+        self.emit == Emit::Signals
+    }
+
     fn write(&mut self, r: &Record) -> std::io::Result<bool> {
-        let line = match (r, self.emit) {
-            (Record::Signal(l), Emit::Signals) => l,
-            (Record::Incident(l), Emit::Incidents) => l,
-            _ => return Ok(false),
-        };
-        match &mut self.render {
-            Some(render) => {
-                if let Some(text) = render(line) {
-                    writeln!(self.writer, "{text}")?;
-                    self.writer.flush()?;
-                }
-            }
-            None => {
+        match (r, self.emit) {
+            (Record::Signal(line), Emit::Signals) => {
                 self.writer.write_all(line.as_bytes())?;
                 self.writer.write_all(b"\n")?;
             }
+            (Record::Incident(ev), Emit::Incidents) => match &mut self.render {
+                Some(render) => {
+                    if let Some(text) = render(ev) {
+                        writeln!(self.writer, "{text}")?;
+                        self.writer.flush()?;
+                    }
+                }
+                None => {
+                    self.writer.write_all(ev.to_json_line().as_bytes())?;
+                    self.writer.write_all(b"\n")?;
+                }
+            },
+            _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// Marks the sink broken by `err` (the first failure is kept).
+    fn fail(&mut self, what: &str, err: &std::io::Error) {
+        if self.broken.is_none() {
+            tracing::error!(
+                sink = %self.name,
+                error = %err,
+                "sink {what} failed: no checkpoint is written from now on, so a restart resumes before the lost output"
+            );
+            self.broken = Some(format!("{what}: {err}"));
+        }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -163,26 +189,39 @@ pub(crate) fn run_sinks(
                         match s.write(r) {
                             Ok(true) => ok += 1,
                             Ok(false) => {}
-                            Err(_) => failed += 1,
+                            Err(e) => {
+                                failed += 1;
+                                s.fail("write", &e);
+                            }
                         }
                     }
                     m.add(SINK_DELIVERIES, &[("sink", &s.name)], ok as f64);
                     if failed > 0 {
                         m.add(SINK_FAILURES, &[("sink", &s.name)], failed as f64);
-                        tracing::warn!(sink = %s.name, failed, "sink writes failed");
                     }
                 }
             }
             ToSinks::Checkpoint(cp) => {
                 let started = Instant::now();
-                let flushed = sinks.iter_mut().try_for_each(SinkOut::flush);
-                let written = flushed
-                    .map_err(anyhow::Error::from)
-                    .and_then(|()| state_dir.as_deref().map_or(Ok(()), |d| checkpoint::write_atomic(d, &cp)));
+                for s in &mut sinks {
+                    if let Err(e) = s.flush() {
+                        m.add(SINK_FAILURES, &[("sink", &s.name)], 1.0);
+                        s.fail("flush", &e);
+                    }
+                }
+                // A checkpoint passes only what every sink has durably taken.
+                if let Some((name, why)) = sinks.iter().find_map(|s| s.broken.as_ref().map(|b| (&s.name, b))) {
+                    m.add(CHECKPOINTS_HELD, &[], 1.0);
+                    admin.set_ready(false);
+                    tracing::warn!(sink = %name, reason = %why, "checkpoint held back: a sink lost output");
+                    continue;
+                }
+                let written = state_dir.as_deref().map_or(Ok(0), |d| checkpoint::write_atomic(d, &cp));
                 match written {
-                    Ok(()) => {
+                    Ok(bytes) => {
                         m.add(CHECKPOINTS, &[], 1.0);
                         m.set(CHECKPOINT_DURATION, &[], started.elapsed().as_secs_f64());
+                        m.set(CHECKPOINT_BYTES, &[], bytes as f64);
                         *admin.last_checkpoint.lock().expect("checkpoint clock mutex poisoned") = Some(Instant::now());
                     }
                     Err(err) => {
@@ -196,6 +235,13 @@ pub(crate) fn run_sinks(
                 break;
             }
         }
+    }
+    if let Some(s) = sinks.iter().find(|s| s.broken.is_some()) {
+        anyhow::bail!(
+            "sink {} lost output ({}); the last checkpoint before it was kept, so a restart emits it again",
+            s.name,
+            s.broken.as_deref().unwrap_or_default()
+        );
     }
     for s in &mut sinks {
         s.flush().with_context(|| format!("flushing sink {}", s.name))?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::harness::{bin, spawn_run, wait_exit};
 
-fn config(dir: &Path, input: &Path) -> PathBuf {
+fn config(dir: &Path, input: &Path, shards: usize) -> PathBuf {
     let text = format!(
         r#"
 [sources.payments]
@@ -19,6 +19,7 @@ max_lines_per_second = 4000
 [runtime]
 batch_events = 32
 queue_batches = 2
+shards = {shards}
 
 [admin]
 port = 0
@@ -93,11 +94,32 @@ fn incidents(path: &Path) -> Incidents {
 }
 
 #[test]
-fn kill_9_at_random_points_then_restart_gives_the_same_windows_and_incidents() {
+fn kill_9_with_one_shard() {
+    kill_9_at_random_points_then_restart_gives_the_same_windows_and_incidents(&[1], 0x5eed_1234);
+}
+
+#[test]
+fn kill_9_with_two_shards() {
+    kill_9_at_random_points_then_restart_gives_the_same_windows_and_incidents(&[2], 0x5eed_4321);
+}
+
+#[test]
+fn kill_9_with_four_shards() {
+    kill_9_at_random_points_then_restart_gives_the_same_windows_and_incidents(&[4], 0x5eed_9999);
+}
+
+#[test]
+fn kill_9_across_changes_of_shard_count() {
+    kill_9_at_random_points_then_restart_gives_the_same_windows_and_incidents(&[2, 1, 4, 3, 1, 2], 0x5eed_7777);
+}
+
+/// The reference is an uninterrupted one-shard run; run `i` of the killed
+/// sequence uses `shards[i % len]` shards, so restores cross shard counts.
+fn kill_9_at_random_points_then_restart_gives_the_same_windows_and_incidents(shards: &[usize], seed: u64) {
     let data = tempfile::tempdir().unwrap();
     let input = scenario(data.path());
     let clean = tempfile::tempdir().unwrap();
-    let mut child = spawn_run(&config(clean.path(), &input), false);
+    let mut child = spawn_run(&config(clean.path(), &input, 1), false);
     assert!(wait_exit(&mut child, Duration::from_secs(60)).success());
     let expected = lines(&clean.path().join("signals.jsonl"));
     assert!(expected.len() > 100, "the uninterrupted run closed windows: {}", expected.len());
@@ -109,13 +131,13 @@ fn kill_9_at_random_points_then_restart_gives_the_same_windows_and_incidents() {
     );
 
     let crashed = tempfile::tempdir().unwrap();
-    let cfg = config(crashed.path(), &input);
     // A fixed-seed LCG: kill points differ per attempt, the test stays reproducible.
-    let mut seed: u64 = 0x5eed_1234;
+    let mut seed = seed;
     let mut kills = 0;
     // (dedup key, action) pairs delivered at each kill: between 0 and all means mid-incident.
     let mut kill_points = Vec::new();
-    for _ in 0..8 {
+    for run in 0..8 {
+        let cfg = config(crashed.path(), &input, shards[run % shards.len()]);
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let after = Duration::from_millis(200 + (seed >> 33) % 700);
         let mut child = std::process::Command::new(bin())
@@ -135,6 +157,7 @@ fn kill_9_at_random_points_then_restart_gives_the_same_windows_and_incidents() {
         let _ = child.wait();
     }
     assert!(kills >= 3, "only {kills} runs were killed mid-way");
+    let cfg = config(crashed.path(), &input, shards[shards.len() - 1]);
     let mut child = spawn_run(&cfg, false);
     assert!(wait_exit(&mut child, Duration::from_secs(60)).success());
     let got = lines(&crashed.path().join("signals.jsonl"));

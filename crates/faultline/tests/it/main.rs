@@ -8,3 +8,4 @@ mod deploy;
 mod harness;
 mod postmortem;
 mod service;
+mod sink_failure;
