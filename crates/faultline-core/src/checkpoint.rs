@@ -241,6 +241,20 @@ impl EngineState {
         registry: &SeriesRegistry,
         input_key: &dyn Fn(InputId) -> InputKey,
     ) -> EngineState {
+        let inputs = router.inputs().map(|(id, s)| (input_key(id), s.clone())).collect();
+        let late = router.late_by_series().iter().map(|(id, n)| (*id, *n)).collect();
+        EngineState::from_copies(router.watermark(), inputs, windows, late, registry)
+    }
+
+    /// The state from plain copies taken at a barrier (series still by id),
+    /// series named through `registry`, everything sorted.
+    pub fn from_copies(
+        watermark: Millis,
+        mut inputs: Vec<(InputKey, InputState)>,
+        windows: Vec<WindowCopy>,
+        late: Vec<(SeriesId, u64)>,
+        registry: &SeriesRegistry,
+    ) -> EngineState {
         let mut open_windows: Vec<OpenWindowState> = windows
             .into_iter()
             .map(|w| OpenWindowState {
@@ -250,14 +264,13 @@ impl EngineState {
                 aggregate: AggregateState::from_aggregate(&w.aggregate),
             })
             .collect();
-        open_windows.sort_by(|a, b| (&a.series, a.start).cmp(&(&b.series, b.start)));
+        // A series has at most one open window per start: the order is total.
+        open_windows.sort_unstable_by(|a, b| (&a.series, a.start).cmp(&(&b.series, b.start)));
         let mut late: Vec<(SeriesKey, u64)> =
-            router.late_by_series().iter().map(|(id, n)| ((*registry.key(*id)).clone(), *n)).collect();
-        late.sort();
-        let mut inputs: Vec<(InputKey, InputState)> =
-            router.inputs().map(|(id, s)| (input_key(id), s.clone())).collect();
+            late.into_iter().map(|(id, n)| ((*registry.key(id)).clone(), n)).collect();
+        late.sort_unstable();
         inputs.sort_by(|a, b| a.0.cmp(&b.0));
-        EngineState { watermark: router.watermark(), inputs, open_windows, late }
+        EngineState { watermark, inputs, open_windows, late }
     }
 
     /// Puts this state into a fresh `engine`, interning label sets in

@@ -5,7 +5,7 @@ mod state;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use state::{PIPELINE_STATE_VERSION, PipelineState, RestoreError};
+pub use state::{PIPELINE_STATE_VERSION, PipelineCopy, PipelineState, RestoreError};
 
 use crate::detect::{DetectorBank, DetectorBankSpec, Finding};
 use crate::engine::{Engine, EngineConfig, RecordStats};
@@ -157,6 +157,11 @@ impl Pipeline {
     /// The engine (watermark, open windows, shard loads).
     pub fn engine(&self) -> &dyn WindowEngine {
         &*self.engine
+    }
+
+    /// The engine, mutably (a barrier needs it).
+    pub fn engine_mut(&mut self) -> &mut dyn WindowEngine {
+        &mut *self.engine
     }
 
     /// The detectors.

@@ -89,6 +89,30 @@ pub struct BankEntry {
     pub detectors: Vec<DetectorState>,
 }
 
+/// The detector bank's state copied at a barrier, by series id ([`DetectorBank::copy_state`]).
+#[derive(Debug, Clone)]
+pub struct BankCopy {
+    entries: Vec<(SeriesId, Signal, Vec<DetectorState>)>,
+}
+
+impl BankCopy {
+    /// The serialisable state, series named by `keys`, sorted by (label set, signal).
+    pub fn into_state(self, keys: &dyn Fn(SeriesId) -> SeriesKey) -> BankState {
+        let mut entries: Vec<BankEntry> = self
+            .entries
+            .into_iter()
+            .map(|(series, signal, detectors)| BankEntry {
+                series: keys(series),
+                signal: signal.as_str().to_owned(),
+                detectors,
+            })
+            .collect();
+        // (series, signal) pairs are unique: an unstable sort gives one order.
+        entries.sort_unstable_by(|a, b| (&a.series, &a.signal).cmp(&(&b.series, &b.signal)));
+        BankState { version: BANK_STATE_VERSION, entries }
+    }
+}
+
 /// Runs the configured detectors of every (series, signal) it is fed.
 #[derive(Debug)]
 pub struct DetectorBank {
@@ -262,20 +286,22 @@ impl DetectorBank {
 
     /// Serialisable state of every series' detectors keyed by (SeriesKey, signal name).
     pub fn snapshot(&self, keys: &dyn Fn(SeriesId) -> SeriesKey) -> BankState {
-        let mut entries: Vec<BankEntry> = self
+        self.copy_state().into_state(keys)
+    }
+
+    /// A plain copy of every (series, signal)'s detector state, still by series
+    /// id: what a checkpoint barrier takes on the engine thread. Naming the
+    /// series and sorting ([`BankCopy::into_state`]) can then happen elsewhere.
+    pub fn copy_state(&self) -> BankCopy {
+        let entries = self
             .entries
             .iter()
-            .map(|d| BankEntry {
-                series: keys(d.series),
-                signal: d.signal.as_str().to_owned(),
-                detectors: self.states[d.first_state..d.first_state + self.plans[d.plan].len()]
-                    .iter()
-                    .map(|s| self.checkpoint(s))
-                    .collect(),
+            .map(|d| {
+                let states = &self.states[d.first_state..d.first_state + self.plans[d.plan].len()];
+                (d.series, d.signal.clone(), states.iter().map(|s| self.checkpoint(s)).collect())
             })
             .collect();
-        entries.sort_by(|a, b| (&a.series, &a.signal).cmp(&(&b.series, &b.signal)));
-        BankState { version: BANK_STATE_VERSION, entries }
+        BankCopy { entries }
     }
 
     /// Restores state taken by [`DetectorBank::snapshot`]. `ids` maps a label set to its

@@ -18,7 +18,9 @@ mod finding;
 mod threshold;
 mod trend;
 
-pub use bank::{BankEntry, BankState, DetectorBank, DetectorBankSpec, DetectorSpec, DetectorState, ServiceOverride};
+pub use bank::{
+    BankCopy, BankEntry, BankState, DetectorBank, DetectorBankSpec, DetectorSpec, DetectorState, ServiceOverride,
+};
 pub use baseline::{AdaptiveConfig, AdaptiveDetector, AdaptiveScore, AdaptiveState, Sides};
 pub use burn_rate::{BurnRateConfig, BurnRateState, BurnWindowPair};
 pub use change_point::{ChangePointConfig, ChangePointState};

@@ -48,23 +48,26 @@ pub struct PipelineState {
     pub accepted: u64,
 }
 
-impl Pipeline {
-    /// The pipeline's state, with series named by their label sets, taken at
-    /// a barrier: every shard copies its open windows after the same input,
-    /// and windows closed before the barrier are processed first, so their
-    /// incident events (appended to `out`) come before the state.
-    pub fn checkpoint(&mut self, out: &mut Vec<IncidentEvent>) -> PipelineState {
-        let windows = self.engine.copy_open_windows();
-        out.extend(self.process());
-        let names = &self.input_names;
-        let input_key = |id: InputId| match names.get(id.0 as usize) {
-            Some(name) => InputKey::Name(name.clone()),
-            None => InputKey::Index(id.0),
-        };
-        let registry = &self.registry;
-        let mut engine = EngineState::capture(self.engine.router(), windows, registry, &input_key);
+/// A [`Pipeline`]'s state copied at a checkpoint barrier, series still by
+/// process-local id; [`PipelineCopy::into_state`] makes the [`PipelineState`].
+#[derive(Debug, Clone)]
+pub struct PipelineCopy {
+    watermark: crate::time::Millis,
+    inputs: Vec<(InputKey, crate::watermark::InputState)>,
+    windows: Vec<crate::shard::WindowCopy>,
+    late: Vec<(crate::series::SeriesId, u64)>,
+    late_carried: BTreeMap<SeriesKey, u64>,
+    detectors: crate::detect::BankCopy,
+    incidents: ManagerState,
+    accepted: u64,
+}
+
+impl PipelineCopy {
+    /// The serialisable state, series named through `registry` (the pipeline's).
+    pub fn into_state(self, registry: &crate::series::SeriesRegistry) -> PipelineState {
+        let mut engine = EngineState::from_copies(self.watermark, self.inputs, self.windows, self.late, registry);
         if !self.late_carried.is_empty() {
-            let mut late: BTreeMap<SeriesKey, u64> = self.late_carried.clone();
+            let mut late = self.late_carried;
             for (key, n) in engine.late {
                 *late.entry(key).or_insert(0) += n;
             }
@@ -74,7 +77,47 @@ impl Pipeline {
         PipelineState {
             version: PIPELINE_STATE_VERSION,
             engine,
-            detectors: self.detectors.snapshot(&keys),
+            detectors: self.detectors.into_state(&keys),
+            incidents: self.incidents,
+            accepted: self.accepted,
+        }
+    }
+}
+
+impl Pipeline {
+    /// The pipeline's state, with series named by their label sets, taken at
+    /// a barrier: every shard copies its open windows after the same input,
+    /// and windows closed before the barrier are processed first, so their
+    /// incident events (appended to `out`) come before the state.
+    pub fn checkpoint(&mut self, out: &mut Vec<IncidentEvent>) -> PipelineState {
+        self.checkpoint_copy(out).into_state(&self.registry)
+    }
+
+    /// The barrier part of [`Pipeline::checkpoint`]: plain copies of the
+    /// state, series still by id. This is all the time ingest stands still;
+    /// [`PipelineCopy::into_state`] (naming series, sorting) can run on another thread.
+    pub fn checkpoint_copy(&mut self, out: &mut Vec<IncidentEvent>) -> PipelineCopy {
+        let windows = self.engine.copy_open_windows();
+        out.extend(self.process());
+        let router = self.engine.router();
+        let names = &self.input_names;
+        let inputs = router
+            .inputs()
+            .map(|(id, s)| {
+                let key = match names.get(id.0 as usize) {
+                    Some(name) => InputKey::Name(name.clone()),
+                    None => InputKey::Index(id.0),
+                };
+                (key, s.clone())
+            })
+            .collect();
+        PipelineCopy {
+            watermark: router.watermark(),
+            inputs,
+            windows,
+            late: router.late_by_series().iter().map(|(id, n)| (*id, *n)).collect(),
+            late_carried: self.late_carried.clone(),
+            detectors: self.detectors.copy_state(),
             incidents: self.incidents.state().clone(),
             accepted: self.stats.accepted,
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use faultline_core::checkpoint::Checkpoint;
 use faultline_core::incident::IncidentEvent;
-use faultline_core::pipeline::Pipeline;
+use faultline_core::pipeline::{Pipeline, PipelineCopy};
 use faultline_core::watermark::InputState;
 use faultline_core::{Event, InputId, Millis, RecordStats, SeriesRegistry, ShardLoad};
 
@@ -115,13 +115,14 @@ impl Processor {
         }
     }
 
-    /// The state to checkpoint (source positions are the caller's), taken at
-    /// a barrier through every shard; what the barrier released goes to `out` first.
-    pub(crate) fn checkpoint(&mut self, now: Millis, out: &mut Vec<Record>) -> Checkpoint {
+    /// The state to checkpoint, copied at a barrier through every shard; what
+    /// the barrier released goes to `out` first. Naming series and
+    /// serialising is left to the sink thread ([`PipelineCopy::into_state`]).
+    pub(crate) fn checkpoint(&mut self, out: &mut Vec<Record>) -> PipelineCopy {
         let mut events = Vec::new();
-        let state = self.pipeline.checkpoint(&mut events);
+        let copy = self.pipeline.checkpoint_copy(&mut events);
         self.after_pipeline(events, out);
-        Checkpoint::of_pipeline(state, now)
+        copy
     }
 
     /// Late events, including those before the restart.

@@ -27,7 +27,7 @@ use super::checkpoint;
 use super::metrics::*;
 use super::output::Record;
 use super::processor::Processor;
-use super::sink::{SinkOut, ToSinks, run_sinks};
+use super::sink::{PendingCheckpoint, SinkOut, ToSinks, run_sinks};
 use crate::config::PipelineSpec;
 
 /// Queue label of the sources-to-engine queue.
@@ -129,6 +129,7 @@ pub(crate) fn start(
         slots.push(SourceSlot { name, ended: vec![false; partitions.len()], partitions, inputs, stats });
     }
     drop(in_tx);
+    let sink_registry = registry.clone();
     let engine = EngineLoop {
         processor,
         registry,
@@ -145,7 +146,7 @@ pub(crate) fn start(
     let (done_tx, done) = sync_channel(1);
     let sink_admin = admin.clone();
     threads.push(std::thread::Builder::new().name("sinks".into()).spawn(move || {
-        let _ = done_tx.send(run_sinks(out_rx, sinks, state_dir, &sink_admin));
+        let _ = done_tx.send(run_sinks(out_rx, sinks, state_dir, &sink_registry, &sink_admin));
     })?);
     admin.set_ready(true);
     Ok(Running { stop, threads, done })
@@ -247,13 +248,12 @@ impl EngineLoop {
     /// the sink thread, which serialises and writes it.
     fn checkpoint(&mut self, finished: bool, records: &mut Vec<Record>) {
         let started = Instant::now();
-        let mut cp = self.processor.checkpoint(wall_now(), records);
-        cp.positions = self.positions.clone();
-        cp.finished = finished;
+        let copy = self.processor.checkpoint(records);
+        let pending = PendingCheckpoint { copy, positions: self.positions.clone(), finished, taken_at: wall_now() };
         self.admin.metrics.set(CHECKPOINT_STALL, &[], started.elapsed().as_secs_f64());
         self.flush(records);
         self.admin.metrics.add(QUEUE_PUSHED, &[("queue", SINK_QUEUE)], 1.0);
-        let _ = self.out.send(ToSinks::Checkpoint(Box::new(cp)));
+        let _ = self.out.send(ToSinks::Checkpoint(Box::new(pending)));
     }
 
     fn publish(&mut self) {

@@ -7,7 +7,11 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use std::collections::BTreeMap;
+
 use faultline_core::checkpoint::Checkpoint;
+use faultline_core::pipeline::PipelineCopy;
+use faultline_core::{Millis, Position, SeriesRegistry};
 
 use super::admin::AdminState;
 use super::checkpoint;
@@ -27,9 +31,32 @@ pub(crate) enum ToSinks {
     /// Lines to write.
     Records(Vec<Record>),
     /// A barrier: flush everything before it, then write this checkpoint.
-    Checkpoint(Box<Checkpoint>),
+    Checkpoint(Box<PendingCheckpoint>),
     /// No more input.
     Close,
+}
+
+/// A checkpoint as the engine thread copied it at the barrier: made
+/// serialisable and written here, off the engine thread.
+#[derive(Debug)]
+pub(crate) struct PendingCheckpoint {
+    /// The pipeline's state, series still by id.
+    pub(crate) copy: PipelineCopy,
+    /// Source positions of the same input prefix, by partition.
+    pub(crate) positions: BTreeMap<String, Position>,
+    /// Every input ended and every window closed.
+    pub(crate) finished: bool,
+    /// Processing time of the barrier.
+    pub(crate) taken_at: Millis,
+}
+
+impl PendingCheckpoint {
+    fn into_checkpoint(self, registry: &SeriesRegistry) -> Checkpoint {
+        let mut cp = Checkpoint::of_pipeline(self.copy.into_state(registry), self.taken_at);
+        cp.positions = self.positions;
+        cp.finished = self.finished;
+        cp
+    }
 }
 
 /// How a sink renders an incident event (`None` skips it).
@@ -174,6 +201,7 @@ pub(crate) fn run_sinks(
     rx: Receiver<ToSinks>,
     mut sinks: Vec<SinkOut>,
     state_dir: Option<PathBuf>,
+    registry: &SeriesRegistry,
     admin: &AdminState,
 ) -> anyhow::Result<()> {
     let _span = tracing::info_span!("sink", name = "all").entered();
@@ -216,6 +244,7 @@ pub(crate) fn run_sinks(
                     tracing::warn!(sink = %name, reason = %why, "checkpoint held back: a sink lost output");
                     continue;
                 }
+                let cp = cp.into_checkpoint(registry);
                 let written = state_dir.as_deref().map_or(Ok(0), |d| checkpoint::write_atomic(d, &cp));
                 match written {
                     Ok(bytes) => {

@@ -1,0 +1,86 @@
+//! Checkpoint benchmarks at 100 k active series: how long ingest stands still for one, beside a bare window copy.
+//!
+//! Run: `cargo bench -p faultline-benches --bench checkpoint`. A pipeline (default
+//! detectors) holds 100 k request series that have each closed a few windows, so the
+//! detector bank has 300 k (series, signal) states and every series has an open
+//! window. `stall` is what the engine thread does at a barrier (copy every open window,
+//! copy the detector and incident state); `to_state` and `serialise` are what the
+//! sink thread does afterwards. The baseline copies the open windows alone: the least
+//! any consistent snapshot must do.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use faultline_core::checkpoint::Checkpoint;
+use faultline_core::event::Request;
+use faultline_core::pipeline::{Pipeline, PipelineConfig};
+use faultline_core::series::{DimsRef, SeriesKeyRef};
+use faultline_core::{Event, EventBody, Millis, SeriesKind, SeriesRegistry};
+
+const N_SERIES: u32 = 100_000;
+const T0: i64 = 1_795_132_800_000;
+
+fn loaded_pipeline(shards: usize) -> Pipeline {
+    let registry = Arc::new(SeriesRegistry::new(N_SERIES));
+    let ids: Vec<_> = (0..N_SERIES)
+        .map(|i| {
+            let op = format!("op-{i}");
+            registry.intern(SeriesKeyRef {
+                kind: SeriesKind::Request,
+                service: "svc",
+                name: &op,
+                dims: DimsRef::Borrowed(&[]),
+            })
+        })
+        .collect();
+    let mut p = Pipeline::new(PipelineConfig { shards, ..PipelineConfig::default() }, registry);
+    let input = p.input("load");
+    // Four windows of two events per series, then half a window more: every series has state and an open window.
+    for step in 0..9i64 {
+        let ts = T0 + step * 5_000 + 1_000;
+        let batch: Vec<Event> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &series)| Event {
+                ts: Millis(ts + (i as i64 % 1000)),
+                series,
+                body: EventBody::Request(Request {
+                    latency_us: Some(20_000 + (i as u64 % 5000) * 10),
+                    is_error: i % 97 == 0,
+                }),
+            })
+            .collect();
+        for chunk in batch.chunks(4096) {
+            p.record(input, chunk);
+        }
+    }
+    p
+}
+
+fn checkpoint(c: &mut Criterion) {
+    let mut g = c.benchmark_group("checkpoint/100k_series");
+    g.sample_size(10);
+    for shards in [1usize, 2] {
+        let mut p = loaded_pipeline(shards);
+        assert!(p.engine().n_open_windows() >= N_SERIES as usize);
+        g.bench_function(format!("baseline_copy_open_windows_{shards}_shards"), |b| {
+            b.iter(|| black_box(p.engine_mut().copy_open_windows().len()));
+        });
+        g.bench_function(format!("stall_{shards}_shards"), |b| {
+            b.iter(|| black_box(p.checkpoint_copy(&mut Vec::new())));
+        });
+        let copy = p.checkpoint_copy(&mut Vec::new());
+        g.bench_function(format!("to_state_{shards}_shards"), |b| {
+            b.iter(|| black_box(copy.clone().into_state(p.registry())));
+        });
+        let state = copy.into_state(p.registry());
+        let cp = Checkpoint::of_pipeline(state, Millis(0));
+        g.bench_function(format!("serialise_json_{shards}_shards"), |b| b.iter(|| black_box(cp.to_json().len())));
+        eprintln!("checkpoint at {N_SERIES} series: {} bytes as JSON", cp.to_json().len());
+    }
+    g.finish();
+}
+
+criterion_group!(benches, checkpoint);
+criterion_main!(benches);
