@@ -165,7 +165,8 @@ impl SeriesKeyRef<'_> {
 /// overflow series per (service, kind); [`SeriesRegistry::n_folded`] counts them.
 #[derive(Debug)]
 pub struct SeriesRegistry {
-    ids: DashMap<SeriesKey, SeriesId, rustc_hash::FxBuildHasher>,
+    /// Shares each label set with `keys`: one copy per series.
+    ids: DashMap<Arc<SeriesKey>, SeriesId, rustc_hash::FxBuildHasher>,
     keys: RwLock<Vec<Arc<SeriesKey>>>,
     per_service: DashMap<Box<str>, u32, rustc_hash::FxBuildHasher>,
     max_series_per_service: u32,
@@ -209,10 +210,11 @@ impl SeriesRegistry {
             *n += 1;
             owned
         };
+        let target = Arc::new(target);
         *self.ids.entry(target.clone()).or_insert_with(|| {
             let mut keys = self.keys.write().expect("series key table poisoned");
             let id = SeriesId(u32::try_from(keys.len()).expect("fewer than 2^32 series"));
-            keys.push(Arc::new(target));
+            keys.push(target);
             id
         })
     }
