@@ -116,8 +116,15 @@ impl Aggregate {
     /// and reported as `false` (the decoder never produces that).
     #[inline]
     pub fn record(&mut self, ts: Millis, body: &EventBody) -> bool {
+        self.record_reusing(ts, body, &mut Vec::new())
+    }
+
+    /// [`Aggregate::record`], taking a histogram from `spare` (emptied ones, see
+    /// [`LatencyHistogram::into_reusable`]) when the window sees its first latency.
+    #[inline]
+    pub fn record_reusing(&mut self, ts: Millis, body: &EventBody, spare: &mut Vec<LatencyHistogram>) -> bool {
         match (self, body) {
-            (Aggregate::Request(a), EventBody::Request(r)) => a.record(r),
+            (Aggregate::Request(a), EventBody::Request(r)) => a.record(r, spare),
             (Aggregate::Gauge(a), EventBody::Gauge(g)) => a.record(ts, g),
             (Aggregate::Transaction(a), EventBody::Transaction(t)) => a.record(t),
             (Aggregate::Change(a), EventBody::Change(c)) => a.record(c.clone()),
@@ -164,11 +171,11 @@ impl Aggregate {
 
 impl RequestAggregate {
     #[inline]
-    fn record(&mut self, r: &Request) {
+    fn record(&mut self, r: &Request, spare: &mut Vec<LatencyHistogram>) {
         self.requests += 1;
         self.errors += u64::from(r.is_error);
         if let Some(us) = r.latency_us {
-            self.latency.get_or_insert_with(LatencyHistogram::new).record(us);
+            self.latency.get_or_insert_with(|| spare.pop().unwrap_or_default()).record(us);
         }
     }
 

@@ -33,6 +33,19 @@ impl LatencyHistogram {
         LatencyHistogram::Small(h)
     }
 
+    /// This histogram emptied, for a new window: `Some` only while it still has
+    /// the layout of [`LatencyHistogram::new`] (`u16` counters, not grown), so that
+    /// recording into it is exactly like recording into a new one.
+    pub fn into_reusable(self) -> Option<LatencyHistogram> {
+        match self {
+            LatencyHistogram::Small(mut h) if h.high() == INITIAL_HIGH_US => {
+                h.reset();
+                Some(LatencyHistogram::Small(h))
+            }
+            _ => None,
+        }
+    }
+
     /// Records one latency in µs (clamped to [`HIGHEST_US`]).
     #[inline]
     pub fn record(&mut self, latency_us: u64) {
@@ -106,6 +119,21 @@ impl LatencyHistogram {
             LatencyHistogram::Large(h) => h.value_at_quantile(q),
         };
         us as f64 / 1000.0
+    }
+
+    /// The latencies at several ascending quantiles, in milliseconds, in one walk
+    /// over the counts; each equals [`LatencyHistogram::quantile_ms`] of its quantile.
+    pub fn quantiles_ms<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
+        debug_assert!(qs.is_sorted(), "quantiles must ascend: {qs:?}");
+        let mut out = [0.0; N];
+        let values: &mut dyn Iterator<Item = u64> = match self {
+            LatencyHistogram::Small(h) => &mut h.value_at_quantiles(qs),
+            LatencyHistogram::Large(h) => &mut h.value_at_quantiles(qs),
+        };
+        for (o, us) in out.iter_mut().zip(values) {
+            *o = us as f64 / 1000.0;
+        }
+        out
     }
 
     /// The largest recorded latency (within histogram precision), in milliseconds.
@@ -193,6 +221,47 @@ mod tests {
         let p99 = h.quantile_ms(0.99);
         assert!((p50 - 500.0).abs() <= 500.0 * 0.01 + 0.05, "{p50}");
         assert!((p99 - 990.0).abs() <= 990.0 * 0.01 + 0.05, "{p99}");
+    }
+
+    #[test]
+    fn quantiles_in_one_walk_equal_each_on_its_own() {
+        let mut h = LatencyHistogram::new();
+        for (i, us) in [40_u64, 900, 3_100, 3_300, 77_000, 77_000, 1_900_000, 5_000_000].iter().enumerate() {
+            h.record(*us);
+            let qs = [0.0, 0.5, 0.95, 0.99, 1.0];
+            let one_walk = h.quantiles_ms(qs);
+            for (q, v) in qs.iter().zip(one_walk) {
+                assert_eq!(v.to_bits(), h.quantile_ms(*q).to_bits(), "q {q} after {} samples", i + 1);
+            }
+        }
+        let mut big = LatencyHistogram::new();
+        for v in 0..70_000_u64 {
+            big.record(v * 37 % 3_000_000);
+        }
+        let qs = [0.5, 0.95, 0.99];
+        assert_eq!(big.quantiles_ms(qs), qs.map(|q| big.quantile_ms(q)));
+    }
+
+    #[test]
+    fn a_reused_histogram_records_like_a_new_one() {
+        let mut used = LatencyHistogram::new();
+        for us in [10, 5_000, 1_999_999] {
+            used.record(us);
+        }
+        let mut reused = used.into_reusable().expect("not grown");
+        assert!(reused.is_empty());
+        let mut fresh = LatencyHistogram::new();
+        for us in [77, 3_300, 3_300, 250_000] {
+            reused.record(us);
+            fresh.record(us);
+        }
+        assert_eq!(reused.buckets(), fresh.buckets());
+        assert_eq!(reused.max_ms().to_bits(), fresh.max_ms().to_bits());
+        assert_eq!(reused.quantiles_ms([0.5, 0.99]), fresh.quantiles_ms([0.5, 0.99]));
+        assert_eq!(reused.size_bytes(), fresh.size_bytes());
+        let mut grown = LatencyHistogram::new();
+        grown.record(30_000_000);
+        assert!(grown.into_reusable().is_none(), "a grown histogram is not reused");
     }
 
     #[test]

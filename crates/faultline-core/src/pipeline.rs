@@ -11,7 +11,7 @@ use crate::detect::{DetectorBank, DetectorBankSpec, Finding};
 use crate::engine::{Engine, EngineConfig, RecordStats};
 use crate::event::Event;
 use crate::incident::{CauseCatalog, IncidentConfig, IncidentEvent, IncidentManager};
-use crate::series::{SeriesKey, SeriesRegistry};
+use crate::series::{LabelOrder, SeriesKey, SeriesRegistry};
 use crate::sharded::ShardedEngine;
 use crate::signal::{SignalPoint, extract};
 use crate::time::Millis;
@@ -62,6 +62,8 @@ pub struct Pipeline {
     stats: RecordStats,
     /// Late events per series from before a restore (the router counts from zero).
     late_carried: BTreeMap<SeriesKey, u64>,
+    /// Label-set order of the series, so closed windows sort by integers.
+    order: LabelOrder,
 }
 
 impl Pipeline {
@@ -88,6 +90,7 @@ impl Pipeline {
             found: Vec::new(),
             stats: RecordStats::default(),
             late_carried: BTreeMap::new(),
+            order: LabelOrder::default(),
         }
     }
 
@@ -175,11 +178,17 @@ impl Pipeline {
     }
 
     fn process(&mut self) -> Vec<IncidentEvent> {
+        // The previous call's windows are done with: their histograms go back to the shard.
+        let done = std::mem::take(&mut self.closed);
+        self.engine.recycle(done);
         self.closed = self.engine.drain_closed();
         // Label-set order, not id order: ids depend on interning order, which a
         // restore changes, and the manager must see the same sequence either way.
-        let registry = &self.registry;
-        self.closed.sort_by_cached_key(|c| (c.window.end, registry.key(c.series)));
+        if self.closed.iter().any(|c| c.series.index() >= self.order.len()) {
+            self.order.cover(&self.registry);
+        }
+        let order = &self.order;
+        self.closed.sort_unstable_by_key(|c| (c.window.end, order.rank(c.series)));
         self.points.clear();
         self.findings.clear();
         let mut out = Vec::new();
@@ -189,21 +198,21 @@ impl Pipeline {
                 self.incidents.end_window(end, &mut out);
             }
             current_end = Some(closed.window.end);
-            let key = self.registry.key(closed.series);
-            self.incidents.observe_window(&key, closed);
+            let key = self.order.key(closed.series);
+            self.incidents.observe_window(key, closed);
             self.scratch.clear();
-            extract(closed, &key, &mut self.scratch);
+            extract(closed, key, &mut self.scratch);
             for point in &self.scratch {
-                self.incidents.observe_point(&key, point);
+                self.incidents.observe_point(key, point);
                 self.found.clear();
                 // A ratio from a single trial says nothing, and the bank's binomial
                 // test cannot take one (its clamp panics with n = 1).
                 if point.signal.is_ratio() && point.n < 2 {
                     continue;
                 }
-                self.detectors.observe(&key, point, &mut self.found);
+                self.detectors.observe(key, point, &mut self.found);
                 for f in &self.found {
-                    self.incidents.observe_finding(&key, f);
+                    self.incidents.observe_finding(key, f);
                 }
                 self.findings.append(&mut self.found);
             }

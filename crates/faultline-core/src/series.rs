@@ -157,22 +157,6 @@ impl SeriesKeyRef<'_> {
     }
 }
 
-/// Wrapper so owned keys hash exactly like [`SeriesKeyRef`] in local caches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HashedKey(pub SeriesKey);
-
-impl Hash for HashedKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.as_ref().hash(state);
-    }
-}
-
-impl hashbrown::Equivalent<HashedKey> for SeriesKeyRef<'_> {
-    fn equivalent(&self, key: &HashedKey) -> bool {
-        self.same_as(&key.0)
-    }
-}
-
 /// Label set → dense series id, shared by every decoder. Interning is a
 /// concurrent map (dashmap); decoders keep a local cache in front of it so
 /// the shared map is touched once per label set per decoder, not per event.
@@ -181,7 +165,8 @@ impl hashbrown::Equivalent<HashedKey> for SeriesKeyRef<'_> {
 /// overflow series per (service, kind); [`SeriesRegistry::n_folded`] counts them.
 #[derive(Debug)]
 pub struct SeriesRegistry {
-    ids: DashMap<SeriesKey, SeriesId, rustc_hash::FxBuildHasher>,
+    /// Shares each label set with `keys`: one copy per series.
+    ids: DashMap<Arc<SeriesKey>, SeriesId, rustc_hash::FxBuildHasher>,
     keys: RwLock<Vec<Arc<SeriesKey>>>,
     per_service: DashMap<Box<str>, u32, rustc_hash::FxBuildHasher>,
     max_series_per_service: u32,
@@ -225,10 +210,11 @@ impl SeriesRegistry {
             *n += 1;
             owned
         };
+        let target = Arc::new(target);
         *self.ids.entry(target.clone()).or_insert_with(|| {
             let mut keys = self.keys.write().expect("series key table poisoned");
             let id = SeriesId(u32::try_from(keys.len()).expect("fewer than 2^32 series"));
-            keys.push(Arc::new(target));
+            keys.push(target);
             id
         })
     }
@@ -262,21 +248,121 @@ impl SeriesRegistry {
     }
 }
 
-/// A decoder-local cache in front of the shared registry.
+/// The rank of every series id in label-set order, so that whoever must process
+/// series in label-set order (not id order, which depends on interning order)
+/// sorts by integers. Extended on demand as the registry mints new ids.
+#[derive(Debug, Default)]
+pub(crate) struct LabelOrder {
+    /// Label sets in order, with their ids.
+    sorted: Vec<(Arc<SeriesKey>, SeriesId)>,
+    /// Position of each id in `sorted`.
+    ranks: Vec<u32>,
+}
+
+impl LabelOrder {
+    /// Number of ids ranked.
+    pub(crate) fn len(&self) -> usize {
+        self.ranks.len()
+    }
+
+    /// The rank of `id`, which must be below the registry's length at the last [`LabelOrder::cover`].
+    pub(crate) fn rank(&self, id: SeriesId) -> u32 {
+        self.ranks[id.index()]
+    }
+
+    /// The label set of a ranked `id`.
+    pub(crate) fn key(&self, id: SeriesId) -> &Arc<SeriesKey> {
+        &self.sorted[self.rank(id) as usize].0
+    }
+
+    /// Ranks every id the registry minted so far: the new ones are sorted among
+    /// themselves and placed among the known ones by binary search.
+    pub(crate) fn cover(&mut self, registry: &SeriesRegistry) {
+        let n = registry.len();
+        let known = self.ranks.len();
+        if n <= known {
+            return;
+        }
+        let mut fresh: Vec<(Arc<SeriesKey>, SeriesId)> =
+            (known..n).map(|i| SeriesId(i as u32)).map(|id| (registry.key(id), id)).collect();
+        fresh.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Where each new label set goes among the known ones (no ties: label sets are unique).
+        let mut at = Vec::with_capacity(fresh.len());
+        let mut from = 0;
+        for (key, _) in &fresh {
+            from += self.sorted[from..].partition_point(|o| o.0 < *key);
+            at.push(from);
+        }
+        let mut merged = Vec::with_capacity(n);
+        let mut old = std::mem::take(&mut self.sorted).into_iter();
+        let mut taken = 0;
+        for (entry, pos) in fresh.into_iter().zip(at) {
+            merged.extend(old.by_ref().take(pos - taken));
+            taken = pos;
+            merged.push(entry);
+        }
+        merged.extend(old);
+        self.sorted = merged;
+        self.ranks.resize(n, 0);
+        for (rank, (_, id)) in self.sorted.iter().enumerate() {
+            self.ranks[id.index()] = rank as u32;
+        }
+    }
+}
+
+/// A decoder-local cache in front of the shared registry. It shares the
+/// registry's copy of each label set (no copy of its own) and keeps each entry's
+/// full hash, so a lookup hashes the borrowed label set once and compares bytes
+/// only with an entry whose hash matches.
 #[derive(Debug, Default)]
 pub struct SeriesCache {
-    map: hashbrown::HashMap<HashedKey, SeriesId, rustc_hash::FxBuildHasher>,
+    map: hashbrown::HashTable<CacheEntry>,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    hash: u64,
+    key: Arc<SeriesKey>,
+    id: SeriesId,
 }
 
 impl SeriesCache {
     /// The id of `key`: from the cache, or interned in `registry` and cached.
+    #[inline]
     pub fn resolve(&mut self, registry: &SeriesRegistry, key: SeriesKeyRef<'_>) -> SeriesId {
-        if let Some(id) = self.map.get(&key) {
-            return *id;
+        let hash = key.cache_hash();
+        if let Some(e) = self.map.find(hash, |e| e.hash == hash && key.same_as(&e.key)) {
+            return e.id;
         }
+        self.insert(registry, key, hash)
+    }
+
+    #[inline(never)]
+    fn insert(&mut self, registry: &SeriesRegistry, key: SeriesKeyRef<'_>, hash: u64) -> SeriesId {
         let id = registry.intern(key);
-        self.map.insert(HashedKey(key.to_owned_key()), id);
+        // Folded label sets map to their overflow series, whose key is not `key`:
+        // the entry keeps the label set looked up, so it is found again.
+        let interned = registry.key(id);
+        let key = if key.same_as(&interned) { interned } else { Arc::new(key.to_owned_key()) };
+        self.map.insert_unique(hash, CacheEntry { hash, key, id }, |e| e.hash);
         id
+    }
+}
+
+impl SeriesKeyRef<'_> {
+    /// FxHash of the label set with a final avalanche (the 64-bit finaliser of
+    /// MurmurHash3): FxHash alone leaves the top bits, which the hash table uses
+    /// as its tag, nearly equal for label sets that differ in a digit or two.
+    #[inline]
+    fn cache_hash(&self) -> u64 {
+        let mut h = rustc_hash::FxHasher::default();
+        self.hash(&mut h);
+        let mut x = h.finish();
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
     }
 }
 
@@ -324,6 +410,26 @@ mod tests {
     }
 
     #[test]
+    fn label_order_ranks_equal_label_set_order_as_ids_arrive() {
+        let r = SeriesRegistry::new(100);
+        let mut order = LabelOrder::default();
+        let names = ["m", "c", "x", "a", "q", "b", "z", "d", "k", "e", "y"];
+        for (i, name) in names.iter().enumerate() {
+            r.intern(req("pay", name, &[]));
+            if i % 3 == 0 {
+                order.cover(&r);
+            }
+        }
+        order.cover(&r);
+        assert_eq!(order.len(), names.len());
+        let mut by_rank: Vec<SeriesId> = (0..names.len() as u32).map(SeriesId).collect();
+        by_rank.sort_by_key(|id| order.rank(*id));
+        let mut by_key = by_rank.clone();
+        by_key.sort_by_key(|id| r.key(*id));
+        assert_eq!(by_rank, by_key);
+    }
+
+    #[test]
     fn cache_agrees_with_registry() {
         let r = SeriesRegistry::new(100);
         let mut c = SeriesCache::default();
@@ -331,5 +437,17 @@ mod tests {
         assert_eq!(c.resolve(&r, req("pay", "x", &["eu", "i-1"])), a);
         assert_ne!(c.resolve(&r, req("pay", "x", &["eu", "i-2"])), a);
         assert_eq!(r.lookup(&req("pay", "x", &["eu", "i-1"]).to_owned_key()), Some(a));
+    }
+
+    #[test]
+    fn cache_finds_folded_label_sets_again() {
+        let r = SeriesRegistry::new(1);
+        let mut c = SeriesCache::default();
+        let a = c.resolve(&r, req("pay", "a", &[]));
+        let b = c.resolve(&r, req("pay", "b", &[]));
+        assert!(r.key(b).is_overflow());
+        assert_eq!(c.resolve(&r, req("pay", "b", &[])), b);
+        assert_eq!(c.resolve(&r, req("pay", "a", &[])), a);
+        assert_eq!(c.map.len(), 2);
     }
 }

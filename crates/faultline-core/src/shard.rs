@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::aggregate::Aggregate;
+use crate::aggregate::{Aggregate, RequestAggregate};
 use crate::event::Event;
+use crate::latency::LatencyHistogram;
 use crate::series::SeriesId;
 use crate::time::{DurationMs, Millis};
 use crate::window::{ClosedWindow, Window, WindowSpec};
@@ -29,7 +30,12 @@ pub struct Shard {
     schedule: BTreeMap<Millis, Vec<u32>>,
     closed: Vec<ClosedWindow>,
     n_open: usize,
+    /// Emptied histograms of closed windows, for windows that see their first latency.
+    spare: Vec<LatencyHistogram>,
 }
+
+/// Most emptied histograms a shard keeps for reuse (about 40 MB).
+const MAX_SPARE_HISTOGRAMS: usize = 16 * 1024;
 
 #[derive(Debug)]
 struct SeriesWindows {
@@ -75,6 +81,7 @@ impl Shard {
             schedule: BTreeMap::new(),
             closed: Vec::new(),
             n_open: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -106,7 +113,7 @@ impl Shard {
             let size = self.windows.size().0;
             let sw = &mut self.slots[slot];
             if let Some(w) = sw.open.iter_mut().find(|w| (ev.ts.0.wrapping_sub(w.start.0) as u64) < size as u64) {
-                w.aggregate.record(ev.ts, &ev.body);
+                w.aggregate.record_reusing(ev.ts, &ev.body, &mut self.spare);
                 return;
             }
             let start = self.windows.last_start(ev.ts);
@@ -117,7 +124,7 @@ impl Shard {
             let sw = &mut self.slots[slot];
             match sw.open.iter_mut().find(|w| w.start == start) {
                 Some(w) => {
-                    w.aggregate.record(ev.ts, &ev.body);
+                    w.aggregate.record_reusing(ev.ts, &ev.body, &mut self.spare);
                 }
                 None => self.open_and_record(slot, start, ev),
             }
@@ -127,7 +134,7 @@ impl Shard {
     #[inline(never)]
     fn open_and_record(&mut self, slot: usize, start: Millis, ev: &Event) {
         let mut aggregate = Aggregate::for_body(&ev.body);
-        aggregate.record(ev.ts, &ev.body);
+        aggregate.record_reusing(ev.ts, &ev.body, &mut self.spare);
         self.slots[slot].open.push(OpenWindow { start, aggregate });
         self.schedule.entry(start.plus(self.windows.size())).or_default().push(slot as u32);
         self.n_open += 1;
@@ -185,6 +192,24 @@ impl Shard {
             }
         }
         self.closed.push(ClosedWindow { series: SeriesId(slot as u32), window, aggregate: w.aggregate });
+    }
+
+    /// Takes back windows drained earlier, once their reader is done with them:
+    /// their histograms are emptied and handed to windows opened later, instead
+    /// of being freed and allocated again. Keeps at most as many as windows are
+    /// open (and [`MAX_SPARE_HISTOGRAMS`]), so memory does not grow.
+    pub fn recycle(&mut self, closed: impl IntoIterator<Item = ClosedWindow>) {
+        let cap = self.n_open.min(MAX_SPARE_HISTOGRAMS);
+        for c in closed {
+            if self.spare.len() >= cap {
+                break;
+            }
+            if let Aggregate::Request(RequestAggregate { latency: Some(h), .. }) = c.aggregate
+                && let Some(h) = h.into_reusable()
+            {
+                self.spare.push(h);
+            }
+        }
     }
 
     /// Takes the windows closed so far, in (end, series) order.

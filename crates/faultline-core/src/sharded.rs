@@ -377,6 +377,13 @@ impl WindowEngine for ShardedEngine {
         ShardedEngine::drain_closed(self)
     }
 
+    fn recycle(&mut self, closed: Vec<ClosedWindow>) {
+        // Shard 0's windows go back to it; the other shards' are freed here
+        // rather than sent back across threads.
+        let n = self.pending.len();
+        self.local.recycle(closed.into_iter().filter(|c| c.series.index() % n == 0));
+    }
+
     fn router(&self) -> &Router {
         &self.router
     }

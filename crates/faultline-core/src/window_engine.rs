@@ -22,6 +22,9 @@ pub trait WindowEngine: std::fmt::Debug + Send {
     /// Windows every shard has closed, in (end, series) order. A window end is
     /// released whole: never some of its windows in one call and the rest later.
     fn drain_closed(&mut self) -> Vec<ClosedWindow>;
+    /// Hands back windows drained earlier once their reader is done with
+    /// them, so their histograms can serve windows opened later.
+    fn recycle(&mut self, closed: Vec<ClosedWindow>);
     /// The router: watermark, per-input state, late counts.
     fn router(&self) -> &Router;
     /// A barrier: waits until every shard has taken every batch recorded so
@@ -66,6 +69,10 @@ impl WindowEngine for Engine {
 
     fn drain_closed(&mut self) -> Vec<ClosedWindow> {
         Engine::drain_closed(self)
+    }
+
+    fn recycle(&mut self, closed: Vec<ClosedWindow>) {
+        self.shard_mut().recycle(closed);
     }
 
     fn router(&self) -> &Router {

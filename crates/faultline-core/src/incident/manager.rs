@@ -1,6 +1,7 @@
 //! The incident manager: grouping findings into incidents and driving their lifecycle on event time.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -118,7 +119,7 @@ impl IncidentManager {
     }
 
     /// Counts a closed window of the series `key` (errors per dimension, transactions, changes).
-    pub fn observe_window(&mut self, key: &SeriesKey, closed: &ClosedWindow) {
+    pub fn observe_window(&mut self, key: &Arc<SeriesKey>, closed: &ClosedWindow) {
         let known = match key.kind {
             SeriesKind::Transaction => Some(&mut self.state.payment_services),
             SeriesKind::Request | SeriesKind::Dependency => Some(&mut self.state.app_services),
@@ -127,11 +128,11 @@ impl IncidentManager {
         if let Some(known) = known.filter(|k| !k.contains(&*key.service)) {
             known.insert(key.service.to_string());
         }
-        self.evidence.observe_window(key, closed, &self.config.dimension_names);
+        self.evidence.observe_window(key, closed);
     }
 
     /// Records a signal value of the series `key`.
-    pub fn observe_point(&mut self, key: &SeriesKey, point: &SignalPoint) {
+    pub fn observe_point(&mut self, key: &Arc<SeriesKey>, point: &SignalPoint) {
         self.evidence.observe_point(key, point);
     }
 
@@ -200,7 +201,8 @@ impl IncidentManager {
     fn measure_services(&self, w: Millis, out: &mut Vec<(SeriesKey, Finding)>) {
         let c = &self.config.confirm;
         let window = Window { start: Millis(w.0 - self.config.window.0), end: w };
-        for (service, sw) in &self.evidence.services {
+        for sw in self.evidence.services() {
+            let service = sw.name();
             let (requests, errors) = sw.inbound();
             let measured = [
                 (SeriesKind::Request, Signal::ErrorRate, requests, errors),
@@ -428,7 +430,7 @@ impl IncidentManager {
             if inc.last_abnormal_at == w {
                 let window = self.evidence.impact(inc.services.iter());
                 accumulate(&mut inc.impact, &window);
-                self.evidence.add_dimensions(inc.services.iter(), &mut inc.dimensions);
+                self.evidence.add_dimensions(inc.services.iter(), &cfg.dimension_names, &mut inc.dimensions);
                 self.evidence.add_peaks(inc.services.iter(), &mut inc.peaks);
                 // Shares are judged over the incident so far, so a few requests in one
                 // quiet window cannot make a P0 on their own.

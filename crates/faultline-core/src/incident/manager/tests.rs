@@ -42,6 +42,7 @@ impl Harness {
         let win = window(k);
         let agg = RequestAggregate { requests, errors, latency: None };
         let closed = ClosedWindow { series: SeriesId(0), window: win, aggregate: Aggregate::Request(agg) };
+        let key = &Arc::new(key.clone());
         self.m.observe_window(key, &closed);
         let rate = errors as f64 / requests.max(1) as f64;
         let point = SignalPoint {
@@ -261,7 +262,10 @@ fn a_deploy_before_onset_is_named() {
         Change { at: Millis(T0 - 60_000), kind: ChangeKind::Deploy, id: "v2.3.1".into(), text: "new client".into() };
     let key = SeriesKey::new(SeriesKind::Change, "pay", "", &[]);
     let agg = Aggregate::Change(ChangeAggregate { changes: vec![Arc::new(change)] });
-    h.m.observe_window(&key, &ClosedWindow { series: SeriesId(1), window: window(-7), aggregate: agg });
+    h.m.observe_window(
+        &Arc::new(key.clone()),
+        &ClosedWindow { series: SeriesId(1), window: window(-7), aggregate: agg },
+    );
     h.m.end_window(window(-7).end, &mut Vec::new());
     h.outage("pay", 0, 2, 0.2);
     let inc = &h.events.last().unwrap().incident;
