@@ -267,6 +267,9 @@ impl EngineLoop {
         if wm > Millis(0) {
             m.set(WATERMARK_LAG, &[], (now.0 - wm.0) as f64 / 1000.0);
         }
+        // Sources count what they push in their own stats (no lock on their side).
+        let pushed: u64 = self.sources.iter().map(|s| s.stats.batches.load(Ordering::Relaxed)).sum();
+        m.set(QUEUE_PUSHED, &[("queue", INPUT_QUEUE)], pushed as f64);
         for q in [INPUT_QUEUE, SINK_QUEUE] {
             let depth = m.get(QUEUE_PUSHED, &[("queue", q)]) - m.get(QUEUE_POPPED, &[("queue", q)]);
             m.set(QUEUE_DEPTH, &[("queue", q)], depth.max(0.0));

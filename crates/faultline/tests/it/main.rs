@@ -6,6 +6,7 @@ mod checkpoint;
 mod demo;
 mod deploy;
 mod harness;
+mod load;
 mod postmortem;
 mod service;
 mod sink_failure;
