@@ -147,14 +147,6 @@ impl SeriesKeyRef<'_> {
             dims: (0..self.dims.len()).map(|i| Box::<str>::from(self.dims.get(i))).collect(),
         }
     }
-
-    fn same_as(&self, key: &SeriesKey) -> bool {
-        self.kind == key.kind
-            && self.service == &*key.service
-            && self.name == &*key.name
-            && self.dims.len() == key.dims.len()
-            && (0..key.dims.len()).all(|i| self.dims.get(i) == &*key.dims[i])
-    }
 }
 
 /// Label set → dense series id, shared by every decoder. Interning is a
@@ -310,19 +302,23 @@ impl LabelOrder {
     }
 }
 
-/// A decoder-local cache in front of the shared registry. It shares the
-/// registry's copy of each label set (no copy of its own) and keeps each entry's
-/// full hash, so a lookup hashes the borrowed label set once and compares bytes
-/// only with an entry whose hash matches.
+/// A decoder-local cache in front of the shared registry. Each cached label
+/// set is kept encoded in one contiguous arena (kind, then every part with its
+/// length), so a hit costs one hash of the borrowed label set's encoding and
+/// one byte comparison against a single place in memory, not a pointer chase
+/// per label.
 #[derive(Debug, Default)]
 pub struct SeriesCache {
     map: hashbrown::HashTable<CacheEntry>,
+    arena: Vec<u8>,
+    scratch: Vec<u8>,
 }
 
 #[derive(Debug)]
 struct CacheEntry {
     hash: u64,
-    key: Arc<SeriesKey>,
+    start: u32,
+    len: u32,
     id: SeriesId,
 }
 
@@ -330,8 +326,14 @@ impl SeriesCache {
     /// The id of `key`: from the cache, or interned in `registry` and cached.
     #[inline]
     pub fn resolve(&mut self, registry: &SeriesRegistry, key: SeriesKeyRef<'_>) -> SeriesId {
-        let hash = key.cache_hash();
-        if let Some(e) = self.map.find(hash, |e| e.hash == hash && key.same_as(&e.key)) {
+        key.encode(&mut self.scratch);
+        let probe = &self.scratch[..];
+        let hash = cache_hash(probe);
+        let arena = &self.arena;
+        let found = self.map.find(hash, |e| {
+            e.hash == hash && e.len as usize == probe.len() && &arena[e.start as usize..][..probe.len()] == probe
+        });
+        if let Some(e) = found {
             return e.id;
         }
         self.insert(registry, key, hash)
@@ -339,30 +341,48 @@ impl SeriesCache {
 
     #[inline(never)]
     fn insert(&mut self, registry: &SeriesRegistry, key: SeriesKeyRef<'_>, hash: u64) -> SeriesId {
+        // Folded label sets map to their overflow series: the entry keeps the
+        // label set looked up, so it is found again.
         let id = registry.intern(key);
-        // Folded label sets map to their overflow series, whose key is not `key`:
-        // the entry keeps the label set looked up, so it is found again.
-        let interned = registry.key(id);
-        let key = if key.same_as(&interned) { interned } else { Arc::new(key.to_owned_key()) };
-        self.map.insert_unique(hash, CacheEntry { hash, key, id }, |e| e.hash);
+        let start = u32::try_from(self.arena.len()).expect("label sets of one decoder fit in 4 GiB");
+        let len = u32::try_from(self.scratch.len()).expect("a label set fits in 4 GiB");
+        self.arena.extend_from_slice(&self.scratch);
+        self.map.insert_unique(hash, CacheEntry { hash, start, len, id }, |e| e.hash);
         id
     }
 }
 
+/// FxHash of an encoded label set with a final avalanche (the 64-bit
+/// finaliser of MurmurHash3): FxHash alone leaves the top bits, which the hash
+/// table uses as its tag, nearly equal for label sets that differ in a digit or two.
+#[inline]
+fn cache_hash(encoded: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(encoded);
+    let mut x = h.finish();
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
 impl SeriesKeyRef<'_> {
-    /// FxHash of the label set with a final avalanche (the 64-bit finaliser of
-    /// MurmurHash3): FxHash alone leaves the top bits, which the hash table uses
-    /// as its tag, nearly equal for label sets that differ in a digit or two.
+    /// The label set as bytes, unambiguously: the kind, then service, name and
+    /// each dimension value, each after its length.
     #[inline]
-    fn cache_hash(&self) -> u64 {
-        let mut h = rustc_hash::FxHasher::default();
-        self.hash(&mut h);
-        let mut x = h.finish();
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        x ^ (x >> 33)
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.push(self.kind as u8);
+        let mut part = |p: &str| {
+            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            out.extend_from_slice(p.as_bytes());
+        };
+        part(self.service);
+        part(self.name);
+        for i in 0..self.dims.len() {
+            part(self.dims.get(i));
+        }
     }
 }
 

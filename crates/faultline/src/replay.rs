@@ -179,7 +179,7 @@ pub(crate) fn replay_incidents(
 }
 
 /// Decoded batches in flight between the decoding thread and the pipeline.
-const DECODED_QUEUE: usize = 4;
+const DECODED_QUEUE: usize = 32;
 
 /// Reads and decodes JSON lines on a thread of its own (the ingest crate's
 /// [`ReaderSource`]), handing each batch to `on_batch` on this thread. Bad
