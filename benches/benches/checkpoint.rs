@@ -4,8 +4,8 @@
 //! detectors) holds 100 k request series that have each closed a few windows, so the
 //! detector bank has 300 k (series, signal) states and every series has an open
 //! window. `stall` is what the engine thread does at a barrier (copy every open window,
-//! copy the detector and incident state); `to_state` and `serialise` are what the
-//! sink thread does afterwards. The baseline copies the open windows alone: the least
+//! copy the detector and incident state); `to_state` and `serialise_binary` are what the
+//! sink thread does afterwards; `read_binary` is a restart's read. The baseline copies the open windows alone: the least
 //! any consistent snapshot must do.
 
 use std::hint::black_box;
@@ -62,6 +62,9 @@ fn checkpoint(c: &mut Criterion) {
     let mut g = c.benchmark_group("checkpoint/100k_series");
     g.sample_size(10);
     for shards in [1usize, 2] {
+        if shards == 2 && std::env::var_os("CHECKPOINT_BENCH_ONE_SHARD").is_some() {
+            continue;
+        }
         let mut p = loaded_pipeline(shards);
         assert!(p.engine().n_open_windows() >= N_SERIES as usize);
         g.bench_function(format!("baseline_copy_open_windows_{shards}_shards"), |b| {
@@ -76,8 +79,18 @@ fn checkpoint(c: &mut Criterion) {
         });
         let state = copy.into_state(p.registry());
         let cp = Checkpoint::of_pipeline(state, Millis(0));
-        g.bench_function(format!("serialise_json_{shards}_shards"), |b| b.iter(|| black_box(cp.to_json().len())));
-        eprintln!("checkpoint at {N_SERIES} series: {} bytes as JSON", cp.to_json().len());
+        g.bench_function(format!("serialise_binary_{shards}_shards"), |b| b.iter(|| black_box(cp.to_binary().len())));
+        let bin = cp.to_binary();
+        g.bench_function(format!("read_binary_{shards}_shards"), |b| {
+            b.iter(|| black_box(Checkpoint::from_binary(&bin).map(|c| c.engine.open_windows.len())))
+        });
+        let started = std::time::Instant::now();
+        let json = cp.to_json().len();
+        let json_time = started.elapsed();
+        eprintln!(
+            "checkpoint at {N_SERIES} series, {shards} shards: {} bytes binary, {json} bytes as JSON (JSON took {json_time:?} once)",
+            bin.len()
+        );
     }
     g.finish();
 }

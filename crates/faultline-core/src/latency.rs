@@ -121,21 +121,6 @@ impl LatencyHistogram {
         us as f64 / 1000.0
     }
 
-    /// The latencies at several ascending quantiles, in milliseconds, in one walk
-    /// over the counts; each equals [`LatencyHistogram::quantile_ms`] of its quantile.
-    pub fn quantiles_ms<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
-        debug_assert!(qs.is_sorted(), "quantiles must ascend: {qs:?}");
-        let mut out = [0.0; N];
-        let values: &mut dyn Iterator<Item = u64> = match self {
-            LatencyHistogram::Small(h) => &mut h.value_at_quantiles(qs),
-            LatencyHistogram::Large(h) => &mut h.value_at_quantiles(qs),
-        };
-        for (o, us) in out.iter_mut().zip(values) {
-            *o = us as f64 / 1000.0;
-        }
-        out
-    }
-
     /// The largest recorded latency (within histogram precision), in milliseconds.
     pub fn max_ms(&self) -> f64 {
         let us = match self {
@@ -224,25 +209,6 @@ mod tests {
     }
 
     #[test]
-    fn quantiles_in_one_walk_equal_each_on_its_own() {
-        let mut h = LatencyHistogram::new();
-        for (i, us) in [40_u64, 900, 3_100, 3_300, 77_000, 77_000, 1_900_000, 5_000_000].iter().enumerate() {
-            h.record(*us);
-            let qs = [0.0, 0.5, 0.95, 0.99, 1.0];
-            let one_walk = h.quantiles_ms(qs);
-            for (q, v) in qs.iter().zip(one_walk) {
-                assert_eq!(v.to_bits(), h.quantile_ms(*q).to_bits(), "q {q} after {} samples", i + 1);
-            }
-        }
-        let mut big = LatencyHistogram::new();
-        for v in 0..70_000_u64 {
-            big.record(v * 37 % 3_000_000);
-        }
-        let qs = [0.5, 0.95, 0.99];
-        assert_eq!(big.quantiles_ms(qs), qs.map(|q| big.quantile_ms(q)));
-    }
-
-    #[test]
     fn a_reused_histogram_records_like_a_new_one() {
         let mut used = LatencyHistogram::new();
         for us in [10, 5_000, 1_999_999] {
@@ -257,7 +223,7 @@ mod tests {
         }
         assert_eq!(reused.buckets(), fresh.buckets());
         assert_eq!(reused.max_ms().to_bits(), fresh.max_ms().to_bits());
-        assert_eq!(reused.quantiles_ms([0.5, 0.99]), fresh.quantiles_ms([0.5, 0.99]));
+        assert_eq!([0.5, 0.99].map(|q| reused.quantile_ms(q)), [0.5, 0.99].map(|q| fresh.quantile_ms(q)));
         assert_eq!(reused.size_bytes(), fresh.size_bytes());
         let mut grown = LatencyHistogram::new();
         grown.record(30_000_000);

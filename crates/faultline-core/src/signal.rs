@@ -138,10 +138,10 @@ pub fn extract(closed: &ClosedWindow, key: &SeriesKey, out: &mut Vec<SignalPoint
             }
             if let Some(h) = a.latency.as_ref().filter(|h| !h.is_empty()) {
                 let n = h.len();
-                let [p50, p95, p99] = h.quantiles_ms([0.50, 0.95, 0.99]);
-                out.push(point(Signal::LatencyP50, p50, n, 0));
-                out.push(point(Signal::LatencyP95, p95, n, 0));
-                out.push(point(Signal::LatencyP99, p99, n, 0));
+                // Three walks that stop early beat hdrhistogram's one-walk `value_at_quantiles` here.
+                out.push(point(Signal::LatencyP50, h.quantile_ms(0.50), n, 0));
+                out.push(point(Signal::LatencyP95, h.quantile_ms(0.95), n, 0));
+                out.push(point(Signal::LatencyP99, h.quantile_ms(0.99), n, 0));
                 out.push(point(Signal::LatencyMax, h.max_ms(), n, 0));
             }
         }

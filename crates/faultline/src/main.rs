@@ -1,5 +1,6 @@
 //! The `faultline` command line: parses arguments, runs one command, decides the exit code.
 
+mod checkpoint_cmd;
 mod config;
 mod eval;
 mod nab;
@@ -40,6 +41,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Write NAB result files for a directory of NAB data.
     Nab(nab::NabArgs),
+    /// Inspect a state directory's checkpoint.
+    #[command(subcommand)]
+    Checkpoint(checkpoint_cmd::CheckpointCommand),
     /// Run a SQL query against a running instance.
     Sql {
         /// Base URL of the instance.
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Nab(args) => nab::run(args),
+        Command::Checkpoint(cmd) => checkpoint_cmd::run(cmd),
         Command::Sql { .. } => {
             Err(anyhow::anyhow!("`faultline sql` is not yet implemented: SQL over DataFusion comes with its own issue"))
         }

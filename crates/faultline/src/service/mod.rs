@@ -1,7 +1,7 @@
 //! `faultline run` and `faultline demo`: config to running threads, the admin endpoint, signals and shutdown.
 
 mod admin;
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod demo;
 mod metrics;
 pub(crate) mod output;

@@ -174,7 +174,18 @@ fn endpoints_answer_counters_follow_the_input_and_sigterm_exits_0() {
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     assert!(wait_exit(&mut child, Duration::from_secs(20)).success());
-    assert!(dir.path().join("state/checkpoint.json").exists());
+    // The final checkpoint, binary on disk, shown as JSON: format 3, the source's position at its end.
+    let shown = Command::new(crate::harness::bin())
+        .args(["checkpoint", "show"])
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let cp: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(cp["version"], 3);
+    let input_len = input.text.len() as u64;
+    assert_eq!(cp["positions"]["app"]["offset"], input_len, "{}", cp["positions"]);
+    assert_eq!(cp["engine"]["inputs"][0][0], "app", "watermarks are keyed by source name");
 
     // The signal lines the sink wrote: as many as it counted and as the detectors evaluated,
     // for exactly the 12 closed windows, with the rates the input implies.

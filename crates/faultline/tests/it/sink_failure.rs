@@ -51,7 +51,7 @@ fn a_failed_sink_write_is_never_passed_by_a_checkpoint() {
     assert!(!out.status.success(), "a run whose sink lost output fails");
     assert!(stderr.contains("sink signals lost output"), "{stderr}");
     assert!(
-        !dir.path().join("state/checkpoint.json").exists(),
+        !dir.path().join("state/checkpoint.bin").exists(),
         "no checkpoint may name positions whose output the sink lost"
     );
 
