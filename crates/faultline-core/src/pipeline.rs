@@ -97,7 +97,8 @@ impl Pipeline {
     /// The input id of the source partition `name` (`source` or
     /// `source/partition`), the same for the same name within a process;
     /// checkpoints name inputs this way, so adding or renaming a source
-    /// leaves the others' watermarks where they were.
+    /// leaves the others' watermarks where they were. The input holds the
+    /// watermark back from now on, until it is idle or ends ([`Pipeline::end_input`]).
     pub fn input(&mut self, name: &str) -> InputId {
         let idx = match self.input_names.iter().position(|n| n == name) {
             Some(i) => i,
@@ -106,7 +107,17 @@ impl Pipeline {
                 self.input_names.len() - 1
             }
         };
-        InputId(u32::try_from(idx).expect("fewer than 2^32 inputs"))
+        let id = InputId(u32::try_from(idx).expect("fewer than 2^32 inputs"));
+        self.engine.router_mut().declare(id);
+        id
+    }
+
+    /// The input reached its end: it no longer holds the watermark back.
+    /// Returns the incident events of the windows that closes.
+    pub fn end_input(&mut self, input: InputId) -> Vec<IncidentEvent> {
+        self.engine.router_mut().end(input);
+        self.engine.advance();
+        self.process()
     }
 
     /// Records a batch and processes every window it closes.

@@ -59,6 +59,8 @@ pub struct ShardedEngine {
     held: Vec<ClosedWindow>,
     finished: bool,
     loads: Vec<ShardLoad>,
+    /// The watermark last sent to the shards.
+    sent_watermark: Millis,
     n_open: Vec<usize>,
     barrier: Vec<Option<Vec<WindowCopy>>>,
 }
@@ -101,6 +103,7 @@ impl ShardedEngine {
             held: Vec::new(),
             finished: false,
             loads: vec![ShardLoad::default(); n],
+            sent_watermark: Millis::MIN,
             n_open: vec![0; n],
             barrier: (0..n).map(|_| None).collect(),
         }
@@ -143,6 +146,7 @@ impl ShardedEngine {
             }
         }
         let wm = self.router.watermark();
+        self.sent_watermark = wm;
         // Remote shards first, so they work while this thread records shard 0's share.
         for i in 0..self.to_shards.len() {
             let fresh = self.spare.pop().unwrap_or_default();
@@ -164,10 +168,15 @@ impl ShardedEngine {
 
     /// Lets idle inputs stop holding the watermark back.
     pub fn check_idle(&mut self, processing_now: Millis) {
-        let before = self.router.watermark();
         self.router.check_idle(processing_now);
+        self.advance_to_router();
+    }
+
+    /// Sends the router's watermark to every shard when it moved since the last one sent.
+    fn advance_to_router(&mut self) {
         let wm = self.router.watermark();
-        if wm != before {
+        if wm != self.sent_watermark {
+            self.sent_watermark = wm;
             for i in 0..self.to_shards.len() {
                 self.send(i, ToShard::Advance(wm));
             }
@@ -386,6 +395,14 @@ impl WindowEngine for ShardedEngine {
 
     fn router(&self) -> &Router {
         &self.router
+    }
+
+    fn router_mut(&mut self) -> &mut Router {
+        &mut self.router
+    }
+
+    fn advance(&mut self) {
+        self.advance_to_router();
     }
 
     fn copy_open_windows(&mut self) -> Vec<WindowCopy> {

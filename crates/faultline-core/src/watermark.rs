@@ -30,6 +30,10 @@ pub struct InputState {
     pub max_ts: Millis,
     /// True once idle (no events for the idle timeout); cleared by the next event.
     pub idle: bool,
+    /// True once the input reached its end (also idle): when every active
+    /// input has ended, the watermark goes to where the furthest one reached.
+    #[serde(default)]
+    pub ended: bool,
     /// Processing time of the last check that saw this input active.
     #[serde(skip)]
     pub last_active: Option<Millis>,
@@ -112,6 +116,41 @@ impl Router {
         on_time
     }
 
+    /// Declares an input before its first event: from now on it holds the
+    /// watermark back (at the beginning of time) until it sends events or is
+    /// idle for the idle timeout, so a source that starts late does not find
+    /// its first windows already closed. Declaring a known input changes nothing.
+    pub fn declare(&mut self, input: InputId) {
+        let idx = input.0 as usize;
+        if idx >= self.inputs.len() {
+            self.inputs.resize(idx + 1, None);
+        }
+        if self.inputs[idx].is_none() {
+            self.inputs[idx] =
+                Some(InputState { max_ts: Millis::MIN, idle: false, ended: false, last_active: None, touched: false });
+            self.recompute();
+        }
+    }
+
+    /// The input reached its end: it holds the watermark back no more. Once
+    /// no input is active and every input has ended, the watermark goes to
+    /// where the furthest one reached, whatever order they ended in.
+    pub fn end(&mut self, input: InputId) {
+        if let Some(Some(state)) = self.inputs.get_mut(input.0 as usize) {
+            state.idle = true;
+            state.ended = true;
+            self.recompute();
+        }
+        let all_ended = self.inputs.iter().flatten().all(|s| s.ended);
+        if self.slowest.is_none() && all_ended {
+            let ooo = self.timing.out_of_orderness;
+            if let Some(furthest) = self.inputs.iter().flatten().map(|s| s.max_ts.minus(ooo)).max() {
+                self.watermark = self.watermark.max(furthest);
+                self.update_on_time_from();
+            }
+        }
+    }
+
     /// A new input, a newer event time, or an idle input waking up.
     fn advance_input(&mut self, input: InputId, ts: Millis) {
         let idx = input.0 as usize;
@@ -122,6 +161,7 @@ impl Router {
         let state = self.inputs[idx].get_or_insert(InputState {
             max_ts: Millis::MIN,
             idle: true,
+            ended: false,
             last_active: None,
             touched: false,
         });
@@ -271,6 +311,32 @@ mod tests {
         assert!(r.admit(InputId(0), Millis(20_000), S));
         assert_eq!(r.late_by_series()[&S], 1);
         assert_eq!(r.n_late(), 1);
+    }
+
+    #[test]
+    fn a_declared_input_holds_the_watermark_before_its_first_event_and_not_after_its_end() {
+        let mut r = router();
+        r.declare(InputId(1));
+        r.admit(InputId(0), Millis(100_000), S);
+        assert_eq!(r.watermark(), Millis::MIN.minus(DurationMs(2_000)), "input 1 has said nothing yet");
+        assert!(r.admit(InputId(1), Millis(50_000), S), "its first events are on time");
+        assert_eq!(r.watermark(), Millis(48_000));
+        r.end(InputId(1));
+        assert_eq!(r.watermark(), Millis(98_000), "an ended input holds nothing back");
+        r.declare(InputId(1));
+        assert_eq!(r.watermark(), Millis(98_000), "declaring a known input changes nothing");
+    }
+
+    #[test]
+    fn once_every_input_ended_the_watermark_is_the_furthest_whatever_the_order() {
+        for order in [[0, 1], [1, 0]] {
+            let mut r = router();
+            r.admit(InputId(0), Millis(100_000), S);
+            r.admit(InputId(1), Millis(50_000), S);
+            r.end(InputId(order[0]));
+            r.end(InputId(order[1]));
+            assert_eq!(r.watermark(), Millis(98_000), "ended in order {order:?}");
+        }
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub trait WindowEngine: std::fmt::Debug + Send {
     fn recycle(&mut self, closed: Vec<ClosedWindow>);
     /// The router: watermark, per-input state, late counts.
     fn router(&self) -> &Router;
+    /// The router, mutably: declaring and ending inputs (then [`WindowEngine::advance`]).
+    fn router_mut(&mut self) -> &mut Router;
+    /// Brings every shard to the router's watermark (after the router changed it outside `record`).
+    fn advance(&mut self);
     /// A barrier: waits until every shard has taken every batch recorded so
     /// far, then returns copies of all open windows, taken after that same
     /// input prefix. Windows closed before the barrier are released by the next
@@ -77,6 +81,15 @@ impl WindowEngine for Engine {
 
     fn router(&self) -> &Router {
         Engine::router(self)
+    }
+
+    fn router_mut(&mut self) -> &mut Router {
+        Engine::router_mut(self)
+    }
+
+    fn advance(&mut self) {
+        let wm = self.router().watermark();
+        self.shard_mut().advance(wm);
     }
 
     fn copy_open_windows(&mut self) -> Vec<WindowCopy> {

@@ -87,6 +87,12 @@ impl Processor {
         RecordStats { accepted: after.accepted - before.accepted, late: after.late - before.late }
     }
 
+    /// A source partition reached its end: it holds the watermark back no more.
+    pub(crate) fn end_input(&mut self, input: InputId, out: &mut Vec<Record>) {
+        let events = self.pipeline.end_input(input);
+        self.after_pipeline(events, out);
+    }
+
     /// Lets idle inputs release the watermark.
     pub(crate) fn check_idle(&mut self, now: Millis, out: &mut Vec<Record>) {
         let events = self.pipeline.check_idle(now);

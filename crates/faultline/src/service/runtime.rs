@@ -187,8 +187,10 @@ impl EngineLoop {
                     self.batch(source, batch, &mut records);
                 }
                 Ok(SourceMessage::End { source, partition }) => {
-                    if let Some(e) = self.sources.get_mut(source).and_then(|s| s.ended.get_mut(partition)) {
-                        *e = true;
+                    let Some(slot) = self.sources.get_mut(source) else { continue };
+                    if let (Some(ended), Some(&input)) = (slot.ended.get_mut(partition), slot.inputs.get(partition)) {
+                        *ended = true;
+                        self.processor.end_input(input, &mut records);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -265,7 +267,7 @@ impl EngineLoop {
         let now = wall_now();
         let wm = self.processor.watermark();
         if wm > Millis(0) {
-            m.set(WATERMARK_LAG, &[], (now.0 - wm.0) as f64 / 1000.0);
+            m.set(WATERMARK_LAG, &[], now.0.saturating_sub(wm.0) as f64 / 1000.0);
         }
         // Sources count what they push in their own stats (no lock on their side).
         let pushed: u64 = self.sources.iter().map(|s| s.stats.batches.load(Ordering::Relaxed)).sum();
@@ -281,8 +283,12 @@ impl EngineLoop {
             m.set(SOURCE_BYTES, &[("source", &slot.name)], slot.stats.bytes.load(Ordering::Relaxed) as f64);
             for (partition, input) in slot.partitions.iter().zip(&slot.inputs) {
                 if let Some(state) = inputs.iter().find(|(id, _)| id == input).map(|(_, s)| s) {
-                    let partition_wm = state.max_ts.0.saturating_sub(self.out_of_orderness_ms);
-                    m.set(PARTITION_WATERMARK_LAG, &[("partition", partition)], (now.0 - partition_wm) as f64 / 1000.0);
+                    // A partition that has sent nothing yet has no lag to speak of.
+                    if state.max_ts > Millis::MIN {
+                        let partition_wm = state.max_ts.0.saturating_sub(self.out_of_orderness_ms);
+                        let lag_s = now.0.saturating_sub(partition_wm) as f64 / 1000.0;
+                        m.set(PARTITION_WATERMARK_LAG, &[("partition", partition)], lag_s);
+                    }
                     m.set(PARTITION_IDLE, &[("partition", partition)], if state.idle { 1.0 } else { 0.0 });
                 }
             }

@@ -10,3 +10,4 @@ mod load;
 mod postmortem;
 mod service;
 mod sink_failure;
+mod sources;
