@@ -131,7 +131,7 @@ pub(crate) struct RawRuntime {
 
 impl Default for RawRuntime {
     fn default() -> Self {
-        RawRuntime { shards: 0, queue_batches: 16, batch_events: 1024, sink_queue: 1024 }
+        RawRuntime { shards: 0, queue_batches: 64, batch_events: 2048, sink_queue: 1024 }
     }
 }
 
