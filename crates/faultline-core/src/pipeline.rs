@@ -1,10 +1,12 @@
 //! The whole pipeline on one thread: events → closed windows → signals → detectors → incident events.
 
+mod publish;
 mod state;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use publish::{SnapshotCell, WindowSnapshot};
 pub use state::{PIPELINE_STATE_VERSION, PipelineCopy, PipelineState, RestoreError};
 
 use crate::detect::{DetectorBank, DetectorBankSpec, Finding};
@@ -60,6 +62,8 @@ pub struct Pipeline {
     scratch: Vec<SignalPoint>,
     found: Vec<Finding>,
     stats: RecordStats,
+    /// Where each window end's snapshot goes, once someone asked for it.
+    published: Option<SnapshotCell>,
     /// Late events per series from before a restore (the router counts from zero).
     late_carried: BTreeMap<SeriesKey, u64>,
     /// Label-set order of the series, so closed windows sort by integers.
@@ -90,6 +94,7 @@ impl Pipeline {
             found: Vec::new(),
             stats: RecordStats::default(),
             late_carried: BTreeMap::new(),
+            published: None,
             order: LabelOrder::default(),
         }
     }
@@ -110,6 +115,12 @@ impl Pipeline {
         let id = InputId(u32::try_from(idx).expect("fewer than 2^32 inputs"));
         self.engine.router_mut().declare(id);
         id
+    }
+
+    /// Publishes a read-only [`WindowSnapshot`] into the returned cell at every
+    /// window end from now on (the same cell on every call).
+    pub fn publish_snapshots(&mut self) -> SnapshotCell {
+        self.published.get_or_insert_with(SnapshotCell::default).clone()
     }
 
     /// The input reached its end: it no longer holds the watermark back.
@@ -204,10 +215,15 @@ impl Pipeline {
         self.findings.clear();
         let mut out = Vec::new();
         let mut current_end = None;
-        for closed in &self.closed {
+        let mut end_points_from = 0;
+        for i in 0..self.closed.len() {
+            let closed = &self.closed[i];
             if let Some(end) = current_end.filter(|end| *end != closed.window.end) {
                 self.incidents.end_window(end, &mut out);
+                self.publish(end, end_points_from);
+                end_points_from = self.points.len();
             }
+            let closed = &self.closed[i];
             current_end = Some(closed.window.end);
             let key = self.order.key(closed.series);
             self.incidents.observe_window(key, closed);
@@ -231,8 +247,20 @@ impl Pipeline {
         }
         if let Some(end) = current_end {
             self.incidents.end_window(end, &mut out);
+            self.publish(end, end_points_from);
         }
         out
+    }
+
+    /// Publishes the window end `end` (its points start at `points_from`), when asked to.
+    fn publish(&self, end: Millis, points_from: usize) {
+        if let Some(cell) = &self.published {
+            cell.publish(WindowSnapshot {
+                window_end: end,
+                points: self.points[points_from..].iter().map(|p| (self.registry.key(p.series), p.clone())).collect(),
+                incidents: self.incidents.incidents().to_vec(),
+            });
+        }
     }
 }
 
@@ -287,6 +315,32 @@ mod tests {
         assert_eq!(opened.service, "pay");
         assert!(opened.detected_at.0 - opened.onset_at.0 <= 20_000, "{opened:?}");
         assert!(out.iter().any(|e| e.incident.severity == Severity::P0), "half the requests failing on a payment path");
+    }
+
+    #[test]
+    fn each_window_end_is_published_with_its_points_and_the_incidents() {
+        let registry = Arc::new(SeriesRegistry::new(100));
+        let evs = events(&registry);
+        let mut p = Pipeline::new(PipelineConfig::default(), registry);
+        let cell = p.publish_snapshots();
+        assert!(cell.latest().is_none(), "nothing before the first window end");
+        let mut ends = Vec::new();
+        let mut saw_open_incident = false;
+        for chunk in evs.chunks(50) {
+            p.record(InputId(0), chunk);
+            if let Some(s) = cell.latest() {
+                if ends.last() != Some(&s.window_end) {
+                    ends.push(s.window_end);
+                }
+                assert!(s.points.iter().all(|(k, pt)| pt.window.end == s.window_end && &*k.service == "pay"));
+                assert!(!s.points.is_empty());
+                saw_open_incident |= !s.incidents.is_empty();
+            }
+        }
+        assert!(ends.len() > 100 && ends.windows(2).all(|w| w[0] < w[1]), "{} window ends, in order", ends.len());
+        assert!(saw_open_incident, "the outage's incident shows in a snapshot");
+        let latest = cell.latest().expect("published");
+        assert!(latest.window_end <= p.engine().router().watermark(), "only closed window ends are published");
     }
 
     #[test]

@@ -302,6 +302,9 @@ impl LabelOrder {
     }
 }
 
+/// Bytes of label sets a decoder's cache holds before it starts afresh.
+const MAX_CACHE_BYTES: usize = 1 << 30;
+
 /// A decoder-local cache in front of the shared registry. Each cached label
 /// set is kept encoded in one contiguous arena (kind, then every part with its
 /// length), so a hit costs one hash of the borrowed label set's encoding and
@@ -344,8 +347,18 @@ impl SeriesCache {
         // Folded label sets map to their overflow series: the entry keeps the
         // label set looked up, so it is found again.
         let id = registry.intern(key);
-        let start = u32::try_from(self.arena.len()).expect("label sets of one decoder fit in 4 GiB");
-        let len = u32::try_from(self.scratch.len()).expect("a label set fits in 4 GiB");
+        // A label set folded by the cardinality cap is not cached: an endless stream of new
+        // label sets would grow the cache without bound (the registry answers them instead).
+        if key.name != OVERFLOW_NAME && registry.key(id).is_overflow() {
+            return id;
+        }
+        if self.arena.len() + self.scratch.len() > MAX_CACHE_BYTES {
+            self.map.clear();
+            self.arena.clear();
+        }
+        let (Ok(start), Ok(len)) = (u32::try_from(self.arena.len()), u32::try_from(self.scratch.len())) else {
+            return id;
+        };
         self.arena.extend_from_slice(&self.scratch);
         self.map.insert_unique(hash, CacheEntry { hash, start, len, id }, |e| e.hash);
         id
@@ -468,6 +481,19 @@ mod tests {
         assert!(r.key(b).is_overflow());
         assert_eq!(c.resolve(&r, req("pay", "b", &[])), b);
         assert_eq!(c.resolve(&r, req("pay", "a", &[])), a);
-        assert_eq!(c.map.len(), 2);
+        assert_eq!(c.map.len(), 1, "the folded label set is found through the registry, not cached");
+    }
+
+    #[test]
+    fn the_cache_keeps_no_folded_label_sets() {
+        let r = SeriesRegistry::new(1);
+        let mut cache = SeriesCache::default();
+        let first = cache.resolve(&r, req("pay", "a", &[]));
+        let cached = cache.arena.len();
+        let names: Vec<String> = (0..1000).map(|i| format!("op-{i}")).collect();
+        let folded: Vec<SeriesId> = names.iter().map(|n| cache.resolve(&r, req("pay", n, &[]))).collect();
+        assert!(folded.iter().all(|id| *id == folded[0] && *id != first));
+        assert_eq!(cache.arena.len(), cached, "a stream of new label sets does not grow the cache");
+        assert_eq!(cache.resolve(&r, req("pay", "a", &[])), first);
     }
 }

@@ -113,14 +113,19 @@ impl ShardedEngine {
     fn send(&mut self, i: usize, msg: ToShard) {
         let load = &mut self.loads[i + 1];
         load.queued += 1;
-        // A shard only stops on Finish; a send error means it panicked, which `finish` reports.
-        match self.to_shards[i].try_send(msg) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+        // A shard only stops on Finish: a closed queue means it panicked, and its share is lost.
+        let sent = match self.to_shards[i].try_send(msg) {
+            Ok(()) => true,
+            Err(TrySendError::Disconnected(_)) => false,
             Err(TrySendError::Full(msg)) => {
                 let waited = Instant::now();
-                let _ = self.to_shards[i].send(msg);
+                let sent = self.to_shards[i].send(msg).is_ok();
                 load.blocked_ns += u64::try_from(waited.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                sent
             }
+        };
+        if !sent && !self.finished {
+            panic!("shard {} stopped (it panicked, see above): its windows are lost", i + 1);
         }
     }
 
@@ -257,15 +262,26 @@ impl ShardedEngine {
     /// all answers, so all shards are copied after the same input prefix.
     /// Closed windows that arrive meanwhile stay held for `drain_closed`.
     pub fn copy_open_windows(&mut self) -> Vec<WindowCopy> {
-        let mut out = self.local.copy_open_windows();
         if self.finished {
-            return out;
+            return self.local.copy_open_windows();
         }
+        // The barrier goes out first, so the other shards copy while this thread copies shard 0.
         for i in 0..self.to_shards.len() {
             self.send(i, ToShard::Snapshot);
         }
+        let mut out = self.local.copy_open_windows();
         while self.barrier[1..].iter().any(Option::is_none) {
-            let Ok(msg) = self.from_shards.recv() else { break };
+            let msg = match self.from_shards.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(msg) => msg,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    // A shard that died before answering would leave this barrier waiting for ever.
+                    if let Some(i) = self.handles.iter().position(JoinHandle::is_finished) {
+                        panic!("shard {} stopped (it panicked, see above) before the checkpoint barrier", i + 1);
+                    }
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             self.through[msg.shard_idx] = self.through[msg.shard_idx].max(msg.through);
             self.loads[msg.shard_idx].queued = self.loads[msg.shard_idx].queued.saturating_sub(1);
             self.n_open[msg.shard_idx] = msg.n_open;

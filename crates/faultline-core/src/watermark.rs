@@ -166,6 +166,8 @@ impl Router {
             touched: false,
         });
         let woke = std::mem::replace(&mut state.idle, false);
+        // An ended input that gets events again (a finished file that grew) is live again.
+        state.ended = false;
         state.touched = true;
         state.max_ts = state.max_ts.max(ts);
         let max_ts = state.max_ts;

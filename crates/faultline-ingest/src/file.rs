@@ -69,12 +69,11 @@ impl Source for FileSource {
         &self.name
     }
 
-    fn run(mut self: Box<Self>, start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) {
+    fn run(mut self: Box<Self>, start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) -> std::io::Result<()> {
         let _span = tracing::info_span!("source", name = %self.name).entered();
         let resume = start.get(&self.name).copied();
-        if let Err(err) = self.read(resume, &out, &stop) {
-            tracing::error!(error = %err, path = %self.path.display(), "source stopped");
-        }
+        self.read(resume, &out, &stop)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))
     }
 }
 
@@ -125,6 +124,8 @@ impl FileSource {
         let mut line = Vec::new();
         let started = Instant::now();
         let mut n_lines = 0u64;
+        // Set once the path names another file: the old one is read to its end first.
+        let mut rotation_seen = false;
         loop {
             if stop.load(Ordering::Acquire) {
                 return Ok(());
@@ -167,15 +168,21 @@ impl FileSource {
                 out.end(0);
                 return Ok(());
             }
-            std::thread::sleep(POLL);
-            if self.rotated(&file) {
+            if rotation_seen {
                 // Like `tail -F`: the old file was read to its end; the new one is read from its start.
                 tracing::info!(path = %self.path.display(), "file rotated or truncated: reading from the start");
                 match self.open(None) {
-                    Ok(fresh) => file = fresh,
+                    Ok(fresh) => {
+                        file = fresh;
+                        rotation_seen = false;
+                    }
                     Err(err) => tracing::warn!(error = %err, "reopening"),
                 }
+                continue;
             }
+            std::thread::sleep(POLL);
+            // Lines written to the old file before it was moved are read on the next pass, then the switch.
+            rotation_seen = self.rotated(&file);
         }
     }
 

@@ -69,14 +69,11 @@ impl Source for ReaderSource {
         &self.name
     }
 
-    fn run(self: Box<Self>, _start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) {
-        let name = self.name.clone();
-        let read = self.read_all(|batch| !stop.load(Ordering::Acquire) && out.send(batch));
-        if let Err(err) = read {
-            tracing::error!(error = %err, source = %name, "reading failed: input ends here");
-        }
+    fn run(self: Box<Self>, _start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+        self.read_all(|batch| !stop.load(Ordering::Acquire) && out.send(batch))?;
         if !stop.load(Ordering::Acquire) {
             out.end(0);
         }
+        Ok(())
     }
 }

@@ -12,7 +12,9 @@ use faultline_core::{Event, Position, RejectCounts};
 /// A source of events, run on its own OS thread by the service.
 ///
 /// `run` reads, decodes and sends batches until its input ends (then it
-/// sends [`SourceMessage::End`] for each partition) or `stop` is set.
+/// sends [`SourceMessage::End`] for each partition) or `stop` is set. An
+/// error ends the source: the service then ends its partitions itself (so
+/// they hold the watermark back no more) and reports the failure.
 pub trait Source: Send + std::fmt::Debug {
     /// The configured name (`[sources.NAME]`).
     fn name(&self) -> &str;
@@ -23,7 +25,7 @@ pub trait Source: Send + std::fmt::Debug {
     }
     /// Runs the source: `start` holds the checkpointed position of each
     /// partition (by name) that has one.
-    fn run(self: Box<Self>, start: StartAt, out: BatchSender, stop: Arc<AtomicBool>);
+    fn run(self: Box<Self>, start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) -> std::io::Result<()>;
 }
 
 /// Where each partition resumes: its checkpointed position, by partition name.
@@ -76,6 +78,8 @@ pub struct SourceStats {
     pub bytes: AtomicU64,
     /// Nanoseconds spent waiting on the engine's full queue (back-pressure).
     pub blocked_ns: AtomicU64,
+    /// Why the source stopped, when it failed.
+    pub failed: std::sync::Mutex<Option<String>>,
 }
 
 /// A source's end of the bounded queue to the engine.
@@ -100,9 +104,13 @@ impl BatchSender {
     /// Sends a batch, waiting while the queue is full (the wait is counted as
     /// back-pressure). `false` when the engine has stopped: the source should stop too.
     pub fn send(&self, batch: SourceBatch) -> bool {
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        self.stats.bytes.fetch_add(batch.bytes, Ordering::Relaxed);
-        self.push(SourceMessage::Batch { source: self.source, batch })
+        let bytes = batch.bytes;
+        let sent = self.push(SourceMessage::Batch { source: self.source, batch });
+        if sent {
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
+            self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        sent
     }
 
     /// Says partition `partition` has ended.

@@ -123,9 +123,9 @@ impl Pipeline {
         }
     }
 
-    /// Puts `state` (from [`Pipeline::snapshot`], possibly in another process)
+    /// Puts `state` (from [`Pipeline::checkpoint`], possibly in another process)
     /// into this pipeline, which must be fresh and built from the same
-    /// configuration. Label sets are interned in the pipeline's registry.
+    /// configuration, with its inputs declared ([`Pipeline::input`]) first. Label sets are interned in the pipeline's registry.
     /// Detector state that no longer matches the configuration starts fresh.
     pub fn restore(&mut self, state: PipelineState) -> Result<(), RestoreError> {
         if state.version != PIPELINE_STATE_VERSION {
@@ -146,16 +146,21 @@ impl Pipeline {
     pub fn restore_engine(&mut self, engine: EngineState) {
         let late: BTreeMap<SeriesKey, u64> = engine.late.iter().cloned().collect();
         let n_late = late.values().sum();
+        // Inputs by name are restored into the inputs declared now (`Pipeline::input`, before
+        // the restore); a name no longer declared is a source since removed: its state goes.
         let ids: Vec<(InputKey, InputId)> = engine
             .inputs
             .iter()
-            .map(|(key, _)| {
+            .filter_map(|(key, _)| {
                 let id = match key {
-                    InputKey::Name(name) => self.input(name),
+                    InputKey::Name(name) => {
+                        let i = self.input_names.iter().position(|n| n == name)?;
+                        InputId(u32::try_from(i).ok()?)
+                    }
                     // Format 2 named inputs by index: restored as before, by index.
                     InputKey::Index(i) => InputId(*i),
                 };
-                (key.clone(), id)
+                Some((key.clone(), id))
             })
             .collect();
         engine.restore(&mut *self.engine, &self.registry, &mut |key| {

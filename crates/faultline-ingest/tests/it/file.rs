@@ -40,7 +40,7 @@ fn start(path: &std::path::Path, follow: bool, at: StartAt, queue: usize) -> Run
     let out = BatchSender::new(0, tx, stats.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
-    let thread = std::thread::spawn(move || source.run(at, out, s));
+    let thread = std::thread::spawn(move || source.run(at, out, s).expect("the source reads its file"));
     Running { rx, stop, stats, thread }
 }
 
@@ -146,14 +146,15 @@ fn a_followed_file_takes_whole_lines_as_they_come_and_its_rotation() {
     f.write_all(format!("{}\n", &next[20..]).as_bytes()).unwrap();
     let (b, _) = collect(&r, Some(1));
     assert_eq!(b[0].events[0].ts, Millis(3_000));
-    // Rotation: the path names a new file, read from its start.
+    // Rotation: the path names a new file, read from its start, once the old one is read to its
+    // end (a writer may still append to the file it has open after the move).
     std::fs::rename(&path, dir.path().join("in.jsonl.1")).unwrap();
+    f.write_all(lines(4, 1).as_bytes()).unwrap();
+    f.flush().unwrap();
     std::fs::write(&path, lines(50, 2)).unwrap();
-    let (b, _) = collect(&r, Some(2));
-    assert_eq!(
-        b.iter().flat_map(|b| &b.events).map(|e| e.ts).collect::<Vec<_>>(),
-        vec![Millis(50_000), Millis(51_000)]
-    );
+    let (b, _) = collect(&r, Some(3));
+    let ts: Vec<Millis> = b.iter().flat_map(|b| &b.events).map(|e| e.ts).collect();
+    assert_eq!(ts, vec![Millis(4_000), Millis(50_000), Millis(51_000)]);
     r.stop.store(true, Ordering::Release);
     r.thread.join().unwrap();
 }

@@ -63,13 +63,16 @@ pub(crate) fn validate(
     let sources = sources(&raw, &mut c);
     let sinks = sinks(&raw, &mut c);
     let runtime = &raw.runtime;
-    for (key, n) in [
-        ("runtime.queue_batches", runtime.queue_batches),
-        ("runtime.batch_events", runtime.batch_events),
-        ("runtime.sink_queue", runtime.sink_queue),
+    // Upper bounds keep a typo from reserving memory the machine does not have.
+    for (key, n, max) in [
+        ("runtime.queue_batches", runtime.queue_batches, 65_536),
+        ("runtime.batch_events", runtime.batch_events, 1_048_576),
+        ("runtime.sink_queue", runtime.sink_queue, 1_048_576),
     ] {
         if n == 0 {
             c.error(key, "must be at least 1".into());
+        } else if n > max {
+            c.error(key, format!("must be at most {max}, not {n}"));
         }
     }
     let bind: Option<IpAddr> = raw

@@ -20,6 +20,8 @@ pub(crate) struct AdminState {
     pub(crate) ready: AtomicBool,
     /// When the last checkpoint was written (process-monotonic), for its age.
     pub(crate) last_checkpoint: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The pipeline's latest window end (signal points, incidents), read-only, for the SQL tables.
+    pub(crate) snapshots: std::sync::OnceLock<faultline_core::pipeline::SnapshotCell>,
 }
 
 impl AdminState {

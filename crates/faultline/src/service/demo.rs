@@ -104,8 +104,9 @@ impl Source for SimSource {
         "simulator"
     }
 
-    fn run(mut self: Box<Self>, _start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) {
+    fn run(mut self: Box<Self>, _start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) -> std::io::Result<()> {
         self.play(&out, &stop);
+        Ok(())
     }
 }
 

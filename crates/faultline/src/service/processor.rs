@@ -37,15 +37,20 @@ pub(crate) struct Processor {
 }
 
 impl Processor {
-    /// A processor for `spec`, restored from `cp` when there is one.
+    /// A processor for `spec` with the source partitions `partitions`, restored from `cp` when there is one.
     pub(crate) fn new(
         spec: &PipelineSpec,
         registry: Arc<SeriesRegistry>,
         cp: Option<&Checkpoint>,
         admin: Arc<AdminState>,
         want_signals: bool,
+        partitions: &[String],
     ) -> anyhow::Result<Processor> {
         let mut pipeline = Pipeline::new(crate::replay::pipeline_config(spec), registry.clone());
+        // Declared before the restore: a checkpointed source partition no longer configured is dropped.
+        for p in partitions {
+            pipeline.input(p);
+        }
         if let Some(cp) = cp {
             match cp.pipeline_state() {
                 Some(state) => pipeline.restore(state).context("restoring the checkpointed pipeline")?,
@@ -58,6 +63,7 @@ impl Processor {
                 }
             }
         }
+        let _ = admin.snapshots.set(pipeline.publish_snapshots());
         Ok(Processor {
             pipeline: Box::new(pipeline),
             registry,

@@ -102,7 +102,8 @@ pub(crate) fn start(
         );
     }
     let want_signals = sinks.iter().any(SinkOut::wants_signals);
-    let mut processor = Processor::new(spec, registry.clone(), cp.as_ref(), admin.clone(), want_signals)?;
+    let partitions: Vec<String> = sources.iter().flat_map(|s| s.partitions()).collect();
+    let mut processor = Processor::new(spec, registry.clone(), cp.as_ref(), admin.clone(), want_signals, &partitions)?;
     if let Some(until) = options.history_until {
         processor.set_history_until(until);
     }
@@ -119,11 +120,25 @@ pub(crate) fn start(
         let stats = Arc::new(SourceStats::default());
         let out = BatchSender::new(idx, in_tx.clone(), stats.clone());
         let name = source.name().to_string();
-        let stop = stop.clone();
+        let (stop, source_stats, source_name, n_partitions) =
+            (stop.clone(), stats.clone(), name.clone(), partitions.len());
         threads.push(
             std::thread::Builder::new()
                 .name(format!("source-{name}"))
-                .spawn(move || source.run(start_at, out, stop))
+                .spawn(move || {
+                    let ends = out.clone();
+                    if let Err(err) = source.run(start_at, out, stop.clone()) {
+                        tracing::error!(source = %source_name, error = %err, "source failed: its partitions end here");
+                        *source_stats.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some(err.to_string());
+                    }
+                    // However it stopped, its partitions hold the watermark back no more (an End twice is harmless).
+                    if !stop.load(Ordering::Acquire) {
+                        for p in 0..n_partitions {
+                            ends.end(p);
+                        }
+                    }
+                })
                 .context("spawning a source thread")?,
         );
         slots.push(SourceSlot { name, ended: vec![false; partitions.len()], partitions, inputs, stats });
@@ -213,7 +228,16 @@ impl EngineLoop {
             self.checkpoint(finished, &mut records);
         }
         self.publish();
-        let _ = self.out.send(ToSinks::Close);
+        let failed: Vec<String> = self
+            .sources
+            .iter()
+            .filter_map(|s| {
+                let why = s.stats.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                why.map(|w| format!("source {}: {w}", s.name))
+            })
+            .collect();
+        self.admin.metrics.add(QUEUE_PUSHED, &[("queue", SINK_QUEUE)], 1.0);
+        let _ = self.out.send(ToSinks::Close { failed });
     }
 
     fn batch(&mut self, source: usize, batch: SourceBatch, out: &mut Vec<Record>) {
@@ -252,10 +276,11 @@ impl EngineLoop {
         let started = Instant::now();
         let copy = self.processor.checkpoint(records);
         let pending = PendingCheckpoint { copy, positions: self.positions.clone(), finished, taken_at: wall_now() };
-        self.admin.metrics.set(CHECKPOINT_STALL, &[], started.elapsed().as_secs_f64());
         self.flush(records);
         self.admin.metrics.add(QUEUE_PUSHED, &[("queue", SINK_QUEUE)], 1.0);
         let _ = self.out.send(ToSinks::Checkpoint(Box::new(pending)));
+        // Until here ingest stood still: the barrier, the copies, and handing them to the sinks.
+        self.admin.metrics.set(CHECKPOINT_STALL, &[], started.elapsed().as_secs_f64());
     }
 
     fn publish(&mut self) {

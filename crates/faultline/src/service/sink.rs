@@ -32,8 +32,11 @@ pub(crate) enum ToSinks {
     Records(Vec<Record>),
     /// A barrier: flush everything before it, then write this checkpoint.
     Checkpoint(Box<PendingCheckpoint>),
-    /// No more input.
-    Close,
+    /// No more input; `failed` names the sources that stopped on an error.
+    Close {
+        /// One line per failed source.
+        failed: Vec<String>,
+    },
 }
 
 /// A checkpoint as the engine thread copied it at the barrier: made
@@ -207,6 +210,7 @@ pub(crate) fn run_sinks(
     let _span = tracing::info_span!("sink", name = "all").entered();
     let m = &admin.metrics;
     let mut closed = false;
+    let mut source_failures = Vec::new();
     for msg in rx {
         m.add(QUEUE_POPPED, &[("queue", SINK_QUEUE)], 1.0);
         match msg {
@@ -259,8 +263,9 @@ pub(crate) fn run_sinks(
                     }
                 }
             }
-            ToSinks::Close => {
+            ToSinks::Close { failed } => {
                 closed = true;
+                source_failures = failed;
                 break;
             }
         }
@@ -275,6 +280,7 @@ pub(crate) fn run_sinks(
     for s in &mut sinks {
         s.flush().with_context(|| format!("flushing sink {}", s.name))?;
     }
+    anyhow::ensure!(source_failures.is_empty(), "{}", source_failures.join("; "));
     anyhow::ensure!(
         closed,
         "the engine thread stopped unexpectedly (see the panic above); no final checkpoint written"

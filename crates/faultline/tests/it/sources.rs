@@ -88,3 +88,32 @@ fn two_file_sources_in_one_pipeline_give_the_union_of_their_replays() {
     }
     assert_eq!(run(1), got, "the same output on one shard, whatever order the sources ended in");
 }
+
+#[test]
+fn a_source_that_fails_ends_its_partition_and_the_run_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.jsonl");
+    write_source(&a, "checkout", 60, 0);
+    let signals = dir.path().join("signals.jsonl");
+    let cfg = dir.path().join("p.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[sources.a]\ntype = \"file\"\npath = \"{}\"\nfollow = false\n\
+             [sources.gone]\ntype = \"file\"\npath = \"{}\"\nfollow = false\n\
+             [admin]\nport = 0\n[sinks.signals]\ntype = \"file\"\npath = \"{}\"\nemit = \"signals\"\n",
+            a.display(),
+            dir.path().join("no-such-file.jsonl").display(),
+            signals.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin()).args(["run", "--config"]).arg(&cfg).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a failed source fails the run");
+    assert!(stderr.contains("source gone") && stderr.contains("no-such-file.jsonl"), "{stderr}");
+    // The missing file does not hold the watermark back: every window of the good source closed.
+    let got: BTreeSet<String> = std::fs::read_to_string(&signals).unwrap().lines().map(str::to_string).collect();
+    let want = replay_signals(&a);
+    assert!(want.len() > 50 && got == want, "{} of {} signal lines", got.len(), want.len());
+}

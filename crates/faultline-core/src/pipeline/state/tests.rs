@@ -134,13 +134,20 @@ fn watermarks_follow_their_source_by_name() {
 
     let mut second = pipeline(Arc::new(SeriesRegistry::new(100)), 1);
     let new_source = second.input("audit");
-    second.restore(state.clone()).expect("same version");
     let app_again = second.input("app");
+    second.restore(state.clone()).expect("same version");
     assert_ne!(app_again, new_source);
     let restored = second.engine().router().inputs().find(|(id, _)| *id == app_again).map(|(_, s)| s.max_ts);
     assert_eq!(restored, Some(state.engine.inputs[0].1.max_ts), "app's watermark state stays app's");
     let fresh = second.engine().router().inputs().find(|(id, _)| *id == new_source).map(|(_, s)| s.max_ts);
     assert_eq!(fresh, Some(crate::Millis::MIN), "the new source starts fresh, holding the watermark back");
+
+    // A source since removed: its watermark state is not brought back to hold the others.
+    let mut third = pipeline(Arc::new(SeriesRegistry::new(100)), 1);
+    let only = third.input("audit");
+    third.restore(state).expect("same version");
+    let ids: Vec<_> = third.engine().router().inputs().map(|(id, _)| id).collect();
+    assert_eq!(ids, vec![only], "app's state was dropped with its source");
 }
 
 #[test]
