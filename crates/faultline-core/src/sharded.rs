@@ -209,16 +209,24 @@ impl ShardedEngine {
                     Err(_) => break,
                 }
             };
-            self.through[msg.shard_idx] = self.through[msg.shard_idx].max(msg.through);
-            self.loads[msg.shard_idx].queued = self.loads[msg.shard_idx].queued.saturating_sub(1);
-            self.n_open[msg.shard_idx] = msg.n_open;
-            if msg.open.is_some() {
-                self.barrier[msg.shard_idx] = msg.open;
-            }
-            self.held.extend(msg.closed);
-            if msg.buffer.capacity() > 0 && self.spare.len() < 2 * self.to_shards.len() {
-                self.spare.push(msg.buffer);
-            }
+            self.take_reply(msg);
+        }
+    }
+
+    /// Books a shard's reply: how far it has closed, its closed windows (held
+    /// until every shard passed them), its open-window count, a barrier answer,
+    /// and its spent buffer for reuse.
+    fn take_reply(&mut self, msg: FromShard) {
+        let i = msg.shard_idx;
+        self.through[i] = self.through[i].max(msg.through);
+        self.loads[i].queued = self.loads[i].queued.saturating_sub(1);
+        self.n_open[i] = msg.n_open;
+        if msg.open.is_some() {
+            self.barrier[i] = msg.open;
+        }
+        self.held.extend(msg.closed);
+        if msg.buffer.capacity() > 0 && self.spare.len() < 2 * self.to_shards.len() {
+            self.spare.push(msg.buffer);
         }
     }
 
@@ -282,16 +290,7 @@ impl ShardedEngine {
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             };
-            self.through[msg.shard_idx] = self.through[msg.shard_idx].max(msg.through);
-            self.loads[msg.shard_idx].queued = self.loads[msg.shard_idx].queued.saturating_sub(1);
-            self.n_open[msg.shard_idx] = msg.n_open;
-            if msg.open.is_some() {
-                self.barrier[msg.shard_idx] = msg.open;
-            }
-            self.held.extend(msg.closed);
-            if msg.buffer.capacity() > 0 && self.spare.len() < 2 * self.to_shards.len() {
-                self.spare.push(msg.buffer);
-            }
+            self.take_reply(msg);
         }
         for copy in self.barrier.iter_mut().skip(1) {
             out.extend(copy.take().unwrap_or_default());

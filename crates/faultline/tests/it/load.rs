@@ -87,8 +87,13 @@ path = "{out}"
             }
         }
         let accepted = m.get("faultline_source_events_accepted_total{source=\"flood\"}").copied().unwrap_or(0.0);
+        // Gauges are published once per engine loop turn: wait for the bytes to catch up too.
+        let bytes = m.get("faultline_source_read_bytes_total{source=\"flood\"}").copied().unwrap_or(0.0);
+        let routed: f64 =
+            m.iter().filter(|(k, _)| k.starts_with("faultline_shard_events_total{")).map(|(_, v)| v).sum();
+        let checkpoints = m.get("faultline_checkpoints_total").copied().unwrap_or(0.0);
         last = m;
-        if accepted >= N_LINES as f64 {
+        if accepted >= N_LINES as f64 && bytes >= input_bytes as f64 && routed >= N_LINES as f64 && checkpoints > 0.0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
