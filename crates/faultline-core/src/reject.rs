@@ -23,11 +23,13 @@ pub enum RejectReason {
     BeforeEpoch,
     /// A timestamp past the configured horizon ahead of processing time.
     TooFarInFuture,
+    /// A line longer than a source accepts (it is skipped to its end, never held whole).
+    LineTooLong,
 }
 
 impl RejectReason {
     /// Every reason, for metric catalogs.
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::InvalidJson,
         RejectReason::MissingField,
         RejectReason::InvalidField,
@@ -37,6 +39,7 @@ impl RejectReason {
         RejectReason::InvalidTimestamp,
         RejectReason::BeforeEpoch,
         RejectReason::TooFarInFuture,
+        RejectReason::LineTooLong,
     ];
 
     /// snake_case name, as a metric label.
@@ -51,6 +54,7 @@ impl RejectReason {
             RejectReason::InvalidTimestamp => "invalid_timestamp",
             RejectReason::BeforeEpoch => "before_epoch",
             RejectReason::TooFarInFuture => "too_far_in_future",
+            RejectReason::LineTooLong => "line_too_long",
         }
     }
 }

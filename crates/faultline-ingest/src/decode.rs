@@ -48,6 +48,14 @@ impl LineDecoder {
         }
     }
 
+    /// Counts a line that was longer than a source accepts (read and dropped, not decoded).
+    pub fn reject_too_long(&mut self, consumed: u64, batch: &mut SourceBatch) {
+        self.line_no += 1;
+        batch.records += 1;
+        batch.bytes += consumed;
+        batch.rejects.add(faultline_core::RejectReason::LineTooLong);
+    }
+
     /// Decodes every `\n`-terminated line of `data` (a last line without a
     /// newline is decoded too).
     pub fn decode_lines(&mut self, data: &[u8], processing_now: Option<Millis>, batch: &mut SourceBatch) {

@@ -1,7 +1,7 @@
 //! The file source: JSON lines from a checkpointed position, to the end or followed like `tail -F`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use faultline_core::position::{FINGERPRINT_BYTES, fingerprint};
 use faultline_core::{Millis, Position};
 
 use crate::decode::LineDecoder;
+use crate::line::{MAX_LINE_BYTES, read_line};
 use crate::source::{BatchSender, Source, SourceBatch, StartAt};
 
 /// How often a followed file is polled for new data or rotation.
@@ -126,13 +127,29 @@ impl FileSource {
         let mut n_lines = 0u64;
         // Set once the path names another file: the old one is read to its end first.
         let mut rotation_seen = false;
+        // Set while the rest of a too-long line still being written is dropped.
+        let mut skipping = false;
         loop {
             if stop.load(Ordering::Acquire) {
                 return Ok(());
             }
             line.clear();
-            let n = file.reader.read_until(b'\n', &mut line)?;
-            let complete = line.last() == Some(&b'\n');
+            let read = read_line(&mut file.reader, &mut line, MAX_LINE_BYTES)?;
+            let n = read.consumed;
+            if skipping {
+                file.offset += n as u64;
+                skipping = !read.complete;
+                if n > 0 {
+                    continue;
+                }
+            } else if read.too_long {
+                file.note_head(file.offset, &line);
+                file.offset += n as u64;
+                self.decoder.reject_too_long(n as u64, &mut batch);
+                skipping = !read.complete && self.follow;
+                continue;
+            }
+            let complete = read.complete;
             if n > 0 && (complete || !self.follow) {
                 // A partial last line is only taken when not following.
                 file.note_head(file.offset, &line);

@@ -13,11 +13,13 @@
 
 mod decode;
 mod file;
+mod line;
 mod reader;
 mod source;
 
 pub use decode::LineDecoder;
 pub use faultline_core::Position;
 pub use file::FileSource;
+pub use line::MAX_LINE_BYTES;
 pub use reader::ReaderSource;
 pub use source::{BatchSender, Source, SourceBatch, SourceMessage, SourceStats, StartAt};

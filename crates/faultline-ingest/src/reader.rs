@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use faultline_core::Position;
 
 use crate::decode::LineDecoder;
+use crate::line::{MAX_LINE_BYTES, read_line};
 use crate::source::{BatchSender, Source, SourceBatch, StartAt};
 
 /// JSON lines from a reader, read once to its end, one partition. Batches
@@ -40,13 +41,18 @@ impl ReaderSource {
         let mut offset = 0u64;
         loop {
             line.clear();
-            let n = self.reader.read_until(b'\n', &mut line)?;
+            let read = read_line(&mut self.reader, &mut line, MAX_LINE_BYTES)?;
+            let n = read.consumed;
             if n == 0 {
                 break;
             }
             offset += n as u64;
-            let text = line.strip_suffix(b"\n").unwrap_or(&line);
-            self.decoder.decode_line(text, None, &mut batch);
+            if read.too_long {
+                self.decoder.reject_too_long(n as u64, &mut batch);
+            } else {
+                let text = line.strip_suffix(b"\n").unwrap_or(&line);
+                self.decoder.decode_line(text, None, &mut batch);
+            }
             if batch.events.len() >= self.batch_events {
                 batch.position = Some(Position::Offset(offset));
                 let mut next = SourceBatch::default();

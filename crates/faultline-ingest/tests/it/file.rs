@@ -179,3 +179,23 @@ fn a_full_queue_holds_the_source_back_and_loses_nothing() {
     assert!(r.stats.blocked_ns.load(Ordering::Relaxed) > 0, "the wait is counted as back-pressure");
     r.thread.join().unwrap();
 }
+
+#[test]
+fn a_line_past_the_bound_is_counted_and_skipped_without_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.jsonl");
+    let huge = "x".repeat(faultline_ingest::MAX_LINE_BYTES * 2);
+    let text = format!("{}{huge}\n{}", lines(0, 3), lines(3, 3));
+    std::fs::write(&path, &text).unwrap();
+    let r = start(&path, false, StartAt::new(), 8);
+    let (batches, ended) = collect(&r, None);
+    r.thread.join().unwrap();
+    assert!(ended);
+    assert_eq!(n_events(&batches), 6, "the lines around it are taken");
+    let too_long: u64 = batches.iter().map(|b| b.rejects.get(RejectReason::LineTooLong)).sum();
+    assert_eq!(too_long, 1);
+    match last_position(&batches) {
+        Position::File { offset, .. } => assert_eq!(offset, text.len() as u64, "read past it, to the end"),
+        other => panic!("{other:?}"),
+    }
+}
