@@ -41,6 +41,13 @@ pub struct InputState {
     touched: bool,
 }
 
+impl InputState {
+    /// An input with no events yet.
+    fn unseen(idle: bool) -> InputState {
+        InputState { max_ts: Millis::MIN, idle, ended: false, last_active: None, touched: false }
+    }
+}
+
 /// Decides, event by event, whether an event is on time, and tracks the
 /// engine's watermark: the minimum over active inputs of (max event time −
 /// out-of-orderness), never moving backwards. An event is late when its
@@ -121,15 +128,20 @@ impl Router {
     /// idle for the idle timeout, so a source that starts late does not find
     /// its first windows already closed. Declaring a known input changes nothing.
     pub fn declare(&mut self, input: InputId) {
+        let slot = self.slot(input);
+        if slot.is_none() {
+            *slot = Some(InputState::unseen(false));
+            self.recompute();
+        }
+    }
+
+    /// The state of `input`, growing the table to hold it.
+    fn slot(&mut self, input: InputId) -> &mut Option<InputState> {
         let idx = input.0 as usize;
         if idx >= self.inputs.len() {
             self.inputs.resize(idx + 1, None);
         }
-        if self.inputs[idx].is_none() {
-            self.inputs[idx] =
-                Some(InputState { max_ts: Millis::MIN, idle: false, ended: false, last_active: None, touched: false });
-            self.recompute();
-        }
+        &mut self.inputs[idx]
     }
 
     /// The input reached its end: it holds the watermark back no more. Once
@@ -154,24 +166,15 @@ impl Router {
     /// A new input, a newer event time, or an idle input waking up.
     fn advance_input(&mut self, input: InputId, ts: Millis) {
         let idx = input.0 as usize;
-        if idx >= self.inputs.len() {
-            self.inputs.resize(idx + 1, None);
-        }
-        let single = self.inputs.len() == 1;
-        let state = self.inputs[idx].get_or_insert(InputState {
-            max_ts: Millis::MIN,
-            idle: true,
-            ended: false,
-            last_active: None,
-            touched: false,
-        });
+        // Undeclared until now: it counts as waking up.
+        let state = self.slot(input).get_or_insert(InputState::unseen(true));
         let woke = std::mem::replace(&mut state.idle, false);
         // An ended input that gets events again (a finished file that grew) is live again.
         state.ended = false;
         state.touched = true;
         state.max_ts = state.max_ts.max(ts);
         let max_ts = state.max_ts;
-        if single {
+        if self.inputs.len() == 1 {
             // One input: the minimum over inputs is this one; skip the scan.
             self.slowest = Some(idx);
             self.watermark = self.watermark.max(max_ts.minus(self.timing.out_of_orderness));
@@ -268,11 +271,7 @@ impl Router {
     /// Restores inputs and the watermark from a checkpoint.
     pub fn restore(&mut self, inputs: Vec<(InputId, InputState)>, watermark: Millis) {
         for (id, state) in inputs {
-            let idx = id.0 as usize;
-            if idx >= self.inputs.len() {
-                self.inputs.resize(idx + 1, None);
-            }
-            self.inputs[idx] = Some(state);
+            *self.slot(id) = Some(state);
         }
         self.watermark = watermark;
         self.recompute_at = Millis::MIN;
@@ -333,6 +332,9 @@ mod tests {
     fn once_every_input_ended_the_watermark_is_the_furthest_whatever_the_order() {
         for order in [[0, 1], [1, 0]] {
             let mut r = router();
+            // Both declared up front, so input 1 holds the watermark at 48 s until it ends.
+            r.declare(InputId(0));
+            r.declare(InputId(1));
             r.admit(InputId(0), Millis(100_000), S);
             r.admit(InputId(1), Millis(50_000), S);
             r.end(InputId(order[0]));
