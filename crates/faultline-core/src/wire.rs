@@ -11,19 +11,20 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 
-use crate::event::{Change, ChangeKind, Event, EventBody, Gauge, Outcome, Request, Transaction};
+use crate::event::Event;
 use crate::reject::RejectReason;
-use crate::series::{DimsRef, SeriesCache, SeriesId, SeriesKeyRef, SeriesKind, SeriesRegistry};
+use crate::series::{SeriesCache, SeriesId, SeriesKeyRef, SeriesRegistry};
 use crate::time::{DurationMs, Millis};
+
+use rules::cut;
+pub use rules::{Fields, Latency, RecordKind, Ts};
+
+mod rules;
 
 /// Most extra dimensions a series key may carry.
 pub const MAX_DIMS: usize = 8;
 /// Longest service, operation, gauge or dimension value accepted, bytes.
 pub const MAX_LABEL_BYTES: usize = 256;
-/// Largest magnitude accepted for gauge values and amounts.
-const MAX_MAGNITUDE: f64 = 1e24;
-/// Latest timestamp accepted at all (9999-12-31), whatever the horizon.
-const MAX_TS: i64 = 253_402_300_799_999;
 
 /// Decoder settings (from the pipeline config).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,12 +91,6 @@ impl Decoder {
         processing_now: Option<Millis>,
         out: &mut Vec<Event>,
     ) -> Result<(), ParseError> {
-        let err = |field: Option<&'static str>, reason: RejectReason, detail: String| ParseError {
-            line: line_no,
-            field,
-            reason,
-            detail,
-        };
         // Validate UTF-8 once for the whole line, so serde_json's `StrRead` need
         // not validate every string again (measured: a quarter of the parse).
         let Ok(text) = std::str::from_utf8(line) else {
@@ -105,237 +100,45 @@ impl Decoder {
             Ok(r) => r,
             Err(e) => return Err(explain_serde_error(line_no, line, Some(&e))),
         };
-        let ts = match raw.ts {
-            None => return Err(err(Some("ts"), RejectReason::MissingField, "every event needs a time".into())),
-            Some(RawTs::Millis(ms)) => ms,
-            Some(RawTs::Text(t)) => match Millis::parse_rfc3339(&t) {
-                Some(ms) => ms.0,
-                None => {
-                    return Err(err(Some("ts"), RejectReason::InvalidTimestamp, format!("not RFC 3339: {}", cut(&t))));
-                }
-            },
-            Some(RawTs::Invalid(what)) => {
-                return Err(err(Some("ts"), RejectReason::InvalidTimestamp, what));
-            }
+        let attrs: &[(Cow<'_, str>, Cow<'_, str>)] = raw.attrs.as_ref().map_or(&[], |a| &a.0[..]);
+        let kind = raw.kind.as_deref().map(|k| match k {
+            "request" => Ok(RecordKind::Request),
+            "gauge" => Ok(RecordKind::Gauge),
+            "transaction" => Ok(RecordKind::Transaction),
+            "change" => Ok(RecordKind::Change),
+            other => Err(other),
+        });
+        let ts = match &raw.ts {
+            None => None,
+            Some(RawTs::Millis(ms)) => Some(Ts::Millis(*ms)),
+            Some(RawTs::Text(t)) => Some(Ts::Text(t)),
+            Some(RawTs::Invalid(what)) => Some(Ts::Invalid(what)),
         };
-        if ts < 0 {
-            return Err(err(Some("ts"), RejectReason::BeforeEpoch, format!("{} is before 1970", Millis(ts))));
-        }
-        if ts > MAX_TS {
-            return Err(err(Some("ts"), RejectReason::InvalidTimestamp, format!("{ts} is past the year 9999")));
-        }
-        if let (Some(now), Some(h)) = (processing_now, self.config.future_horizon)
-            && ts > now.plus(h).0
-        {
-            return Err(err(
-                Some("ts"),
-                RejectReason::TooFarInFuture,
-                format!("{} is more than {h} ahead of {now}", Millis(ts)),
-            ));
-        }
-        let ts = Millis(ts);
-        let service = label(raw.service.as_deref(), "service", line_no, true)?;
-        let kind = raw
-            .kind
-            .as_deref()
-            .ok_or_else(|| err(Some("kind"), RejectReason::MissingField, "every event needs a kind".into()))?;
-
-        let mut dim_values: [&str; MAX_DIMS] = [""; MAX_DIMS];
-        let n_dims = self.config.dims.len();
-        if let Some(attrs) = &raw.attrs {
-            for (i, name) in self.config.dims.iter().enumerate() {
-                if let Some((_, v)) = attrs.0.iter().find(|(k, _)| k == name) {
-                    if v.len() > MAX_LABEL_BYTES {
-                        return Err(err(
-                            Some("attrs"),
-                            RejectReason::InvalidField,
-                            format!("`{name}` is longer than {MAX_LABEL_BYTES} bytes"),
-                        ));
-                    }
-                    dim_values[i] = &**v;
-                }
-            }
-        }
-        let dims = DimsRef::Borrowed(&dim_values[..n_dims]);
-        let key = |kind, name| SeriesKeyRef { kind, service, name, dims };
-
-        match kind {
-            "request" => {
-                let operation = label(raw.operation.as_deref(), "operation", line_no, false)?;
-                let latency_us = match raw.latency_ms {
-                    None => None,
-                    Some(ms) => Some(non_negative(ms, "latency_ms", line_no)?.mul_add(1000.0, 0.5) as u64),
-                };
-                let status_error = match raw.status {
-                    None => false,
-                    Some(s) if (100..=599).contains(&s) => s >= 500 || (self.config.count_4xx_as_errors && s >= 400),
-                    Some(s) => {
-                        return Err(err(
-                            Some("status"),
-                            RejectReason::InvalidField,
-                            format!("{s} is not an HTTP status (100–599)"),
-                        ));
-                    }
-                };
-                let body =
-                    EventBody::Request(Request { latency_us, is_error: status_error || raw.error.unwrap_or(false) });
-                let id = self.cache.resolve(&self.registry, key(SeriesKind::Request, operation));
-                if let Some(peer) = raw.peer.as_deref() {
-                    let peer = label(Some(peer), "peer", line_no, true)?;
-                    let dep = self.cache.resolve(&self.registry, key(SeriesKind::Dependency, peer));
-                    out.push(Event { ts, series: id, body: body.clone() });
-                    out.push(Event { ts, series: dep, body });
-                } else {
-                    out.push(Event { ts, series: id, body });
-                }
-            }
-            "gauge" => {
-                let name = label(raw.name.as_deref(), "name", line_no, true)?;
-                let value = finite(raw.value, "value", line_no)?;
-                let max = match raw.max {
-                    None => None,
-                    Some(m) => {
-                        let m = finite(Some(m), "max", line_no)?;
-                        if m <= 0.0 {
-                            return Err(err(Some("max"), RejectReason::Negative, format!("{m} must be above zero")));
-                        }
-                        Some(m)
-                    }
-                };
-                let id = self.cache.resolve(&self.registry, key(SeriesKind::Gauge, name));
-                out.push(Event { ts, series: id, body: EventBody::Gauge(Gauge { value, max }) });
-            }
-            "transaction" => {
-                let outcome = match raw.outcome.as_deref() {
-                    Some("success" | "succeeded" | "ok") => Outcome::Success,
-                    Some("failed" | "failure" | "error") => Outcome::Failed,
-                    Some("declined") => Outcome::Declined,
-                    Some(other) => {
-                        return Err(err(
-                            Some("outcome"),
-                            RejectReason::InvalidField,
-                            format!("`{}` is not success, failed or declined", cut(other)),
-                        ));
-                    }
-                    None => {
-                        return Err(err(
-                            Some("outcome"),
-                            RejectReason::MissingField,
-                            "a transaction needs an outcome".into(),
-                        ));
-                    }
-                };
-                let amount_minor = match raw.amount {
-                    None => 0,
-                    Some(a) => {
-                        (non_negative(finite(Some(a), "amount", line_no)?, "amount", line_no)? * 100.0).round() as i64
-                    }
-                };
-                let id = self.cache.resolve(&self.registry, key(SeriesKind::Transaction, ""));
-                out.push(Event { ts, series: id, body: EventBody::Transaction(Transaction { outcome, amount_minor }) });
-            }
-            "change" => {
-                let kind = match raw.change.as_deref() {
-                    Some("deploy") => ChangeKind::Deploy,
-                    Some("config") => ChangeKind::Config,
-                    Some("rollback") => ChangeKind::Rollback,
-                    Some(other) => {
-                        return Err(err(
-                            Some("change"),
-                            RejectReason::InvalidField,
-                            format!("`{}` is not deploy, config or rollback", cut(other)),
-                        ));
-                    }
-                    None => {
-                        return Err(err(
-                            Some("change"),
-                            RejectReason::MissingField,
-                            "a change needs a change kind".into(),
-                        ));
-                    }
-                };
-                let change = Change {
-                    at: ts,
-                    kind,
-                    id: raw.id.as_deref().unwrap_or("").chars().take(MAX_LABEL_BYTES).collect(),
-                    text: raw.text.as_deref().unwrap_or("").chars().take(4 * MAX_LABEL_BYTES).collect(),
-                };
-                let nodims = DimsRef::Borrowed(&[]);
-                let id = self.cache.resolve(
-                    &self.registry,
-                    SeriesKeyRef { kind: SeriesKind::Change, service, name: "", dims: nodims },
-                );
-                out.push(Event { ts, series: id, body: EventBody::Change(Arc::new(change)) });
-            }
-            other => {
-                return Err(err(
-                    Some("kind"),
-                    RejectReason::UnknownKind,
-                    format!("`{}` is not request, gauge, transaction or change", cut(other)),
-                ));
-            }
-        }
-        Ok(())
+        let fields = Fields {
+            ts,
+            service: raw.service.as_deref(),
+            kind,
+            operation: raw.operation.as_deref(),
+            status: raw.status,
+            latency: raw.latency_ms.map(Latency::Millis),
+            error: raw.error,
+            peer: raw.peer.as_deref(),
+            name: raw.name.as_deref(),
+            value: raw.value,
+            max: raw.max,
+            outcome: raw.outcome.as_deref(),
+            amount: raw.amount,
+            change: raw.change.as_deref(),
+            id: raw.id.as_deref(),
+            text: raw.text.as_deref(),
+        };
+        let attr = |name: &str| attrs.iter().find(|(k, _)| k == name).map(|(_, v)| &**v);
+        self.emit(line_no, &fields, attr, processing_now, out)
     }
 
     /// Resolves a label set directly (for decoders of other formats).
     pub fn resolve(&mut self, key: SeriesKeyRef<'_>) -> SeriesId {
         self.cache.resolve(&self.registry, key)
-    }
-}
-
-fn label<'a>(v: Option<&'a str>, field: &'static str, line: u64, required: bool) -> Result<&'a str, ParseError> {
-    let err = |reason, detail: String| ParseError { line, field: Some(field), reason, detail };
-    match v {
-        None if required => Err(err(RejectReason::MissingField, format!("`{field}` is required"))),
-        None => Ok(""),
-        Some("") if required => Err(err(RejectReason::InvalidField, "empty".into())),
-        Some(s) if s.len() > MAX_LABEL_BYTES => {
-            Err(err(RejectReason::InvalidField, format!("longer than {MAX_LABEL_BYTES} bytes: {}", cut(s))))
-        }
-        Some(s) => Ok(s),
-    }
-}
-
-fn finite(v: Option<f64>, field: &'static str, line: u64) -> Result<f64, ParseError> {
-    match v {
-        None => Err(ParseError {
-            line,
-            field: Some(field),
-            reason: RejectReason::MissingField,
-            detail: format!("`{field}` is required"),
-        }),
-        Some(x) if !x.is_finite() || x.abs() > MAX_MAGNITUDE => Err(ParseError {
-            line,
-            field: Some(field),
-            reason: RejectReason::NotFinite,
-            detail: format!("{x:e} is not a finite number below 1e24"),
-        }),
-        Some(x) => Ok(x),
-    }
-}
-
-fn non_negative(v: f64, field: &'static str, line: u64) -> Result<f64, ParseError> {
-    let v = finite(Some(v), field, line)?;
-    if v < 0.0 {
-        return Err(ParseError {
-            line,
-            field: Some(field),
-            reason: RejectReason::Negative,
-            detail: format!("{v} is below zero"),
-        });
-    }
-    Ok(v)
-}
-
-/// At most 40 characters of user text, for error messages.
-fn cut(s: &str) -> String {
-    if s.chars().count() <= 40 {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(40).collect();
-        t.push('…');
-        t
     }
 }
 

@@ -1,7 +1,9 @@
 //! Tests of the JSON-lines decoder: the DESIGN.md examples and every malformed case.
 
 use super::*;
-use crate::series::SeriesKey;
+use crate::event::{ChangeKind, EventBody, Gauge, Outcome, Request, Transaction};
+use crate::series::{SeriesKey, SeriesKind};
+use crate::time::DurationMs;
 
 fn decoder(dims: &[&str]) -> Decoder {
     Decoder::new(
