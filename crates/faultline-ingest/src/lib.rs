@@ -14,6 +14,7 @@
 mod decode;
 mod file;
 mod line;
+pub mod otlp;
 mod reader;
 mod source;
 
@@ -21,5 +22,6 @@ pub use decode::LineDecoder;
 pub use faultline_core::Position;
 pub use file::FileSource;
 pub use line::MAX_LINE_BYTES;
+pub use otlp::{OtlpConfig, OtlpSource};
 pub use reader::ReaderSource;
-pub use source::{BatchSender, Source, SourceBatch, SourceMessage, SourceStats, StartAt};
+pub use source::{BatchSender, NotQueued, QueueDepth, Source, SourceBatch, SourceMessage, SourceStats, StartAt};

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Instant;
 
@@ -82,18 +82,103 @@ pub struct SourceStats {
     pub failed: std::sync::Mutex<Option<String>>,
 }
 
+/// How full the engine's input queue is: senders add what they queue, the
+/// engine takes off what it receives. Lets a push source refuse a request
+/// before it spends time decoding it.
+#[derive(Debug)]
+pub struct QueueDepth {
+    queued: AtomicUsize,
+    capacity: usize,
+}
+
+impl QueueDepth {
+    /// The depth gauge of a queue of `capacity` messages.
+    pub fn new(capacity: usize) -> QueueDepth {
+        QueueDepth { queued: AtomicUsize::new(0), capacity }
+    }
+
+    /// The engine received one message. Senders count a message before it is
+    /// sent, so the count never misses one the engine has already taken.
+    pub fn taken(&self) {
+        let _ = self.queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| Some(q.saturating_sub(1)));
+    }
+
+    /// Messages queued now, or about to be.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Whether the queue holds as many messages as it can.
+    pub fn is_full(&self) -> bool {
+        self.queued() >= self.capacity
+    }
+}
+
+/// Why a batch was not queued by [`BatchSender::try_send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotQueued {
+    /// The engine's queue is full: push back, the client retries.
+    Full,
+    /// The engine has stopped.
+    Stopped,
+}
+
 /// A source's end of the bounded queue to the engine.
 #[derive(Debug, Clone)]
 pub struct BatchSender {
     source: usize,
     tx: SyncSender<SourceMessage>,
     stats: Arc<SourceStats>,
+    depth: Option<Arc<QueueDepth>>,
 }
 
 impl BatchSender {
     /// The sender of source index `source`.
     pub fn new(source: usize, tx: SyncSender<SourceMessage>, stats: Arc<SourceStats>) -> BatchSender {
-        BatchSender { source, tx, stats }
+        BatchSender { source, tx, stats, depth: None }
+    }
+
+    /// Counts what this sender queues in `depth` (shared by every sender of the queue).
+    pub fn with_depth(mut self, depth: Arc<QueueDepth>) -> BatchSender {
+        self.depth = Some(depth);
+        self
+    }
+
+    /// Whether the engine's queue is full now (never, without a depth gauge).
+    pub fn is_full(&self) -> bool {
+        self.depth.as_ref().is_some_and(|d| d.is_full())
+    }
+
+    /// Queues a batch if there is room, without waiting: a push source answers
+    /// its client only after this says the batch is accepted.
+    pub fn try_send(&self, batch: SourceBatch) -> Result<(), NotQueued> {
+        let bytes = batch.bytes;
+        self.count(true);
+        match self.tx.try_send(SourceMessage::Batch { source: self.source, batch }) {
+            Ok(()) => {
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.count(false);
+                Err(match e {
+                    TrySendError::Full(_) => NotQueued::Full,
+                    TrySendError::Disconnected(_) => NotQueued::Stopped,
+                })
+            }
+        }
+    }
+
+    /// Counts a message about to be sent (`true`), or one that was not sent after all.
+    fn count(&self, up: bool) {
+        if let Some(d) = &self.depth {
+            if up {
+                d.queued.fetch_add(1, Ordering::AcqRel);
+            } else {
+                d.taken();
+            }
+        }
     }
 
     /// The source's counters.
@@ -119,7 +204,8 @@ impl BatchSender {
     }
 
     fn push(&self, msg: SourceMessage) -> bool {
-        match self.tx.try_send(msg) {
+        self.count(true);
+        let sent = match self.tx.try_send(msg) {
             Ok(()) => true,
             Err(TrySendError::Disconnected(_)) => false,
             Err(TrySendError::Full(msg)) => {
@@ -129,6 +215,10 @@ impl BatchSender {
                 self.stats.blocked_ns.fetch_add(ns, Ordering::Relaxed);
                 sent
             }
+        };
+        if !sent {
+            self.count(false);
         }
+        sent
     }
 }

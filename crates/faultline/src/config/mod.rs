@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use faultline_core::DurationMs;
 use faultline_core::detect::DetectorBankSpec;
 use faultline_core::engine::EngineConfig;
 use faultline_core::incident::{CauseCatalog, IncidentConfig};
@@ -93,6 +94,25 @@ pub(crate) enum SourceKind {
         /// Pace to at most this many lines per second.
         max_lines_per_second: Option<u32>,
     },
+    /// The OTLP receiver (traces over gRPC and HTTP).
+    Otlp(OtlpSpec),
+}
+
+/// An OTLP receiver's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OtlpSpec {
+    /// gRPC address, when served.
+    pub(crate) grpc: Option<SocketAddr>,
+    /// HTTP address, when served.
+    pub(crate) http: Option<SocketAddr>,
+    /// Largest gRPC request, bytes.
+    pub(crate) grpc_max_bytes: usize,
+    /// Largest HTTP request, bytes.
+    pub(crate) http_max_bytes: usize,
+    /// Retry delay told to clients when the engine is behind.
+    pub(crate) retry_after: DurationMs,
+    /// Attribute keys per dimension that override the conventional ones.
+    pub(crate) dimensions: Vec<(String, Vec<String>)>,
 }
 
 /// Queue sizes between the runtime's stages.

@@ -46,7 +46,7 @@ pub(crate) struct RawConfig {
 /// `[sources.NAME]`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawSource {
-    /// Source type; only `"file"` (JSON lines) in this version.
+    /// Source type: `"file"` (JSON lines) or `"otlp"` (the OTLP receiver).
     #[serde(rename = "type")]
     pub(crate) kind: String,
     /// File to read.
@@ -57,6 +57,30 @@ pub(crate) struct RawSource {
     /// Paces reading to at most this many lines per second (replaying a recorded file as if live).
     #[serde(default)]
     pub(crate) max_lines_per_second: Option<u32>,
+    /// OTLP: address to bind; "0.0.0.0" for all interfaces (default 127.0.0.1).
+    #[serde(default)]
+    pub(crate) bind: Option<String>,
+    /// OTLP: gRPC port (default 4317; 0 picks a free one).
+    #[serde(default)]
+    pub(crate) grpc_port: Option<u16>,
+    /// OTLP: HTTP port (default 4318; 0 picks a free one).
+    #[serde(default)]
+    pub(crate) http_port: Option<u16>,
+    /// OTLP: which transports to serve (default both: `["grpc", "http"]`).
+    #[serde(default)]
+    pub(crate) transports: Option<Vec<String>>,
+    /// OTLP: largest gRPC request in bytes after decompression (default 4 MiB).
+    #[serde(default)]
+    pub(crate) grpc_max_request_bytes: Option<usize>,
+    /// OTLP: largest HTTP request in bytes after decompression (default 20 MiB).
+    #[serde(default)]
+    pub(crate) http_max_request_bytes: Option<usize>,
+    /// OTLP: the delay clients are told to wait when the engine is behind (default "1s").
+    #[serde(default)]
+    pub(crate) retry_after: Option<String>,
+    /// OTLP: per dimension, the span or resource attribute keys it is read from, best first.
+    #[serde(default)]
+    pub(crate) dimensions: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// `[windows]`.

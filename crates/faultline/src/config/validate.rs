@@ -1,6 +1,6 @@
 //! Raw sections to the typed `PipelineSpec`: every check runs, every problem is kept.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,9 +9,10 @@ use faultline_core::watermark::Timing;
 use faultline_core::wire::{DecoderConfig, MAX_DIMS};
 use faultline_core::{DurationMs, WindowSpec};
 
-use super::raw::RawConfig;
+use super::raw::{RawConfig, RawSource};
 use super::{
-    AdminSpec, ConfigError, Emit, PipelineSpec, RuntimeSpec, SinkKind, SinkSpec, SourceKind, SourceSpec, StateSpec,
+    AdminSpec, ConfigError, Emit, OtlpSpec, PipelineSpec, RuntimeSpec, SinkKind, SinkSpec, SourceKind, SourceSpec,
+    StateSpec,
 };
 use crate::config::locate::Locator;
 
@@ -141,10 +142,85 @@ fn sources(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SourceSpec> {
                 }),
                 None => c.error(&format!("sources.{name}"), "a file source needs `path`".into()),
             },
-            other => c.error(&format!("sources.{name}.type"), format!("unknown source type `{other}` (known: file)")),
+            "otlp" => {
+                if let Some(spec) = otlp(name, s, raw, c) {
+                    out.push(SourceSpec { name: name.clone(), kind: SourceKind::Otlp(spec) });
+                }
+            }
+            other => {
+                c.error(&format!("sources.{name}.type"), format!("unknown source type `{other}` (known: file, otlp)"))
+            }
         }
     }
     out
+}
+
+/// Largest request size a config may set, bytes (1 GiB).
+const MAX_REQUEST_BYTES: usize = 1 << 30;
+
+fn otlp(name: &str, s: &RawSource, raw: &RawConfig, c: &mut Checker<'_>) -> Option<OtlpSpec> {
+    let path = |key: &str| format!("sources.{name}.{key}");
+    let mut ok = true;
+    for (key, set) in
+        [("path", s.path.is_some()), ("follow", s.follow), ("max_lines_per_second", s.max_lines_per_second.is_some())]
+    {
+        if set {
+            c.error(&path(key), "is a file source's key; an otlp source has none".into());
+            ok = false;
+        }
+    }
+    let bind_text = s.bind.as_deref().unwrap_or("127.0.0.1");
+    let bind: Option<IpAddr> = bind_text.parse().ok();
+    if bind.is_none() {
+        c.error(&path("bind"), format!("`{bind_text}` is not an IP address such as 127.0.0.1"));
+    }
+    let transports = s.transports.clone().unwrap_or_else(|| vec!["grpc".into(), "http".into()]);
+    for t in &transports {
+        if t != "grpc" && t != "http" {
+            c.error(&path("transports"), format!("`{t}` is not one of: grpc, http"));
+            ok = false;
+        }
+    }
+    if transports.is_empty() {
+        c.error(&path("transports"), "serve at least one of: grpc, http".into());
+        ok = false;
+    }
+    let mut size = |key: &str, v: Option<usize>, default: usize| match v {
+        None => default,
+        Some(n) if (1..=MAX_REQUEST_BYTES).contains(&n) => n,
+        Some(n) => {
+            c.error(&path(key), format!("must be between 1 and {MAX_REQUEST_BYTES}, not {n}"));
+            ok = false;
+            default
+        }
+    };
+    let grpc_max_bytes =
+        size("grpc_max_request_bytes", s.grpc_max_request_bytes, faultline_ingest::otlp::DEFAULT_GRPC_MAX_BYTES);
+    let http_max_bytes =
+        size("http_max_request_bytes", s.http_max_request_bytes, faultline_ingest::otlp::DEFAULT_HTTP_MAX_BYTES);
+    let retry_after = c.duration(&path("retry_after"), s.retry_after.as_deref().unwrap_or("1s"));
+    let dimensions: Vec<(String, Vec<String>)> = s.dimensions.clone().unwrap_or_default().into_iter().collect();
+    for (dim, _) in &dimensions {
+        if !raw.series.dimensions.contains(dim) {
+            c.error(
+                &format!("sources.{name}.dimensions.{dim}"),
+                format!("`{dim}` is not in [series] dimensions ({})", raw.series.dimensions.join(", ")),
+            );
+            ok = false;
+        }
+    }
+    let bind = bind?;
+    let addr = |t: &str, port: Option<u16>, default: u16| {
+        transports.iter().any(|x| x == t).then(|| SocketAddr::new(bind, port.unwrap_or(default)))
+    };
+    ok.then(|| OtlpSpec {
+        grpc: addr("grpc", s.grpc_port, 4317),
+        http: addr("http", s.http_port, 4318),
+        grpc_max_bytes,
+        http_max_bytes,
+        retry_after,
+        dimensions,
+    })
 }
 
 fn sinks(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SinkSpec> {

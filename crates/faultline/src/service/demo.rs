@@ -74,7 +74,7 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let sources = move |registry: &Arc<faultline_core::SeriesRegistry>, spec: &config::PipelineSpec| {
         let decoder = LineDecoder::new(registry.clone(), spec.decoder.clone());
         let source = SimSource { sim, span, pace: Pace { play_ms, follow, quiet }, decoder };
-        vec![Box::new(source) as Box<dyn Source>]
+        Ok(vec![Box::new(source) as Box<dyn Source>])
     };
     eprintln!("faultline demo: gateway-outage scenario, state in {}", state.path().display());
     let code = serve(&spec, options, sources, vec![sink], |addr| {

@@ -20,7 +20,8 @@ use anyhow::Context as _;
 pub(crate) use demo::demo;
 
 use faultline_core::SeriesRegistry;
-use faultline_ingest::{FileSource, LineDecoder, Source};
+use faultline_ingest::otlp::SpanMapping;
+use faultline_ingest::{FileSource, LineDecoder, OtlpConfig, OtlpSource, Source};
 
 use self::admin::AdminState;
 use self::runtime::StartOptions;
@@ -61,16 +62,44 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!spec.sources.is_empty(), "{}: no [sources.NAME] section: nothing to read", args.config.display());
     let sinks = spec.sinks.iter().map(SinkOut::open).collect::<anyhow::Result<Vec<_>>>()?;
     let batch_events = spec.runtime.batch_events;
-    let sources = move |registry: &Arc<SeriesRegistry>, spec: &PipelineSpec| {
+    // OTLP ports are bound before any thread starts, so a port in use fails the start.
+    let sources = move |registry: &Arc<SeriesRegistry>, spec: &PipelineSpec| -> anyhow::Result<Vec<Box<dyn Source>>> {
         spec.sources
             .iter()
             .map(|s| {
-                let SourceKind::File { path, follow, max_lines_per_second } = s.kind.clone();
-                let decoder = LineDecoder::new(registry.clone(), spec.decoder.clone());
-                let source = FileSource::new(&s.name, path, follow, decoder, runtime::wall_now)
-                    .batch_events(batch_events)
-                    .max_lines_per_second(max_lines_per_second);
-                Box::new(source) as Box<dyn Source>
+                Ok(match s.kind.clone() {
+                    SourceKind::File { path, follow, max_lines_per_second } => {
+                        let decoder = LineDecoder::new(registry.clone(), spec.decoder.clone());
+                        let source = FileSource::new(&s.name, path, follow, decoder, runtime::wall_now)
+                            .batch_events(batch_events)
+                            .max_lines_per_second(max_lines_per_second);
+                        Box::new(source) as Box<dyn Source>
+                    }
+                    SourceKind::Otlp(o) => {
+                        let config = OtlpConfig {
+                            grpc: o.grpc,
+                            http: o.http,
+                            grpc_max_bytes: o.grpc_max_bytes,
+                            http_max_bytes: o.http_max_bytes,
+                            retry_after: Duration::from_millis(o.retry_after.0.max(0) as u64),
+                            mapping: SpanMapping::new(&spec.decoder.dims, &o.dimensions),
+                        };
+                        let source = OtlpSource::bind(
+                            &s.name,
+                            config,
+                            registry.clone(),
+                            spec.decoder.clone(),
+                            runtime::wall_now,
+                        )?;
+                        if let Some(a) = source.grpc_addr() {
+                            eprintln!("faultline: OTLP/gRPC on {a} (source {})", s.name);
+                        }
+                        if let Some(a) = source.http_addr() {
+                            eprintln!("faultline: OTLP/HTTP on http://{a}/v1/traces (source {})", s.name);
+                        }
+                        Box::new(source) as Box<dyn Source>
+                    }
+                })
             })
             .collect()
     };
@@ -84,7 +113,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn serve(
     spec: &PipelineSpec,
     options: StartOptions,
-    sources: impl FnOnce(&Arc<SeriesRegistry>, &PipelineSpec) -> Vec<Box<dyn Source>>,
+    sources: impl FnOnce(&Arc<SeriesRegistry>, &PipelineSpec) -> anyhow::Result<Vec<Box<dyn Source>>>,
     sinks: Vec<SinkOut>,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<ExitCode> {
@@ -108,7 +137,7 @@ pub(crate) fn serve(
             let _ = http_stopped.await;
         }));
         let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
-        let sources = sources(&registry, spec);
+        let sources = sources(&registry, spec)?;
         let running = runtime::start(spec, options, sources, registry, sinks, admin.clone())?;
         let stop = running.stop.clone();
         let mut done = tokio::task::spawn_blocking(move || running.wait());

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use faultline_core::{InputId, Millis, Position, SeriesRegistry};
-use faultline_ingest::{BatchSender, Source, SourceBatch, SourceMessage, SourceStats};
+use faultline_ingest::{BatchSender, QueueDepth, Source, SourceBatch, SourceMessage, SourceStats};
 
 use super::admin::AdminState;
 use super::checkpoint;
@@ -110,6 +110,7 @@ pub(crate) fn start(
     let positions: BTreeMap<String, Position> = cp.map(|c| c.positions).unwrap_or_default();
     let stop = Arc::new(AtomicBool::new(false));
     let (in_tx, in_rx) = sync_channel::<SourceMessage>(spec.runtime.queue_batches);
+    let depth = Arc::new(QueueDepth::new(spec.runtime.queue_batches));
     let (out_tx, out_rx) = sync_channel::<ToSinks>(spec.runtime.sink_queue);
     let mut threads = Vec::new();
     let mut slots = Vec::new();
@@ -118,7 +119,7 @@ pub(crate) fn start(
         let inputs = partitions.iter().map(|p| processor.input(p)).collect();
         let start_at = partitions.iter().filter_map(|p| positions.get(p).map(|pos| (p.clone(), *pos))).collect();
         let stats = Arc::new(SourceStats::default());
-        let out = BatchSender::new(idx, in_tx.clone(), stats.clone());
+        let out = BatchSender::new(idx, in_tx.clone(), stats.clone()).with_depth(depth.clone());
         let name = source.name().to_string();
         let (stop, source_stats, source_name, n_partitions) =
             (stop.clone(), stats.clone(), name.clone(), partitions.len());
@@ -154,6 +155,7 @@ pub(crate) fn start(
         out: out_tx,
         interval: spec.state.checkpoint_interval,
         checkpoints: state_dir.is_some(),
+        depth,
         out_of_orderness_ms: spec.engine.timing.out_of_orderness.0,
         rates: RateClock::default(),
     };
@@ -176,6 +178,8 @@ struct EngineLoop {
     out: SyncSender<ToSinks>,
     interval: Duration,
     checkpoints: bool,
+    /// The input queue's depth, which push sources read to refuse early.
+    depth: Arc<QueueDepth>,
     out_of_orderness_ms: i64,
     rates: RateClock,
 }
@@ -199,7 +203,11 @@ impl EngineLoop {
         let mut last_publish = Instant::now();
         let mut records = Vec::new();
         loop {
-            match rx.recv_timeout(TICK) {
+            let got = rx.recv_timeout(TICK);
+            if got.is_ok() {
+                self.depth.taken();
+            }
+            match got {
                 Ok(SourceMessage::Batch { source, batch }) => {
                     self.admin.metrics.add(QUEUE_POPPED, &[("queue", INPUT_QUEUE)], 1.0);
                     self.batch(source, batch, &mut records);

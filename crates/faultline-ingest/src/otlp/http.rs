@@ -1,0 +1,160 @@
+//! OTLP/HTTP (`POST /v1/traces`), protobuf or JSON, gzip or not, answered in the request's content type.
+
+use std::future::Future;
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body as HttpBody;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+use prost::Message;
+
+use super::status;
+use super::{Body, Ingest, Outcome, partial_message};
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+#[derive(Debug, Clone)]
+struct Http {
+    ingest: Arc<Ingest>,
+    max_bytes: usize,
+}
+
+/// Serves OTLP/HTTP on `listener` until `stopped` resolves.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    ingest: Arc<Ingest>,
+    max_bytes: usize,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/v1/traces", post(traces))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(Http { ingest, max_bytes });
+    axum::serve(listener, app).with_graceful_shutdown(stopped).await
+}
+
+/// The request's form, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Proto,
+    Json,
+}
+
+fn answer(form: Form, code: StatusCode, body: Vec<u8>) -> Response {
+    let ct = match form {
+        Form::Proto => PROTOBUF,
+        Form::Json => JSON,
+    };
+    (code, [(header::CONTENT_TYPE, HeaderValue::from_static(ct))], body).into_response()
+}
+
+fn error(form: Form, code: StatusCode, grpc_code: i32, message: &str, retry: Option<std::time::Duration>) -> Response {
+    let body = match form {
+        Form::Proto => status::proto(&status::status(grpc_code, message, retry)),
+        Form::Json => status::json(grpc_code, message, retry),
+    };
+    let mut r = answer(form, code, body);
+    if let Some(d) = retry {
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    r
+}
+
+async fn traces(State(s): State<Http>, headers: HeaderMap, body: HttpBody) -> Response {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let form = match essence.as_str() {
+        PROTOBUF => Form::Proto,
+        JSON => Form::Json,
+        _ => {
+            s.ingest.refused();
+            let msg = format!("Content-Type `{ct}` is not {PROTOBUF} or {JSON}");
+            return error(Form::Proto, StatusCode::UNSUPPORTED_MEDIA_TYPE, status::UNIMPLEMENTED, &msg, None);
+        }
+    };
+    let retry = s.ingest.retry_after;
+    // Refuse before reading and decoding the body when the engine is already behind.
+    if s.ingest.busy() {
+        return error(
+            form,
+            StatusCode::SERVICE_UNAVAILABLE,
+            status::UNAVAILABLE,
+            "the engine's queue is full",
+            Some(retry),
+        );
+    }
+    let too_large = |s: &Http| {
+        s.ingest.refused();
+        let msg = format!("the request is larger than {} bytes", s.max_bytes);
+        error(form, StatusCode::PAYLOAD_TOO_LARGE, status::RESOURCE_EXHAUSTED, &msg, None)
+    };
+    let Ok(raw) = axum::body::to_bytes(body, s.max_bytes).await else {
+        return too_large(&s);
+    };
+    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity");
+    let inflated;
+    let bytes: &[u8] = match encoding.trim().to_ascii_lowercase().as_str() {
+        "identity" | "" => &raw,
+        "gzip" => {
+            // Read at most one byte past the limit: a gzip bomb stops there.
+            let mut out = Vec::new();
+            let limit = s.max_bytes as u64 + 1;
+            if let Err(e) = flate2::read::GzDecoder::new(&raw[..]).take(limit).read_to_end(&mut out) {
+                s.ingest.refused();
+                let msg = format!("the body is not valid gzip: {e}");
+                return error(form, StatusCode::BAD_REQUEST, status::INVALID_ARGUMENT, &msg, None);
+            }
+            if out.len() > s.max_bytes {
+                return too_large(&s);
+            }
+            inflated = out;
+            &inflated
+        }
+        other => {
+            s.ingest.refused();
+            let msg = format!("Content-Encoding `{other}` is not gzip");
+            return error(form, StatusCode::UNSUPPORTED_MEDIA_TYPE, status::UNIMPLEMENTED, &msg, None);
+        }
+    };
+    let outcome = s.ingest.traces(match form {
+        Form::Proto => Body::Proto(bytes),
+        Form::Json => Body::Json(bytes),
+    });
+    match outcome {
+        Outcome::Accepted(summary) => {
+            let partial = (summary.rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: summary.rejected as i64,
+                error_message: partial_message(&summary),
+            });
+            let body = match form {
+                Form::Proto => ExportTraceServiceResponse { partial_success: partial }.encode_to_vec(),
+                Form::Json => match partial {
+                    None => b"{}".to_vec(),
+                    Some(p) => serde_json::json!({ "partialSuccess": {
+                        "rejectedSpans": p.rejected_spans.to_string(),
+                        "errorMessage": p.error_message,
+                    }})
+                    .to_string()
+                    .into_bytes(),
+                },
+            };
+            answer(form, StatusCode::OK, body)
+        }
+        Outcome::Busy => {
+            error(form, StatusCode::SERVICE_UNAVAILABLE, status::UNAVAILABLE, "the engine's queue is full", Some(retry))
+        }
+        Outcome::Stopped => {
+            error(form, StatusCode::SERVICE_UNAVAILABLE, status::UNAVAILABLE, "the service is stopping", Some(retry))
+        }
+        Outcome::Invalid(why) => error(form, StatusCode::BAD_REQUEST, status::INVALID_ARGUMENT, &why, None),
+    }
+}
