@@ -91,22 +91,23 @@ pub struct BankEntry {
 }
 
 /// The detector bank's state copied at a barrier, by series id ([`DetectorBank::copy_state`]):
-/// the bank's own per-entry states, shared until the bank next changes them.
+/// the bank's own chunks of entries, shared until the bank next changes them.
 #[derive(Debug, Clone)]
 pub struct BankCopy {
-    entries: Vec<(SeriesId, Signal, Arc<[LiveState]>)>,
+    chunks: Vec<Arc<Vec<SeriesDetectors>>>,
 }
 
 impl BankCopy {
     /// The serialisable state, series named by `keys`, sorted by (label set, signal).
     pub fn into_state(self, keys: &dyn Fn(SeriesId) -> SeriesKey) -> BankState {
         let mut entries: Vec<BankEntry> = self
-            .entries
-            .into_iter()
-            .map(|(series, signal, states)| BankEntry {
-                series: keys(series),
-                signal: signal.as_str().to_owned(),
-                detectors: states.iter().map(LiveState::checkpoint).collect(),
+            .chunks
+            .iter()
+            .flat_map(|chunk| chunk.iter())
+            .map(|d| BankEntry {
+                series: keys(d.series),
+                signal: d.signal.as_str().to_owned(),
+                detectors: d.states.iter().map(LiveState::checkpoint).collect(),
             })
             .collect();
         // (series, signal) pairs are unique: an unstable sort gives one order.
@@ -127,7 +128,14 @@ pub struct DetectorBank {
     builtin: Vec<[u32; N_BUILTIN]>,
     /// The entry of each (series, named gauge).
     gauges: FxHashMap<(SeriesId, Signal), u32>,
-    entries: Vec<SeriesDetectors>,
+    /// Every (series, signal)'s entry in arrival order, `CHUNK_ENTRIES` to a chunk. A
+    /// checkpoint barrier copies one `Arc` per chunk; the next point of an entry copies
+    /// its chunk (an `Arc` per entry) and then its states, each only while the checkpoint
+    /// still holds them ([`Arc::make_mut`]). So the barrier costs a pointer per chunk, and
+    /// the copying is spread over the entries that change.
+    chunks: Vec<Arc<Vec<SeriesDetectors>>>,
+    /// Number of entries.
+    n_entries: usize,
     /// The states of every entry of an empty plan (one allocation for all of them).
     no_states: Arc<[LiveState]>,
 }
@@ -144,10 +152,8 @@ enum LiveState {
 }
 
 /// The detectors of one (series, signal): its plan and its states, side by side in plan
-/// order. A checkpoint barrier copies the `Arc` alone; the next point of the entry copies
-/// the states only if the checkpoint still holds them ([`Arc::make_mut`]), so the barrier
-/// costs a pointer per entry and the copying is spread over the entries that change.
-#[derive(Debug)]
+/// order, shared with checkpoint copies until they change.
+#[derive(Debug, Clone)]
 struct SeriesDetectors {
     series: SeriesId,
     plan: u32,
@@ -157,6 +163,8 @@ struct SeriesDetectors {
 
 /// Signals other than named gauges ([`builtin_index`]).
 const N_BUILTIN: usize = 11;
+/// Entries per chunk of [`DetectorBank::chunks`] (a power of two).
+const CHUNK_ENTRIES: usize = 64;
 /// No entry yet in [`DetectorBank::builtin`].
 const NO_ENTRY: u32 = u32::MAX;
 
@@ -233,7 +241,8 @@ impl DetectorBank {
             other: 0,
             builtin: Vec::new(),
             gauges: FxHashMap::default(),
-            entries: Vec::new(),
+            chunks: Vec::new(),
+            n_entries: 0,
             no_states: Arc::new([]),
         }
     }
@@ -248,12 +257,14 @@ impl DetectorBank {
                 self.insert(point.series, point.signal.clone(), plan, states)
             }
         };
-        let entry = &mut self.entries[at];
-        let specs = &self.plans[entry.plan as usize];
+        let chunk = &self.chunks[at / CHUNK_ENTRIES];
+        let specs = &self.plans[chunk[at % CHUNK_ENTRIES].plan as usize];
         if specs.is_empty() {
             return;
         }
-        // Copies the states only while a checkpoint taken since they last changed holds them.
+        // Copies the chunk, then the states, only while a checkpoint taken since they last
+        // changed holds them.
+        let entry = &mut Arc::make_mut(&mut self.chunks[at / CHUNK_ENTRIES])[at % CHUNK_ENTRIES];
         let states = Arc::make_mut(&mut entry.states);
         for (spec, state) in specs.iter().zip(states) {
             match (spec, state) {
@@ -270,7 +281,7 @@ impl DetectorBank {
 
     /// Number of (series, signal) pairs with state.
     pub fn n_series_signals(&self) -> usize {
-        self.entries.len()
+        self.n_entries
     }
 
     /// Serialisable state of every series' detectors keyed by (SeriesKey, signal name).
@@ -284,8 +295,7 @@ impl DetectorBank {
     /// while the copy lives. Naming the series, sorting and the checkpoint form
     /// ([`BankCopy::into_state`]) can then happen elsewhere.
     pub fn copy_state(&self) -> BankCopy {
-        let entries = self.entries.iter().map(|d| (d.series, d.signal.clone(), Arc::clone(&d.states))).collect();
-        BankCopy { entries }
+        BankCopy { chunks: self.chunks.clone() }
     }
 
     /// Restores state taken by [`DetectorBank::snapshot`]. `ids` maps a label set to its
@@ -311,7 +321,7 @@ impl DetectorBank {
             match self.entry_of(id, &signal) {
                 // A pair restored twice: the later state replaces the earlier.
                 Some(at) => {
-                    let restored = &mut self.entries[at];
+                    let restored = &mut Arc::make_mut(&mut self.chunks[at / CHUNK_ENTRIES])[at % CHUNK_ENTRIES];
                     restored.plan = plan_index(plan);
                     restored.states = states;
                 }
@@ -340,7 +350,7 @@ impl DetectorBank {
 
     /// Adds the entry of a (series, signal) that has none; returns its index.
     fn insert(&mut self, series: SeriesId, signal: Signal, plan: usize, states: Arc<[LiveState]>) -> usize {
-        let at = self.entries.len();
+        let at = self.n_entries;
         let at_u32 =
             u32::try_from(at).ok().filter(|&a| a != NO_ENTRY).expect("fewer than 2^32 - 1 (series, signal) pairs");
         match builtin_index(&signal) {
@@ -354,7 +364,16 @@ impl DetectorBank {
                 self.gauges.insert((series, signal.clone()), at_u32);
             }
         }
-        self.entries.push(SeriesDetectors { series, plan: plan_index(plan), signal, states });
+        let entry = SeriesDetectors { series, plan: plan_index(plan), signal, states };
+        if at.is_multiple_of(CHUNK_ENTRIES) {
+            let mut chunk = Vec::with_capacity(CHUNK_ENTRIES);
+            chunk.push(entry);
+            self.chunks.push(Arc::new(chunk));
+        } else {
+            let last = self.chunks.last_mut().expect("a chunk with room");
+            Arc::make_mut(last).push(entry);
+        }
+        self.n_entries += 1;
         at
     }
 
