@@ -1,6 +1,7 @@
 //! The detector bank: the configured detectors of every (series, signal), their state and checkpoints.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -89,22 +90,24 @@ pub struct BankEntry {
     pub detectors: Vec<DetectorState>,
 }
 
-/// The detector bank's state copied at a barrier, by series id ([`DetectorBank::copy_state`]).
+/// The detector bank's state copied at a barrier, by series id ([`DetectorBank::copy_state`]):
+/// the bank's own chunks of entries, shared until the bank next changes them.
 #[derive(Debug, Clone)]
 pub struct BankCopy {
-    entries: Vec<(SeriesId, Signal, Vec<DetectorState>)>,
+    chunks: Vec<Arc<Vec<SeriesDetectors>>>,
 }
 
 impl BankCopy {
     /// The serialisable state, series named by `keys`, sorted by (label set, signal).
     pub fn into_state(self, keys: &dyn Fn(SeriesId) -> SeriesKey) -> BankState {
         let mut entries: Vec<BankEntry> = self
-            .entries
-            .into_iter()
-            .map(|(series, signal, detectors)| BankEntry {
-                series: keys(series),
-                signal: signal.as_str().to_owned(),
-                detectors,
+            .chunks
+            .iter()
+            .flat_map(|chunk| chunk.iter())
+            .map(|d| BankEntry {
+                series: keys(d.series),
+                signal: d.signal.as_str().to_owned(),
+                detectors: d.states.iter().map(LiveState::checkpoint).collect(),
             })
             .collect();
         // (series, signal) pairs are unique: an unstable sort gives one order.
@@ -125,37 +128,43 @@ pub struct DetectorBank {
     builtin: Vec<[u32; N_BUILTIN]>,
     /// The entry of each (series, named gauge).
     gauges: FxHashMap<(SeriesId, Signal), u32>,
-    entries: Vec<SeriesDetectors>,
-    /// The detectors' states of every entry, each entry's side by side in plan order (one
-    /// allocation, filled in arrival order, instead of one per entry).
-    states: Vec<LiveState>,
-    /// The adaptive baselines' states, by far the largest, in arrival order: one dense
-    /// vector instead of a box each, so reaching one is no extra pointer chase.
-    baselines: Vec<AdaptiveState>,
+    /// Every (series, signal)'s entry in arrival order, `CHUNK_ENTRIES` to a chunk. A
+    /// checkpoint barrier copies one `Arc` per chunk; the next point of an entry copies
+    /// its chunk (an `Arc` per entry) and then its states, each only while the checkpoint
+    /// still holds them ([`Arc::make_mut`]). So the barrier costs a pointer per chunk, and
+    /// the copying is spread over the entries that change.
+    chunks: Vec<Arc<Vec<SeriesDetectors>>>,
+    /// Number of entries.
+    n_entries: usize,
+    /// The states of every entry of an empty plan (one allocation for all of them).
+    no_states: Arc<[LiveState]>,
 }
 
-/// A detector's state inside the bank: a baseline's by its index in
-/// [`DetectorBank::baselines`], the small ones inline.
-#[derive(Debug)]
+/// A detector's state inside the bank: a baseline's boxed (by far the largest), the small
+/// ones inline.
+#[derive(Debug, Clone)]
 enum LiveState {
     Threshold(ThresholdState),
-    Baseline(usize),
+    Baseline(Box<AdaptiveState>),
     BurnRate(BurnRateState),
     ChangePoint(ChangePointState),
     Trend(TrendState),
 }
 
-/// The detectors of one (series, signal): its plan and where its states start.
-#[derive(Debug)]
+/// The detectors of one (series, signal): its plan and its states, side by side in plan
+/// order, shared with checkpoint copies until they change.
+#[derive(Debug, Clone)]
 struct SeriesDetectors {
     series: SeriesId,
+    plan: u32,
     signal: Signal,
-    plan: usize,
-    first_state: usize,
+    states: Arc<[LiveState]>,
 }
 
 /// Signals other than named gauges ([`builtin_index`]).
 const N_BUILTIN: usize = 11;
+/// Entries per chunk of [`DetectorBank::chunks`] (a power of two).
+const CHUNK_ENTRIES: usize = 64;
 /// No entry yet in [`DetectorBank::builtin`].
 const NO_ENTRY: u32 = u32::MAX;
 
@@ -232,9 +241,9 @@ impl DetectorBank {
             other: 0,
             builtin: Vec::new(),
             gauges: FxHashMap::default(),
-            entries: Vec::new(),
-            states: Vec::new(),
-            baselines: Vec::new(),
+            chunks: Vec::new(),
+            n_entries: 0,
+            no_states: Arc::new([]),
         }
     }
 
@@ -244,32 +253,23 @@ impl DetectorBank {
             Some(at) => at,
             None => {
                 let plan = self.plan_for(&key.service, point.signal.as_str());
-                let at = self.insert(point.series, point.signal.clone(), plan);
-                for i in 0..self.plans[plan].len() {
-                    let state = match &self.plans[plan][i] {
-                        DetectorSpec::Threshold(_) => LiveState::Threshold(ThresholdState::default()),
-                        DetectorSpec::Baseline(_) => {
-                            self.baselines.push(AdaptiveState::default());
-                            LiveState::Baseline(self.baselines.len() - 1)
-                        }
-                        DetectorSpec::BurnRate(_) => LiveState::BurnRate(BurnRateState::default()),
-                        DetectorSpec::ChangePoint(_) => LiveState::ChangePoint(ChangePointState::default()),
-                        DetectorSpec::Trend(_) => LiveState::Trend(TrendState::default()),
-                    };
-                    self.states.push(state);
-                }
-                at
+                let states = self.states_of(self.plans[plan].iter().map(LiveState::fresh));
+                self.insert(point.series, point.signal.clone(), plan, states)
             }
         };
-        let entry = &self.entries[at];
-        let specs = &self.plans[entry.plan];
-        let states = &mut self.states[entry.first_state..entry.first_state + specs.len()];
+        let chunk = &self.chunks[at / CHUNK_ENTRIES];
+        let specs = &self.plans[chunk[at % CHUNK_ENTRIES].plan as usize];
+        if specs.is_empty() {
+            return;
+        }
+        // Copies the chunk, then the states, only while a checkpoint taken since they last
+        // changed holds them.
+        let entry = &mut Arc::make_mut(&mut self.chunks[at / CHUNK_ENTRIES])[at % CHUNK_ENTRIES];
+        let states = Arc::make_mut(&mut entry.states);
         for (spec, state) in specs.iter().zip(states) {
             match (spec, state) {
                 (DetectorSpec::Threshold(c), LiveState::Threshold(s)) => s.observe(c, point, out),
-                (DetectorSpec::Baseline(c), LiveState::Baseline(i)) => {
-                    observe_baseline(c, &mut self.baselines[*i], point, out);
-                }
+                (DetectorSpec::Baseline(c), LiveState::Baseline(s)) => observe_baseline(c, s, point, out),
                 (DetectorSpec::BurnRate(c), LiveState::BurnRate(s)) => s.observe(c, point, out),
                 (DetectorSpec::ChangePoint(c), LiveState::ChangePoint(s)) => s.observe(c, point, out),
                 (DetectorSpec::Trend(c), LiveState::Trend(s)) => s.observe(c, point, out),
@@ -281,7 +281,7 @@ impl DetectorBank {
 
     /// Number of (series, signal) pairs with state.
     pub fn n_series_signals(&self) -> usize {
-        self.entries.len()
+        self.n_entries
     }
 
     /// Serialisable state of every series' detectors keyed by (SeriesKey, signal name).
@@ -289,19 +289,13 @@ impl DetectorBank {
         self.copy_state().into_state(keys)
     }
 
-    /// A plain copy of every (series, signal)'s detector state, still by series
-    /// id: what a checkpoint barrier takes on the engine thread. Naming the
-    /// series and sorting ([`BankCopy::into_state`]) can then happen elsewhere.
+    /// A copy of every (series, signal)'s detector state, still by series id: what a
+    /// checkpoint barrier takes on the engine thread. It shares the states with the bank
+    /// (one `Arc` per entry), which copies an entry's states when it next changes them
+    /// while the copy lives. Naming the series, sorting and the checkpoint form
+    /// ([`BankCopy::into_state`]) can then happen elsewhere.
     pub fn copy_state(&self) -> BankCopy {
-        let entries = self
-            .entries
-            .iter()
-            .map(|d| {
-                let states = &self.states[d.first_state..d.first_state + self.plans[d.plan].len()];
-                (d.series, d.signal.clone(), states.iter().map(|s| self.checkpoint(s)).collect())
-            })
-            .collect();
-        BankCopy { entries }
+        BankCopy { chunks: self.chunks.clone() }
     }
 
     /// Restores state taken by [`DetectorBank::snapshot`]. `ids` maps a label set to its
@@ -323,29 +317,16 @@ impl DetectorBank {
                 continue;
             }
             let signal = Signal::parse(&entry.signal);
+            let states = self.states_of(entry.detectors.into_iter().map(LiveState::from));
             match self.entry_of(id, &signal) {
-                // A pair restored twice: its states are overwritten in place, or, when their
-                // number differs, appended (the old ones stay unused).
+                // A pair restored twice: the later state replaces the earlier.
                 Some(at) => {
-                    let old_len = self.plans[self.entries[at].plan].len();
-                    self.entries[at].plan = plan;
-                    if old_len == entry.detectors.len() {
-                        let first = self.entries[at].first_state;
-                        for (slot, state) in (first..first + old_len).zip(entry.detectors) {
-                            self.overwrite(slot, state);
-                        }
-                    } else {
-                        self.entries[at].first_state = self.states.len();
-                        for state in entry.detectors {
-                            self.push_state(state);
-                        }
-                    }
+                    let restored = &mut Arc::make_mut(&mut self.chunks[at / CHUNK_ENTRIES])[at % CHUNK_ENTRIES];
+                    restored.plan = plan_index(plan);
+                    restored.states = states;
                 }
                 None => {
-                    self.insert(id, signal, plan);
-                    for state in entry.detectors {
-                        self.push_state(state);
-                    }
+                    self.insert(id, signal, plan, states);
                 }
             }
             restored += 1;
@@ -362,10 +343,14 @@ impl DetectorBank {
         (at != NO_ENTRY).then_some(at as usize)
     }
 
-    /// Adds the entry of a (series, signal) that has none, its states to be pushed next;
-    /// returns its index.
-    fn insert(&mut self, series: SeriesId, signal: Signal, plan: usize) -> usize {
-        let at = self.entries.len();
+    /// The shared form of an entry's states (empty ones share one allocation).
+    fn states_of(&self, states: impl ExactSizeIterator<Item = LiveState>) -> Arc<[LiveState]> {
+        if states.len() == 0 { Arc::clone(&self.no_states) } else { states.collect() }
+    }
+
+    /// Adds the entry of a (series, signal) that has none; returns its index.
+    fn insert(&mut self, series: SeriesId, signal: Signal, plan: usize, states: Arc<[LiveState]>) -> usize {
+        let at = self.n_entries;
         let at_u32 =
             u32::try_from(at).ok().filter(|&a| a != NO_ENTRY).expect("fewer than 2^32 - 1 (series, signal) pairs");
         match builtin_index(&signal) {
@@ -379,48 +364,17 @@ impl DetectorBank {
                 self.gauges.insert((series, signal.clone()), at_u32);
             }
         }
-        let first_state = self.states.len();
-        self.entries.push(SeriesDetectors { series, signal, plan, first_state });
+        let entry = SeriesDetectors { series, plan: plan_index(plan), signal, states };
+        if at.is_multiple_of(CHUNK_ENTRIES) {
+            let mut chunk = Vec::with_capacity(CHUNK_ENTRIES);
+            chunk.push(entry);
+            self.chunks.push(Arc::new(chunk));
+        } else {
+            let last = self.chunks.last_mut().expect("a chunk with room");
+            Arc::make_mut(last).push(entry);
+        }
+        self.n_entries += 1;
         at
-    }
-
-    /// Appends a restored state to `states` (a baseline's to `baselines`).
-    fn push_state(&mut self, state: DetectorState) {
-        let live = self.live(state);
-        self.states.push(live);
-    }
-
-    /// Replaces the state at `slot` of `states` by a restored one; a baseline's keeps its place.
-    fn overwrite(&mut self, slot: usize, state: DetectorState) {
-        match (&self.states[slot], state) {
-            (LiveState::Baseline(i), DetectorState::Baseline(s)) => self.baselines[*i] = *s,
-            (_, state) => self.states[slot] = self.live(state),
-        }
-    }
-
-    /// The bank's form of a restored state (a baseline's moves to `baselines`).
-    fn live(&mut self, state: DetectorState) -> LiveState {
-        match state {
-            DetectorState::Threshold(s) => LiveState::Threshold(s),
-            DetectorState::Baseline(s) => {
-                self.baselines.push(*s);
-                LiveState::Baseline(self.baselines.len() - 1)
-            }
-            DetectorState::BurnRate(s) => LiveState::BurnRate(s),
-            DetectorState::ChangePoint(s) => LiveState::ChangePoint(s),
-            DetectorState::Trend(s) => LiveState::Trend(s),
-        }
-    }
-
-    /// The checkpoint form of a state of `states`.
-    fn checkpoint(&self, state: &LiveState) -> DetectorState {
-        match state {
-            LiveState::Threshold(s) => DetectorState::Threshold(s.clone()),
-            LiveState::Baseline(i) => DetectorState::Baseline(Box::new(self.baselines[*i].clone())),
-            LiveState::BurnRate(s) => DetectorState::BurnRate(s.clone()),
-            LiveState::ChangePoint(s) => DetectorState::ChangePoint(s.clone()),
-            LiveState::Trend(s) => DetectorState::Trend(s.clone()),
-        }
     }
 
     fn plan_for(&self, service: &str, signal: &str) -> usize {
@@ -468,6 +422,47 @@ impl DetectorState {
             DetectorState::Trend(_) => DetectorKind::Trend,
         }
     }
+}
+
+impl LiveState {
+    /// Fresh state for a detector of `spec`.
+    fn fresh(spec: &DetectorSpec) -> Self {
+        match spec {
+            DetectorSpec::Threshold(_) => LiveState::Threshold(ThresholdState::default()),
+            DetectorSpec::Baseline(_) => LiveState::Baseline(Box::default()),
+            DetectorSpec::BurnRate(_) => LiveState::BurnRate(BurnRateState::default()),
+            DetectorSpec::ChangePoint(_) => LiveState::ChangePoint(ChangePointState::default()),
+            DetectorSpec::Trend(_) => LiveState::Trend(TrendState::default()),
+        }
+    }
+
+    /// The checkpoint form of the state.
+    fn checkpoint(&self) -> DetectorState {
+        match self {
+            LiveState::Threshold(s) => DetectorState::Threshold(s.clone()),
+            LiveState::Baseline(s) => DetectorState::Baseline(s.clone()),
+            LiveState::BurnRate(s) => DetectorState::BurnRate(s.clone()),
+            LiveState::ChangePoint(s) => DetectorState::ChangePoint(s.clone()),
+            LiveState::Trend(s) => DetectorState::Trend(s.clone()),
+        }
+    }
+}
+
+impl From<DetectorState> for LiveState {
+    fn from(state: DetectorState) -> Self {
+        match state {
+            DetectorState::Threshold(s) => LiveState::Threshold(s),
+            DetectorState::Baseline(s) => LiveState::Baseline(s),
+            DetectorState::BurnRate(s) => LiveState::BurnRate(s),
+            DetectorState::ChangePoint(s) => LiveState::ChangePoint(s),
+            DetectorState::Trend(s) => LiveState::Trend(s),
+        }
+    }
+}
+
+/// A plan's index as an entry holds it.
+fn plan_index(plan: usize) -> u32 {
+    u32::try_from(plan).expect("fewer than 2^32 detector plans")
 }
 
 /// The column of a signal in [`DetectorBank::builtin`]; None for a named gauge.

@@ -38,6 +38,7 @@ pub(crate) use tail::log10_upper_tail;
 use tail::{EmpiricalTail, decades_upper_bound};
 
 mod context;
+mod optional;
 mod profile;
 mod range;
 mod recur;
@@ -267,15 +268,15 @@ pub struct AdaptiveState {
     flagged_mad: f64,
     refractory_left: u32,
     tail: EmpiricalTail,
-    /// Contextual novelty state (empty unless `context_bins` is set).
-    #[serde(default)]
-    context: Context,
-    /// Daily recurrence memory (empty unless `recur_buckets` is set).
-    #[serde(default)]
-    recur: Recurrence,
-    /// Range seen so far (empty unless `range_tolerance` is set).
-    #[serde(default)]
-    range: RangeBreak,
+    /// Contextual novelty state (none unless `context_bins` is set).
+    #[serde(default, with = "optional")]
+    context: Option<Box<Context>>,
+    /// Daily recurrence memory (none unless `recur_buckets` is set).
+    #[serde(default, with = "optional")]
+    recur: Option<Box<Recurrence>>,
+    /// Range seen so far (none unless `range_tolerance` is set).
+    #[serde(default, with = "optional")]
+    range: Option<Box<RangeBreak>>,
 }
 
 /// The adaptive baseline on a bare (timestamp ms, value) stream: a config and one state.
@@ -419,7 +420,7 @@ impl AdaptiveState {
         let tail_at = config.empirical_tail.then(|| self.tail.position(one_sided));
         // Contextual novelty depends on neither score, so it is learned first: the cheap
         // path below needs it to rule out a firing.
-        let novelty = self.context.update(config, value, warm, floor);
+        let novelty = Context::update(&mut self.context, config, value, warm, floor);
         let z_clamped = z.clamp(-config.z_cap, config.z_cap);
         // The likelihood learns |z| unless it learns the spike's surprise, which needs the spike first.
         let early = (!config.likelihood_of_surprise).then(|| {
@@ -463,13 +464,13 @@ impl AdaptiveState {
         });
         let likelihood = short_mean.map_or(0.0, |m| likelihood_score(config, self.likelihood_z(config, m)));
         let raw = if warm { spike.max(config.likelihood_weight * likelihood).clamp(0.0, 1.0) } else { 0.0 };
-        let raw = self.recur.discount(config, ts_ms, raw);
+        let raw = Recurrence::discount(&mut self.recur, config, ts_ms, raw);
 
         let direction =
             if (if spike >= likelihood { z } else { short_signed }) < 0.0 { Direction::Down } else { Direction::Up };
         let flagged = warm && raw >= config.flag_score;
         let raw = if warm { raw.max(config.context_weight * novelty).clamp(0.0, 1.0) } else { raw };
-        let raw = raw.max(self.range.score(config, value, warm));
+        let raw = raw.max(RangeBreak::score(&mut self.range, config, value, warm));
         self.learn(config, value, made, flagged, r);
 
         let mut score = raw;

@@ -173,6 +173,37 @@ proptest! {
     }
 }
 
+proptest! {
+    /// A barrier's copy shares the states with the bank (issue 18): later points must not
+    /// reach the copy, and the bank must go on as one that was never copied.
+    #[test]
+    fn a_copy_keeps_the_state_of_its_barrier_while_the_bank_goes_on(
+        xs in proptest::collection::vec((0u32..3, 0u8..4, 0.0f64..1.0), 1..600),
+        barriers in proptest::collection::vec(0usize..600, 1..4),
+    ) {
+        let keys: Vec<SeriesKey> = (0..3).map(|s| key(SeriesKind::Request, "svc", &format!("op{s}"))).collect();
+        let names = |id: SeriesId| keys[id.index()].clone();
+        let stream: Vec<(u32, i64, u8, f64)> =
+            xs.iter().enumerate().map(|(i, &(s, sig, x))| (s, i as i64 / 4, sig, if i % 97 == 5 { x * 20.0 } else { x })).collect();
+        let mut never_copied = DetectorBank::new(DetectorBankSpec::default());
+        let mut copied = DetectorBank::new(DetectorBankSpec::default());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut held = Vec::new();
+        for (i, item) in stream.iter().enumerate() {
+            if barriers.contains(&i) {
+                held.push((copied.copy_state(), never_copied.snapshot(&names)));
+            }
+            feed(&mut never_copied, &keys, std::slice::from_ref(item), &mut a);
+            feed(&mut copied, &keys, std::slice::from_ref(item), &mut b);
+        }
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(copied.snapshot(&names), never_copied.snapshot(&names));
+        for (copy, at_barrier) in held {
+            prop_assert_eq!(copy.into_state(&names), at_barrier);
+        }
+    }
+}
+
 /// A ratio over a single request used to panic in the baseline's binomial floor
 /// (`clamp` with min 1.0 above max 0.5); every n must be accepted.
 #[test]

@@ -50,15 +50,22 @@ fn mix(mut x: u64) -> u64 {
 }
 
 impl Context {
-    /// Scores a point in [0, 1] and learns its contexts. `warm` says whether the warm-up is
-    /// over; `min_width` is the smallest meaningful level width (the spread floor).
-    /// Inlined up to the check whether the score is on (off by default).
+    /// Scores a point in [0, 1] and learns its contexts, in `part` (allocated on first
+    /// use). `warm` says whether the warm-up is over; `min_width` is the smallest
+    /// meaningful level width (the spread floor). Inlined up to the check whether the
+    /// score is on (off by default).
     #[inline(always)]
-    pub(super) fn update(&mut self, config: &AdaptiveConfig, value: f64, warm: bool, min_width: f64) -> f64 {
+    pub(super) fn update(
+        part: &mut Option<Box<Context>>,
+        config: &AdaptiveConfig,
+        value: f64,
+        warm: bool,
+        min_width: f64,
+    ) -> f64 {
         if config.context_bins == 0 {
             return 0.0;
         }
-        self.update_on(config, value, warm, min_width)
+        part.get_or_insert_with(Box::default).update_on(config, value, warm, min_width)
     }
 
     fn update_on(&mut self, config: &AdaptiveConfig, value: f64, warm: bool, min_width: f64) -> f64 {

@@ -28,10 +28,20 @@ pub(super) struct ModelError {
 /// A seasonal profile: one robust level per bucket of a period. Checkpointed as one list
 /// per field ([`ProfileWire`]); held as one record per bucket, so a point touches one
 /// cache line of it.
+///
+/// Buckets are allocated as points first touch them: while at most a quarter of them
+/// have been touched (a young series, or one seen for part of a period) only those are
+/// kept, sorted by index; past that share the profile turns dense, every bucket at its
+/// index. Which form a profile takes depends only on its length and on the set of
+/// buckets that are not [`Bucket::EMPTY`], so a learned profile and one restored from its
+/// checkpoint are equal field by field.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ProfileWire", into = "ProfileWire")]
 pub(super) struct Profile {
-    buckets: Vec<Bucket>,
+    /// Buckets per period (0 until the profile is set up).
+    n_buckets: u32,
+    /// The touched buckets by index (sparse), or all `n_buckets` of them (dense).
+    buckets: Box<[Bucket]>,
     pub(super) error: ModelError,
 }
 
@@ -54,7 +64,15 @@ struct Bucket {
     count: u32,
     /// Distinct periods (days, weeks) seen.
     periods: u16,
+    /// The bucket's index in its period (in what was padding; truncated in a dense
+    /// profile of more than 2^16 buckets, where it is never read).
+    index: u16,
 }
+
+/// A profile turns dense once more than `1 / DENSE_SHARE` of its buckets are touched.
+const DENSE_SHARE: usize = 4;
+/// The most buckets a sparse profile can index.
+const MAX_SPARSE_BUCKETS: usize = u16::MAX as usize + 1;
 
 /// The checkpoint form of a [`Profile`].
 #[derive(Serialize, Deserialize)]
@@ -99,10 +117,10 @@ impl Profile {
     #[inline(always)]
     pub(super) fn forecast(&self, config: &AdaptiveConfig, slot: Option<Slot>, buckets: u32) -> Option<Forecast> {
         let slot = slot?;
-        if self.buckets.len() != buckets as usize {
+        if self.n_buckets != buckets {
             return None;
         }
-        let b = &self.buckets[slot.bucket];
+        let b = self.bucket(slot.bucket);
         if u32::from(b.periods) < config.season_min_count {
             return None;
         }
@@ -122,14 +140,10 @@ impl Profile {
         step_ms: f64,
     ) {
         let Some(slot) = slot else { return };
-        let n_buckets = buckets as usize;
-        if self.buckets.len() != n_buckets {
-            *self = Profile {
-                buckets: vec![Bucket { level: 0.0, last_period: i64::MIN, count: 0, periods: 0 }; n_buckets],
-                error: ModelError::default(),
-            };
+        if self.n_buckets != buckets {
+            *self = Profile { n_buckets: buckets, buckets: Box::default(), error: ModelError::default() };
         }
-        let b = &mut self.buckets[slot.bucket];
+        let b = self.bucket_mut(slot.bucket);
         if b.last_period != slot.period {
             b.last_period = slot.period;
             b.periods = b.periods.saturating_add(1);
@@ -140,6 +154,80 @@ impl Profile {
         let a = ewma_weight(per_point, f64::from(c));
         let step = if c <= 2 { value - b.level } else { (value - b.level).clamp(-limit, limit) };
         b.level += step * a;
+    }
+
+    fn is_dense(&self) -> bool {
+        self.buckets.len() == self.n_buckets as usize
+    }
+
+    /// The bucket at `index` (below `n_buckets`); [`Bucket::EMPTY`] when untouched.
+    #[inline(always)]
+    fn bucket(&self, index: usize) -> &Bucket {
+        if self.is_dense() {
+            return &self.buckets[index];
+        }
+        match self.buckets.binary_search_by_key(&(index as u16), |b| b.index) {
+            Ok(at) => &self.buckets[at],
+            Err(_) => &Bucket::EMPTY,
+        }
+    }
+
+    /// The bucket at `index` (below `n_buckets`) to learn into, allocated if untouched;
+    /// the profile turns dense when this makes more than its sparse share touched.
+    #[inline(always)]
+    fn bucket_mut(&mut self, index: usize) -> &mut Bucket {
+        if !self.is_dense() {
+            match self.buckets.binary_search_by_key(&(index as u16), |b| b.index) {
+                Ok(at) => return &mut self.buckets[at],
+                Err(at) => self.touch(index, at),
+            }
+        }
+        if self.is_dense() {
+            return &mut self.buckets[index];
+        }
+        let at = self.buckets.binary_search_by_key(&(index as u16), |b| b.index).expect("bucket just inserted");
+        &mut self.buckets[at]
+    }
+
+    /// Inserts the untouched bucket `index` of a sparse profile at position `at`, or turns
+    /// the profile dense when that would touch more than the sparse share.
+    #[cold]
+    fn touch(&mut self, index: usize, at: usize) {
+        let n = self.n_buckets as usize;
+        let filled = self.buckets.len() + 1;
+        if held_dense(n, filled) {
+            let mut dense: Vec<Bucket> = (0..n).map(Bucket::empty_at).collect();
+            for b in self.buckets.iter() {
+                dense[usize::from(b.index)] = *b;
+            }
+            self.buckets = dense.into_boxed_slice();
+        } else {
+            let mut sparse = Vec::with_capacity(filled);
+            sparse.extend_from_slice(&self.buckets[..at]);
+            sparse.push(Bucket::empty_at(index));
+            sparse.extend_from_slice(&self.buckets[at..]);
+            self.buckets = sparse.into_boxed_slice();
+        }
+    }
+}
+
+/// Whether a profile of `n_buckets` with `filled` touched buckets is held dense.
+fn held_dense(n_buckets: usize, filled: usize) -> bool {
+    n_buckets > MAX_SPARSE_BUCKETS || filled * DENSE_SHARE > n_buckets
+}
+
+impl Bucket {
+    /// A bucket no point has touched (index 0).
+    const EMPTY: Bucket = Bucket { level: 0.0, last_period: i64::MIN, count: 0, periods: 0, index: 0 };
+
+    /// An untouched bucket at `index`.
+    fn empty_at(index: usize) -> Bucket {
+        Bucket { index: index as u16, ..Bucket::EMPTY }
+    }
+
+    /// True when the bucket holds what no point has touched, bit for bit.
+    fn is_empty(&self) -> bool {
+        self.level.to_bits() == 0 && self.last_period == i64::MIN && self.count == 0 && self.periods == 0
     }
 }
 
@@ -156,26 +244,38 @@ impl TryFrom<ProfileWire> for Profile {
                 w.last_period.len()
             ));
         }
-        let buckets = (0..n)
-            .map(|i| Bucket {
-                level: w.level[i],
-                last_period: w.last_period[i],
-                count: w.count[i],
-                periods: w.periods[i],
-            })
-            .collect();
-        Ok(Profile { buckets, error: w.error })
+        let n_buckets = u32::try_from(n).map_err(|_| format!("profile of {n} buckets is too long"))?;
+        let bucket = |i: usize| Bucket {
+            level: w.level[i],
+            last_period: w.last_period[i],
+            count: w.count[i],
+            periods: w.periods[i],
+            index: i as u16,
+        };
+        let filled = (0..n).filter(|&i| !bucket(i).is_empty()).count();
+        let buckets = if held_dense(n, filled) {
+            (0..n).map(bucket).collect()
+        } else {
+            (0..n).map(bucket).filter(|b| !b.is_empty()).collect()
+        };
+        Ok(Profile { n_buckets, buckets, error: w.error })
     }
 }
 
 impl From<Profile> for ProfileWire {
     fn from(p: Profile) -> Self {
+        let n = p.n_buckets as usize;
+        let dense: Vec<Bucket> =
+            if p.is_dense() { p.buckets.into_vec() } else { (0..n).map(|i| *p.bucket(i)).collect() };
         ProfileWire {
-            level: p.buckets.iter().map(|b| b.level).collect(),
-            count: p.buckets.iter().map(|b| b.count).collect(),
-            periods: p.buckets.iter().map(|b| b.periods).collect(),
-            last_period: p.buckets.iter().map(|b| b.last_period).collect(),
+            level: dense.iter().map(|b| b.level).collect(),
+            count: dense.iter().map(|b| b.count).collect(),
+            periods: dense.iter().map(|b| b.periods).collect(),
+            last_period: dense.iter().map(|b| b.last_period).collect(),
             error: p.error,
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

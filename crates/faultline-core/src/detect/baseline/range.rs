@@ -17,11 +17,15 @@ pub(super) struct RangeBreak {
 
 impl RangeBreak {
     /// 1 when `value` lies beyond the range seen so far by more than `range_tolerance` of
-    /// that range (and `warm`), else 0; learns the value.
-    pub(super) fn score(&mut self, config: &AdaptiveConfig, value: f64, warm: bool) -> f64 {
+    /// that range (and `warm`), else 0; learns the value, in `part` (allocated on first use).
+    pub(super) fn score(part: &mut Option<Box<RangeBreak>>, config: &AdaptiveConfig, value: f64, warm: bool) -> f64 {
         let Some(tolerance) = config.range_tolerance else {
             return 0.0;
         };
+        part.get_or_insert_with(Box::default).score_on(tolerance, value, warm)
+    }
+
+    fn score_on(&mut self, tolerance: f64, value: f64, warm: bool) -> f64 {
         if !self.seen {
             self.seen = true;
             self.min = value;

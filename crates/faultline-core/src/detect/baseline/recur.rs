@@ -21,12 +21,16 @@ pub(super) struct Recurrence {
 
 impl Recurrence {
     /// Returns `raw` lowered by the remembered scores of earlier days around this time of
-    /// day, and remembers `raw` for this bucket.
-    pub(super) fn discount(&mut self, config: &AdaptiveConfig, ts_ms: i64, raw: f64) -> f64 {
-        let b = config.recur_buckets as usize;
-        if b == 0 {
+    /// day, and remembers `raw` for this bucket, in `part` (allocated on first use).
+    pub(super) fn discount(part: &mut Option<Box<Recurrence>>, config: &AdaptiveConfig, ts_ms: i64, raw: f64) -> f64 {
+        if config.recur_buckets == 0 {
             return raw;
         }
+        part.get_or_insert_with(Box::default).discount_on(config, ts_ms, raw)
+    }
+
+    fn discount_on(&mut self, config: &AdaptiveConfig, ts_ms: i64, raw: f64) -> f64 {
+        let b = config.recur_buckets as usize;
         if self.score.len() != b {
             self.score = vec![0.0; b];
             self.day = vec![i64::MIN; b];

@@ -14,8 +14,31 @@ const RESCALE_AT: f64 = 1e100;
 /// Decayed histogram of past |z|, fed with a delay. Instead of decaying every bin per point,
 /// each new point weighs `1 / keep` times the previous one (`weight`); counts are read
 /// relative to `weight`, and everything is rescaled once the weight grows large.
+///
+/// The bins are allocated when the first |z| enters (after the delay): a young series holds
+/// none, and reads them as zeros. Checkpointed as before ([`TailWire`]: all bins, zeros
+/// included, once set up); which form the bins take depends only on their values, so a
+/// restored tail equals the one checkpointed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "TailWire", into = "TailWire")]
 pub(super) struct EmpiricalTail {
+    /// Empty while every bin is zero (and the tail set up), else `TAIL_BINS` bins; any
+    /// other length only as restored before the tail is set up.
+    bins: Box<[f64]>,
+    total: f64,
+    /// Weight of the latest point entered.
+    weight: f64,
+    /// Histogram bins of the latest points' |z|, waiting to enter the histogram.
+    pending: Box<[u8]>,
+    pending_at: u32,
+    pending_n: u32,
+    /// Set up by [`EmpiricalTail::position`] (in the checkpoint: `TAIL_BINS` bins).
+    set_up: bool,
+}
+
+/// The checkpoint form of an [`EmpiricalTail`].
+#[derive(Serialize, Deserialize)]
+struct TailWire {
     #[serde(with = "super::super::exact::vec")]
     bins: Vec<f64>,
     #[serde(with = "super::super::exact")]
@@ -29,13 +52,17 @@ pub(super) struct EmpiricalTail {
     pending_n: u32,
 }
 
+/// What an empty histogram reads.
+const ZERO_BINS: [f64; TAIL_BINS] = [0.0; TAIL_BINS];
+
 impl EmpiricalTail {
     /// The histogram bin of a |z| (see [`tail_bin`]); sets the histogram up on first use.
     pub(super) fn position(&mut self, z: f64) -> usize {
-        if self.bins.len() != TAIL_BINS {
-            self.bins = vec![0.0; TAIL_BINS];
+        if !self.set_up {
+            self.bins = Box::default();
             self.total = 0.0;
             self.weight = 1.0;
+            self.set_up = true;
         }
         tail_bin_index(z)
     }
@@ -45,12 +72,13 @@ impl EmpiricalTail {
     /// |z| at least as large. When fewer than one such point is remembered the history says
     /// nothing and the cap lifts smoothly.
     pub(super) fn cap(&self, z: f64, decades: f64) -> f64 {
+        let bins: &[f64] = if self.bins.is_empty() { &ZERO_BINS } else { &self.bins };
         let (bin, frac) = tail_bin(z);
         // Sum the shorter side: small |z| (the common case) sit in the first bins.
         let above_weighted = if bin < TAIL_BINS / 2 {
-            (self.total - self.bins[..bin].iter().sum::<f64>() - frac * self.bins[bin]).max(0.0)
+            (self.total - bins[..bin].iter().sum::<f64>() - frac * bins[bin]).max(0.0)
         } else {
-            self.bins[bin + 1..].iter().sum::<f64>() + (1.0 - frac) * self.bins[bin]
+            bins[bin + 1..].iter().sum::<f64>() + (1.0 - frac) * bins[bin]
         };
         let above = above_weighted / self.weight;
         let p = ((above + TAIL_PRIOR) / (self.total / self.weight + TAIL_PRIOR)).min(1.0);
@@ -66,7 +94,7 @@ impl EmpiricalTail {
             Some(bin as u8)
         } else {
             if self.pending.len() != delay {
-                self.pending = vec![0; delay];
+                self.pending = vec![0; delay].into_boxed_slice();
                 self.pending_at = 0;
                 self.pending_n = 0;
             }
@@ -78,6 +106,9 @@ impl EmpiricalTail {
             old
         };
         if let Some(old) = entering {
+            if self.bins.is_empty() {
+                self.bins = Box::new(ZERO_BINS);
+            }
             self.weight /= 1.0 - config.empirical_decay;
             if self.weight > RESCALE_AT {
                 for c in &mut self.bins {
@@ -88,6 +119,45 @@ impl EmpiricalTail {
             }
             self.bins[usize::from(old)] += self.weight;
             self.total += self.weight;
+        }
+    }
+}
+
+#[cfg(test)]
+impl EmpiricalTail {
+    /// Bins allocated (0 until the first |z| enters).
+    pub(super) fn allocated_bins(&self) -> usize {
+        self.bins.len()
+    }
+}
+
+impl From<TailWire> for EmpiricalTail {
+    fn from(w: TailWire) -> Self {
+        let set_up = w.bins.len() == TAIL_BINS;
+        let all_zero = w.bins.iter().all(|b| b.to_bits() == 0);
+        let bins = if set_up && all_zero { Box::default() } else { w.bins.into_boxed_slice() };
+        EmpiricalTail {
+            bins,
+            total: w.total,
+            weight: w.weight,
+            pending: w.pending.into_boxed_slice(),
+            pending_at: w.pending_at,
+            pending_n: w.pending_n,
+            set_up,
+        }
+    }
+}
+
+impl From<EmpiricalTail> for TailWire {
+    fn from(t: EmpiricalTail) -> Self {
+        let bins = if t.set_up && t.bins.is_empty() { ZERO_BINS.to_vec() } else { t.bins.into_vec() };
+        TailWire {
+            bins,
+            total: t.total,
+            weight: t.weight,
+            pending: t.pending.into_vec(),
+            pending_at: t.pending_at,
+            pending_n: t.pending_n,
         }
     }
 }
