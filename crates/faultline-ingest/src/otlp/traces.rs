@@ -71,6 +71,26 @@ impl SpanMapping {
     }
 }
 
+impl SpanMapping {
+    /// Whether the mapping reads attribute `key` at all.
+    #[inline]
+    fn reads(&self, key: &[u8]) -> bool {
+        matches!(
+            key,
+            b"service.name"
+                | b"http.route"
+                | b"http.request.method"
+                | b"http.method"
+                | b"rpc.service"
+                | b"rpc.method"
+                | b"http.response.status_code"
+                | b"http.status_code"
+                | b"peer.service"
+                | b"server.address"
+        ) || self.dims.iter().any(|(_, keys)| keys.iter().any(|k| k.as_bytes() == key))
+    }
+}
+
 /// What one request held: spans seen, rejected and ignored, and the first errors.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TraceSummary {
@@ -349,28 +369,56 @@ fn span<'a>(buf: &'a [u8], mapping: &SpanMapping) -> Result<SpanView<'a>, WireEr
 }
 
 fn key_value<'a>(buf: &'a [u8], mapping: &SpanMapping, out: &mut Picked<'a>) -> Result<(), WireError> {
+    // First the KeyValue's own fields, without descending: most attributes are not read,
+    // and their values are then skipped by length alone.
     let mut key: &[u8] = b"";
-    let mut value = AttrView::Other;
+    let mut value: Option<&'a [u8]> = None;
+    let mut values = 0;
     let mut f = Fields::new(buf);
     while let Some((field, v)) = f.next()? {
         match field {
             1 => key = v.bytes(1)?,
             2 => {
-                // A repeated message field merges: the last oneof member seen wins.
-                let mut any = Fields::new(v.bytes(2)?);
-                while let Some((af, av)) = any.next()? {
-                    value = match af {
-                        1 => AttrView::Str(av.str(1)?),
-                        3 => AttrView::Int(av.varint(3)? as i64),
-                        2 | 4..=7 => AttrView::Other,
-                        _ => continue,
-                    };
-                }
+                value = Some(v.bytes(2)?);
+                values += 1;
             }
             _ => {}
         }
     }
-    out.offer(mapping, key, value);
+    if !mapping.reads(key) {
+        return Ok(());
+    }
+    if values > 1 {
+        // A repeated message field merges: walk every occurrence, in order.
+        let mut view = AttrView::Other;
+        let mut f = Fields::new(buf);
+        while let Some((field, v)) = f.next()? {
+            if field == 2 {
+                any_value(v.bytes(2)?, &mut view)?;
+            }
+        }
+        out.offer(mapping, key, view);
+        return Ok(());
+    }
+    let mut view = AttrView::Other;
+    if let Some(v) = value {
+        any_value(v, &mut view)?;
+    }
+    out.offer(mapping, key, view);
+    Ok(())
+}
+
+/// Reads an `AnyValue`: the last oneof member seen wins.
+fn any_value<'a>(buf: &'a [u8], view: &mut AttrView<'a>) -> Result<(), WireError> {
+    let mut any = Fields::new(buf);
+    while let Some((af, av)) = any.next()? {
+        *view = match af {
+            1 => AttrView::Str(av.str(1)?),
+            3 => AttrView::Int(av.varint(3)? as i64),
+            2 | 4..=7 => AttrView::Other,
+            _ => continue,
+        };
+    }
     Ok(())
 }
 

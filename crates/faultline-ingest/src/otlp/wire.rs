@@ -28,10 +28,10 @@ pub enum WireError {
     UnmatchedGroup,
     /// A field the decoder reads has the wrong wire type.
     #[error("field {0} has the wrong wire type")]
-    WrongType(u32),
+    WrongType(u64),
     /// A string field the decoder reads is not UTF-8.
     #[error("field {0} is not UTF-8")]
-    NotUtf8(u32),
+    NotUtf8(u64),
 }
 
 /// One field's value.
@@ -49,7 +49,7 @@ pub enum Value<'a> {
 
 impl<'a> Value<'a> {
     /// The bytes of a length-delimited field.
-    pub fn bytes(self, field: u32) -> Result<&'a [u8], WireError> {
+    pub fn bytes(self, field: u64) -> Result<&'a [u8], WireError> {
         match self {
             Value::Len(b) => Ok(b),
             _ => Err(WireError::WrongType(field)),
@@ -57,12 +57,12 @@ impl<'a> Value<'a> {
     }
 
     /// A string field.
-    pub fn str(self, field: u32) -> Result<&'a str, WireError> {
+    pub fn str(self, field: u64) -> Result<&'a str, WireError> {
         std::str::from_utf8(self.bytes(field)?).map_err(|_| WireError::NotUtf8(field))
     }
 
     /// A varint field.
-    pub fn varint(self, field: u32) -> Result<u64, WireError> {
+    pub fn varint(self, field: u64) -> Result<u64, WireError> {
         match self {
             Value::Varint(v) => Ok(v),
             _ => Err(WireError::WrongType(field)),
@@ -70,7 +70,7 @@ impl<'a> Value<'a> {
     }
 
     /// A fixed64 field.
-    pub fn fixed64(self, field: u32) -> Result<u64, WireError> {
+    pub fn fixed64(self, field: u64) -> Result<u64, WireError> {
         match self {
             Value::Fixed64(v) => Ok(v),
             _ => Err(WireError::WrongType(field)),
@@ -91,7 +91,20 @@ impl<'a> Fields<'a> {
         Fields { buf, pos: 0 }
     }
 
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, WireError> {
+        // One byte: tags, small lengths and enums, most of the wire.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.varint_long()
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, WireError> {
         let mut v = 0u64;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else { return Err(WireError::TruncatedVarint) };
@@ -107,6 +120,7 @@ impl<'a> Fields<'a> {
         Err(WireError::LongVarint)
     }
 
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or(WireError::Truncated)?;
         let s = &self.buf[self.pos..end];
@@ -114,9 +128,10 @@ impl<'a> Fields<'a> {
         Ok(s)
     }
 
-    fn tag(&mut self) -> Result<(u32, u8), WireError> {
+    #[inline(always)]
+    fn tag(&mut self) -> Result<(u64, u8), WireError> {
         let key = self.varint()?;
-        let field = u32::try_from(key >> 3).map_err(|_| WireError::InvalidField)?;
+        let field = key >> 3;
         if field == 0 || field > (1 << 29) - 1 {
             return Err(WireError::InvalidField);
         }
@@ -124,7 +139,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Skips a group whose start tag (`field`) was just read, nested groups included.
-    fn skip_group(&mut self, field: u32, depth: u32) -> Result<(), WireError> {
+    fn skip_group(&mut self, field: u64, depth: u32) -> Result<(), WireError> {
         if depth > 100 {
             return Err(WireError::UnmatchedGroup);
         }
@@ -144,6 +159,7 @@ impl<'a> Fields<'a> {
         }
     }
 
+    #[inline(always)]
     fn value(&mut self, wt: u8) -> Result<Value<'a>, WireError> {
         Ok(match wt {
             0 => Value::Varint(self.varint()?),
@@ -159,7 +175,8 @@ impl<'a> Fields<'a> {
 
     /// The next field, `None` at the end. Groups (deprecated, never in OTLP) are skipped.
     #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> Result<Option<(u32, Value<'a>)>, WireError> {
+    #[inline]
+    pub fn next(&mut self) -> Result<Option<(u64, Value<'a>)>, WireError> {
         loop {
             if self.pos >= self.buf.len() {
                 return Ok(None);
