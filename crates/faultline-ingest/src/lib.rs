@@ -17,6 +17,7 @@ mod line;
 pub mod otlp;
 mod reader;
 mod source;
+pub mod wal;
 
 pub use decode::LineDecoder;
 pub use faultline_core::Position;
@@ -24,4 +25,6 @@ pub use file::FileSource;
 pub use line::MAX_LINE_BYTES;
 pub use otlp::{OtlpConfig, OtlpSource};
 pub use reader::ReaderSource;
-pub use source::{BatchSender, NotQueued, QueueDepth, Source, SourceBatch, SourceMessage, SourceStats, StartAt};
+pub use source::{
+    BatchSender, Committed, NotQueued, QueueDepth, Source, SourceBatch, SourceMessage, SourceStats, StartAt,
+};

@@ -23,6 +23,10 @@ pub trait Source: Send + std::fmt::Debug {
     fn partitions(&self) -> Vec<String> {
         vec![self.name().to_string()]
     }
+    /// Whether clients push to it (it answers requests; its refusal counters mean something).
+    fn is_push(&self) -> bool {
+        false
+    }
     /// Runs the source: `start` holds the checkpointed position of each
     /// partition (by name) that has one.
     fn run(self: Box<Self>, start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) -> std::io::Result<()>;
@@ -80,6 +84,16 @@ pub struct SourceStats {
     pub blocked_ns: AtomicU64,
     /// Why the source stopped, when it failed.
     pub failed: std::sync::Mutex<Option<String>>,
+    /// A push source (its request counters below mean something).
+    pub push: bool,
+    /// Push requests refused as retryable (the engine's queue or the log full).
+    pub refused_busy: AtomicU64,
+    /// Push requests refused as not valid (malformed, too large, wrong media type).
+    pub refused_invalid: AtomicU64,
+    /// Bytes in the source's write-ahead log now.
+    pub wal_bytes: AtomicU64,
+    /// Requests replayed from the write-ahead log at start.
+    pub wal_replayed: AtomicU64,
 }
 
 /// How full the engine's input queue is: senders add what they queue, the
@@ -114,6 +128,27 @@ impl QueueDepth {
     }
 }
 
+/// The positions of the last durable checkpoint, by partition: the service
+/// publishes them once a checkpoint is on disk, and a source with a
+/// write-ahead log frees what lies before them.
+#[derive(Debug, Default)]
+pub struct Committed {
+    positions: std::sync::Mutex<BTreeMap<String, Position>>,
+}
+
+impl Committed {
+    /// Records the positions of a checkpoint now durable.
+    pub fn publish(&self, positions: &BTreeMap<String, Position>) {
+        let mut p = self.positions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        p.extend(positions.iter().map(|(k, v)| (k.clone(), *v)));
+    }
+
+    /// The durable position of `partition`, if a checkpoint holds one.
+    pub fn get(&self, partition: &str) -> Option<Position> {
+        self.positions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(partition).copied()
+    }
+}
+
 /// Why a batch was not queued by [`BatchSender::try_send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotQueued {
@@ -130,12 +165,24 @@ pub struct BatchSender {
     tx: SyncSender<SourceMessage>,
     stats: Arc<SourceStats>,
     depth: Option<Arc<QueueDepth>>,
+    committed: Arc<Committed>,
 }
 
 impl BatchSender {
     /// The sender of source index `source`.
     pub fn new(source: usize, tx: SyncSender<SourceMessage>, stats: Arc<SourceStats>) -> BatchSender {
-        BatchSender { source, tx, stats, depth: None }
+        BatchSender { source, tx, stats, depth: None, committed: Arc::default() }
+    }
+
+    /// Reads durable checkpoint positions from `committed` (shared with the service).
+    pub fn with_committed(mut self, committed: Arc<Committed>) -> BatchSender {
+        self.committed = committed;
+        self
+    }
+
+    /// The positions of the last durable checkpoint.
+    pub fn committed(&self) -> &Committed {
+        &self.committed
     }
 
     /// Counts what this sender queues in `depth` (shared by every sender of the queue).

@@ -20,6 +20,7 @@ use faultline_core::{Millis, SeriesRegistry};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::source::{BatchSender, NotQueued, Source, SourceBatch, StartAt};
+use crate::wal::Wal;
 
 mod grpc;
 mod http;
@@ -49,17 +50,31 @@ pub struct OtlpConfig {
     pub retry_after: Duration,
     /// Span attributes to dimensions.
     pub mapping: SpanMapping,
+    /// `Some`: every accepted request is in this write-ahead log before it is answered.
+    pub wal: Option<WalConfig>,
 }
 
-/// Counters of an OTLP receiver, beside the source's own.
+/// Where and how large the write-ahead log is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalConfig {
+    /// Its directory (one per source).
+    pub dir: std::path::PathBuf,
+    /// Past this many bytes on disk, requests are pushed back until a checkpoint frees room.
+    pub max_bytes: u64,
+    /// Segments roll past this size; a checkpoint frees whole segments.
+    pub segment_bytes: u64,
+}
+
+/// WAL record kinds: the request body's form.
+const WAL_PROTO_TRACES: u8 = 1;
+const WAL_JSON_TRACES: u8 = 2;
+
+/// Counters of an OTLP receiver beside the source's own ([`crate::SourceStats`]:
+/// refusals, log bytes, replayed requests).
 #[derive(Debug, Default)]
 pub struct OtlpStats {
     /// Requests answered with success (partial or whole).
     pub accepted: AtomicU64,
-    /// Requests refused because the engine's queue was full.
-    pub refused_busy: AtomicU64,
-    /// Requests refused as malformed or too large.
-    pub refused_invalid: AtomicU64,
     /// Spans ignored by the mapping (not SERVER, or CLIENT without a peer).
     pub spans_ignored: AtomicU64,
 }
@@ -136,9 +151,13 @@ impl Source for OtlpSource {
         &self.name
     }
 
-    fn run(self: Box<Self>, _start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    fn is_push(&self) -> bool {
+        true
+    }
+
+    fn run(self: Box<Self>, start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) -> std::io::Result<()> {
         let this = *self;
-        let ingest = Arc::new(Ingest {
+        let mut ingest = Ingest {
             out,
             registry: this.registry,
             decoder_config: this.decoder,
@@ -147,7 +166,42 @@ impl Source for OtlpSource {
             clock: this.clock,
             stats: this.stats,
             retry_after: this.config.retry_after,
-        });
+            wal: None,
+        };
+        let from = start.get(&this.name).copied();
+        if let Some(w) = &this.config.wal {
+            // What was acknowledged after the checkpoint goes in again first, in order.
+            let mut failed = None;
+            let replayed = Wal::replay(&w.dir, from, |kind, payload, position| {
+                if failed.is_some() {
+                    return;
+                }
+                let body = if kind == WAL_JSON_TRACES { Body::Json(payload) } else { Body::Proto(payload) };
+                match ingest.decode(body) {
+                    Ok((mut batch, _)) => {
+                        batch.position = Some(position);
+                        if !ingest.out.send(batch) {
+                            failed = Some("the engine stopped during the replay".to_string());
+                        }
+                    }
+                    Err(why) => tracing::error!(%why, ?position, "a write-ahead log record does not decode; skipped"),
+                }
+            })?;
+            if let Some(why) = failed {
+                return Err(std::io::Error::other(why));
+            }
+            ingest.out.stats().wal_replayed.store(replayed, Ordering::Relaxed);
+            if replayed > 0 {
+                tracing::info!(source = %this.name, requests = replayed, "replayed the write-ahead log past the checkpoint");
+            }
+            let mut wal = Wal::open(&w.dir, w.segment_bytes, w.max_bytes)?;
+            if let Some(p) = from {
+                wal.truncate_before(p)?;
+            }
+            ingest.out.stats().wal_bytes.store(wal.bytes(), Ordering::Relaxed);
+            ingest.wal = Some(Mutex::new(wal));
+        }
+        let ingest = Arc::new(ingest);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name(format!("otlp-{}", this.name))
@@ -166,6 +220,16 @@ impl Source for OtlpSource {
                 }
             };
             let mut tasks = Vec::new();
+            if ingest.wal.is_some() {
+                // Free what durable checkpoints cover.
+                let (ingest, name, stop) = (ingest.clone(), this.name.clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Acquire) {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        ingest.truncate(&name);
+                    }
+                });
+            }
             if let Some(l) = this.grpc {
                 let l = tokio::net::TcpListener::from_std(l)?;
                 tracing::info!(addr = %l.local_addr()?, "OTLP/gRPC listening");
@@ -212,6 +276,9 @@ pub(crate) struct Ingest {
     clock: fn() -> Millis,
     stats: Arc<OtlpStats>,
     pub(crate) retry_after: Duration,
+    /// The write-ahead log, when durability is `wal`; held across append and queueing, so
+    /// the log's order is the queue's.
+    wal: Option<Mutex<Wal>>,
 }
 
 /// Which form a request body is in.
@@ -228,16 +295,13 @@ impl Ingest {
     pub(crate) fn busy(&self) -> bool {
         let busy = self.out.is_full();
         if busy {
-            self.stats.refused_busy.fetch_add(1, Ordering::Relaxed);
+            self.out.stats().refused_busy.fetch_add(1, Ordering::Relaxed);
         }
         busy
     }
 
-    /// Decodes one `ExportTraceServiceRequest` and queues its events as one batch.
-    pub(crate) fn traces(&self, body: Body<'_>) -> Outcome {
-        if self.busy() {
-            return Outcome::Busy;
-        }
+    /// Decodes one request into a batch (not queued).
+    fn decode(&self, body: Body<'_>) -> Result<(SourceBatch, TraceSummary), String> {
         let mut decoder = self
             .decoders
             .lock()
@@ -246,9 +310,6 @@ impl Ingest {
             .unwrap_or_else(|| Decoder::new(self.registry.clone(), self.decoder_config.clone()));
         let now = Some((self.clock)());
         let mut batch = SourceBatch::default();
-        let bytes = match body {
-            Body::Proto(b) | Body::Json(b) => b.len() as u64,
-        };
         let decoded = match body {
             Body::Proto(b) => decode_traces(b, &mut decoder, &self.mapping, now, &mut batch)
                 .map_err(|e| format!("not an ExportTraceServiceRequest: {e}")),
@@ -257,35 +318,87 @@ impl Ingest {
                 .map_err(|e| format!("not an OTLP/JSON ExportTraceServiceRequest: {e}")),
         };
         self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(decoder);
-        let summary = match decoded {
-            Ok(s) => s,
+        let summary = decoded?;
+        batch.records = summary.spans;
+        batch.bytes = match body {
+            Body::Proto(b) | Body::Json(b) => b.len() as u64,
+        };
+        Ok((batch, summary))
+    }
+
+    /// Decodes one `ExportTraceServiceRequest` and queues its events as one
+    /// batch, after writing it to the write-ahead log when there is one.
+    pub(crate) fn traces(&self, body: Body<'_>) -> Outcome {
+        if self.busy() {
+            return Outcome::Busy;
+        }
+        let (mut batch, summary) = match self.decode(body) {
+            Ok(d) => d,
             Err(why) => {
-                self.stats.refused_invalid.fetch_add(1, Ordering::Relaxed);
+                self.out.stats().refused_invalid.fetch_add(1, Ordering::Relaxed);
                 return Outcome::Invalid(why);
             }
         };
         self.stats.spans_ignored.fetch_add(summary.ignored, Ordering::Relaxed);
-        batch.records = summary.spans;
-        batch.bytes = bytes;
         if let Some(first) = summary.errors.first() {
             tracing::warn!(rejected = summary.rejected, first = %first, "OTLP spans rejected");
+        }
+        let mut wal = self.wal.as_ref().map(|w| w.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut logged = None;
+        if let Some(wal) = wal.as_mut().filter(|_| !batch.events.is_empty()) {
+            let (kind, bytes) = match body {
+                Body::Proto(b) => (WAL_PROTO_TRACES, b),
+                Body::Json(b) => (WAL_JSON_TRACES, b),
+            };
+            match wal.append(kind, bytes) {
+                Ok(p) => {
+                    batch.position = Some(p);
+                    logged = Some((p, bytes.len()));
+                    self.out.stats().wal_bytes.store(wal.bytes(), Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "OTLP request pushed back: the write-ahead log cannot take it");
+                    self.out.stats().refused_busy.fetch_add(1, Ordering::Relaxed);
+                    return Outcome::Busy;
+                }
+            }
         }
         match self.out.try_send(batch) {
             Ok(()) => {
                 self.stats.accepted.fetch_add(1, Ordering::Relaxed);
                 Outcome::Accepted(summary)
             }
-            Err(NotQueued::Full) => {
-                self.stats.refused_busy.fetch_add(1, Ordering::Relaxed);
-                Outcome::Busy
+            Err(refused) => {
+                // Not taken: out of the log again, since the client sends it once more.
+                if let (Some(wal), Some((p, n))) = (wal.as_mut(), logged)
+                    && let Err(e) = wal.undo(p, n)
+                {
+                    tracing::error!(error = %e, "taking a refused request out of the write-ahead log failed");
+                }
+                match refused {
+                    NotQueued::Full => {
+                        self.out.stats().refused_busy.fetch_add(1, Ordering::Relaxed);
+                        Outcome::Busy
+                    }
+                    NotQueued::Stopped => Outcome::Stopped,
+                }
             }
-            Err(NotQueued::Stopped) => Outcome::Stopped,
         }
+    }
+
+    /// Frees the write-ahead log's segments that the durable checkpoint covers.
+    fn truncate(&self, partition: &str) {
+        let (Some(wal), Some(p)) = (self.wal.as_ref(), self.out.committed().get(partition)) else { return };
+        let mut wal = wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = wal.truncate_before(p) {
+            tracing::warn!(error = %e, "freeing write-ahead log segments failed");
+        }
+        self.out.stats().wal_bytes.store(wal.bytes(), Ordering::Relaxed);
     }
 
     /// Counts a request refused before decoding (too large, bad encoding).
     pub(crate) fn refused(&self) {
-        self.stats.refused_invalid.fetch_add(1, Ordering::Relaxed);
+        self.out.stats().refused_invalid.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -48,7 +48,7 @@ struct Receiver_ {
     rx: Option<Receiver<SourceMessage>>,
     /// What the engine would take off on each receive.
     depth: Arc<QueueDepth>,
-    stats: Arc<faultline_ingest::otlp::OtlpStats>,
+    stats: Arc<SourceStats>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -75,13 +75,14 @@ fn receiver(queue: usize, http_max: usize) -> Receiver_ {
         http_max_bytes: http_max,
         retry_after: Duration::from_millis(200),
         mapping: SpanMapping::new(&[], &[]),
+        wal: None,
     };
     let source = OtlpSource::bind("otlp", config, registry, DecoderConfig::default(), clock).unwrap();
     let (grpc, http) = (source.grpc_addr().unwrap(), source.http_addr().unwrap());
-    let stats = source.stats();
+    let stats = Arc::new(SourceStats::default());
     let (tx, rx) = sync_channel(queue);
     let depth = Arc::new(QueueDepth::new(queue));
-    let out = BatchSender::new(0, tx, Arc::new(SourceStats::default())).with_depth(depth.clone());
+    let out = BatchSender::new(0, tx, stats.clone()).with_depth(depth.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     let thread = std::thread::spawn(move || Box::new(source).run(Default::default(), out, s));

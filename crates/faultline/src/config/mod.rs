@@ -113,6 +113,8 @@ pub(crate) struct OtlpSpec {
     pub(crate) retry_after: DurationMs,
     /// Attribute keys per dimension that override the conventional ones.
     pub(crate) dimensions: Vec<(String, Vec<String>)>,
+    /// `Some(max bytes)`: durability `wal`, the log under `state.directory/wal/NAME`.
+    pub(crate) wal_max_bytes: Option<u64>,
 }
 
 /// Queue sizes between the runtime's stages.

@@ -78,6 +78,13 @@ pub(crate) struct RawSource {
     /// OTLP: the delay clients are told to wait when the engine is behind (default "1s").
     #[serde(default)]
     pub(crate) retry_after: Option<String>,
+    /// OTLP: `"wal"` (accepted requests in a write-ahead log under the state directory
+    /// before the answer; the default with a state directory) or `"memory"`.
+    #[serde(default)]
+    pub(crate) durability: Option<String>,
+    /// OTLP: the write-ahead log's largest size in bytes (default 1 GiB); past it, push-back.
+    #[serde(default)]
+    pub(crate) wal_max_bytes: Option<u64>,
     /// OTLP: per dimension, the span or resource attribute keys it is read from, best first.
     #[serde(default)]
     pub(crate) dimensions: Option<BTreeMap<String, Vec<String>>>,

@@ -209,6 +209,31 @@ fn otlp(name: &str, s: &RawSource, raw: &RawConfig, c: &mut Checker<'_>) -> Opti
             ok = false;
         }
     }
+    let has_state = raw.state.directory.is_some();
+    let wal_max_bytes = match s.durability.as_deref() {
+        None if has_state => Some(s.wal_max_bytes.unwrap_or(DEFAULT_WAL_MAX_BYTES)),
+        None | Some("memory") => None,
+        Some("wal") if has_state => Some(s.wal_max_bytes.unwrap_or(DEFAULT_WAL_MAX_BYTES)),
+        Some("wal") => {
+            c.error(
+                &path("durability"),
+                "`wal` keeps its log under [state] directory: set one, or use `memory`".into(),
+            );
+            ok = false;
+            None
+        }
+        Some(other) => {
+            c.error(&path("durability"), format!("`{other}` is not one of: wal, memory"));
+            ok = false;
+            None
+        }
+    };
+    if let Some(n) = s.wal_max_bytes
+        && n < 1 << 20
+    {
+        c.error(&path("wal_max_bytes"), format!("must be at least 1048576 (1 MiB), not {n}"));
+        ok = false;
+    }
     let bind = bind?;
     let addr = |t: &str, port: Option<u16>, default: u16| {
         transports.iter().any(|x| x == t).then(|| SocketAddr::new(bind, port.unwrap_or(default)))
@@ -220,8 +245,12 @@ fn otlp(name: &str, s: &RawSource, raw: &RawConfig, c: &mut Checker<'_>) -> Opti
         http_max_bytes,
         retry_after,
         dimensions,
+        wal_max_bytes,
     })
 }
+
+/// Default bound of an OTLP source's write-ahead log, bytes (1 GiB).
+const DEFAULT_WAL_MAX_BYTES: u64 = 1 << 30;
 
 fn sinks(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SinkSpec> {
     let mut out = Vec::new();

@@ -61,6 +61,9 @@ catalog! {
     CHECKPOINT_DURATION = "faultline_checkpoint_duration_seconds", Gauge, "Time the last checkpoint took to write, seconds.";
     READY = "faultline_ready", Gauge, "1 when sources are connected and state is restored.";
     SOURCE_BACKPRESSURE = "faultline_source_backpressure_seconds_total", Counter, "Time a source waited on the engine's full queue, by source.";
+    SOURCE_REQUESTS_REFUSED = "faultline_source_requests_refused_total", Counter, "Push-source requests refused, by source and reason (busy: retryable push-back; invalid: not the protocol's message, too large, wrong media type).";
+    SOURCE_WAL_BYTES = "faultline_source_wal_bytes", Gauge, "Bytes in a push source's write-ahead log, by source.";
+    SOURCE_WAL_REPLAYED = "faultline_source_wal_replayed_requests", Gauge, "Requests replayed from a push source's write-ahead log at start, by source.";
     PARTITION_WATERMARK_LAG = "faultline_partition_watermark_lag_seconds", Gauge, "Wall clock minus a source partition's own watermark (its latest event time minus the out-of-orderness), by partition.";
     PARTITION_IDLE = "faultline_partition_idle", Gauge, "1 when a source partition is idle and no longer holds the watermark back, by partition.";
     SHARD_EVENTS = "faultline_shard_events_total", Counter, "Events routed to a shard, by shard.";

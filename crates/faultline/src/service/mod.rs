@@ -20,7 +20,7 @@ use anyhow::Context as _;
 pub(crate) use demo::demo;
 
 use faultline_core::SeriesRegistry;
-use faultline_ingest::otlp::SpanMapping;
+use faultline_ingest::otlp::{SpanMapping, WalConfig};
 use faultline_ingest::{FileSource, LineDecoder, OtlpConfig, OtlpSource, Source};
 
 use self::admin::AdminState;
@@ -83,6 +83,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                             http_max_bytes: o.http_max_bytes,
                             retry_after: Duration::from_millis(o.retry_after.0.max(0) as u64),
                             mapping: SpanMapping::new(&spec.decoder.dims, &o.dimensions),
+                            wal: o.wal_max_bytes.zip(spec.state.directory.as_ref()).map(|(max_bytes, dir)| WalConfig {
+                                dir: dir.join("wal").join(&s.name),
+                                max_bytes,
+                                segment_bytes: (max_bytes / 16).clamp(1 << 20, 64 << 20),
+                            }),
                         };
                         let source = OtlpSource::bind(
                             &s.name,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use faultline_core::{InputId, Millis, Position, SeriesRegistry};
-use faultline_ingest::{BatchSender, QueueDepth, Source, SourceBatch, SourceMessage, SourceStats};
+use faultline_ingest::{BatchSender, Committed, QueueDepth, Source, SourceBatch, SourceMessage, SourceStats};
 
 use super::admin::AdminState;
 use super::checkpoint;
@@ -111,6 +111,7 @@ pub(crate) fn start(
     let stop = Arc::new(AtomicBool::new(false));
     let (in_tx, in_rx) = sync_channel::<SourceMessage>(spec.runtime.queue_batches);
     let depth = Arc::new(QueueDepth::new(spec.runtime.queue_batches));
+    let committed = Arc::new(Committed::default());
     let (out_tx, out_rx) = sync_channel::<ToSinks>(spec.runtime.sink_queue);
     let mut threads = Vec::new();
     let mut slots = Vec::new();
@@ -118,8 +119,10 @@ pub(crate) fn start(
         let partitions = source.partitions();
         let inputs = partitions.iter().map(|p| processor.input(p)).collect();
         let start_at = partitions.iter().filter_map(|p| positions.get(p).map(|pos| (p.clone(), *pos))).collect();
-        let stats = Arc::new(SourceStats::default());
-        let out = BatchSender::new(idx, in_tx.clone(), stats.clone()).with_depth(depth.clone());
+        let stats = Arc::new(SourceStats { push: source.is_push(), ..SourceStats::default() });
+        let out = BatchSender::new(idx, in_tx.clone(), stats.clone())
+            .with_depth(depth.clone())
+            .with_committed(committed.clone());
         let name = source.name().to_string();
         let (stop, source_stats, source_name, n_partitions) =
             (stop.clone(), stats.clone(), name.clone(), partitions.len());
@@ -163,7 +166,7 @@ pub(crate) fn start(
     let (done_tx, done) = sync_channel(1);
     let sink_admin = admin.clone();
     threads.push(std::thread::Builder::new().name("sinks".into()).spawn(move || {
-        let _ = done_tx.send(run_sinks(out_rx, sinks, state_dir, &sink_registry, &sink_admin));
+        let _ = done_tx.send(run_sinks(out_rx, sinks, state_dir, &sink_registry, &sink_admin, &committed));
     })?);
     admin.set_ready(true);
     Ok(Running { stop, threads, done })
@@ -321,6 +324,15 @@ impl EngineLoop {
             let blocked = slot.stats.blocked_ns.load(Ordering::Relaxed) as f64 / 1e9;
             m.set(SOURCE_BACKPRESSURE, &[("source", &slot.name)], blocked);
             m.set(SOURCE_BYTES, &[("source", &slot.name)], slot.stats.bytes.load(Ordering::Relaxed) as f64);
+            let st = &slot.stats;
+            if st.push {
+                let busy = st.refused_busy.load(Ordering::Relaxed) as f64;
+                let invalid = st.refused_invalid.load(Ordering::Relaxed) as f64;
+                m.set(SOURCE_REQUESTS_REFUSED, &[("source", &slot.name), ("reason", "busy")], busy);
+                m.set(SOURCE_REQUESTS_REFUSED, &[("source", &slot.name), ("reason", "invalid")], invalid);
+                m.set(SOURCE_WAL_BYTES, &[("source", &slot.name)], st.wal_bytes.load(Ordering::Relaxed) as f64);
+                m.set(SOURCE_WAL_REPLAYED, &[("source", &slot.name)], st.wal_replayed.load(Ordering::Relaxed) as f64);
+            }
             for (partition, input) in slot.partitions.iter().zip(&slot.inputs) {
                 if let Some(state) = inputs.iter().find(|(id, _)| id == input).map(|(_, s)| s) {
                     // A partition that has sent nothing yet has no lag to speak of.

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use faultline_core::checkpoint::Checkpoint;
 use faultline_core::pipeline::PipelineCopy;
 use faultline_core::{Millis, Position, SeriesRegistry};
+use faultline_ingest::Committed;
 
 use super::admin::AdminState;
 use super::checkpoint;
@@ -206,6 +207,7 @@ pub(crate) fn run_sinks(
     state_dir: Option<PathBuf>,
     registry: &SeriesRegistry,
     admin: &AdminState,
+    committed: &Committed,
 ) -> anyhow::Result<()> {
     let _span = tracing::info_span!("sink", name = "all").entered();
     let m = &admin.metrics;
@@ -252,6 +254,10 @@ pub(crate) fn run_sinks(
                 let written = state_dir.as_deref().map_or(Ok(0), |d| checkpoint::write_atomic(d, &cp));
                 match written {
                     Ok(bytes) => {
+                        // Durable now: sources may free what it covers (write-ahead log segments).
+                        if state_dir.is_some() {
+                            committed.publish(&cp.positions);
+                        }
                         m.add(CHECKPOINTS, &[], 1.0);
                         m.set(CHECKPOINT_DURATION, &[], started.elapsed().as_secs_f64());
                         m.set(CHECKPOINT_BYTES, &[], bytes as f64);

@@ -60,6 +60,10 @@ fn an_sdk_instrumented_service_with_an_error_burst_is_paged_over_grpc_and_http()
             .replace("grpc_port = 4317", "grpc_port = 0")
             .replace("http_port = 4318", "http_port = 0")
             .replace("port = 7070", "port = 0")
+            .replace(
+                "directory = \"faultline-state\"",
+                &format!("directory = \"{}\"", dir.path().join("state").display()),
+            )
             + &format!("\n[sinks.file]\ntype = \"file\"\npath = \"{}\"\n", incidents.display());
         let cfg = dir.path().join("otlp.toml");
         std::fs::write(&cfg, config).unwrap();
@@ -103,4 +107,106 @@ fn an_sdk_instrumented_service_with_an_error_burst_is_paged_over_grpc_and_http()
             inc["signals"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
         assert!(signals.contains(&"error_rate"), "{transport}: {signals:?}");
     }
+}
+
+/// A plain HTTP/1.1 POST of OTLP/JSON: the status code.
+fn post_json(addr: &str, path: &str, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// Requests per window of `service`, summed over distinct signal lines.
+fn requests_counted(lines: &std::collections::BTreeSet<String>, service: &str) -> f64 {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["service"] == service && v["signal"] == "request_rate")
+        .map(|v| {
+            let secs = |k: &str| {
+                let t = v[k].as_str().unwrap();
+                // Windows are whole seconds: "…:SS.000Z".
+                let hms = &t[11..19];
+                let p: Vec<f64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+                p[0] * 3600.0 + p[1] * 60.0 + p[2]
+            };
+            let mut len = secs("window_end") - secs("window_start");
+            if len < 0.0 {
+                len += 86_400.0;
+            }
+            v["value"].as_f64().unwrap() * len
+        })
+        .sum()
+}
+
+/// Every span the SDK saw acknowledged is counted after a SIGKILL and a restart: with
+/// `durability = "wal"` and no checkpoint taken before the kill, all of them come back from
+/// the write-ahead log.
+#[test]
+fn after_sigkill_every_acknowledged_span_is_counted_once_from_the_write_ahead_log() {
+    let shipped = std::fs::read_to_string(repo("pipelines/otlp.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let signals = dir.path().join("signals.jsonl");
+    let config = shipped
+        .replace("grpc_port = 4317", "grpc_port = 0")
+        .replace("http_port = 4318", "http_port = 0")
+        .replace("port = 7070", "port = 0")
+        .replace("directory = \"faultline-state\"", &format!("directory = \"{}\"", dir.path().join("state").display()))
+        // No periodic checkpoint before the kill: the log alone must bring the spans back.
+        .replace("checkpoint_interval = \"10s\"", "checkpoint_interval = \"1h\"")
+        + &format!("\n[sinks.signals]\ntype = \"file\"\npath = \"{}\"\nemit = \"signals\"\n", signals.display());
+    let cfg = dir.path().join("otlp.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let start = || {
+        let mut child = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addrs = addresses(&mut child);
+        (child, addrs)
+    };
+    let (mut child, (admin, grpc, _)) = start();
+    let out = Command::new(python())
+        .arg(repo("scripts/otel/payments.py"))
+        .args(["grpc", &format!("http://{grpc}"), "120", "50"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spans = report["acknowledged"].as_u64().unwrap();
+    assert_eq!(Some(spans), report["spans"].as_u64());
+    let (_, metrics) = get(&admin, "/metrics");
+    assert!(metric(&metrics, "faultline_source_wal_bytes{source=\"otlp\"}") > 0.0, "the log holds the requests");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, (_, _, http)) = start();
+    // A later span of another service moves the watermark past every window of the run.
+    let later = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        + 60_000_000_000)
+        .to_string();
+    let closer = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"clock"}}}}]}},"scopeSpans":[{{"spans":[{{"name":"tick","kind":2,"startTimeUnixNano":"{later}","endTimeUnixNano":"{later}"}}]}}]}}]}}"#
+    );
+    assert_eq!(post_json(&http, "/v1/traces", &closer), 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(wait_exit(&mut child, Duration::from_secs(20)).success());
+    let lines: std::collections::BTreeSet<String> =
+        std::fs::read_to_string(&signals).unwrap().lines().map(str::to_string).collect();
+    let counted = requests_counted(&lines, "payments");
+    assert!((counted - spans as f64).abs() < 1e-6, "counted {counted} of {spans} acknowledged spans");
 }
