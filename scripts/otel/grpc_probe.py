@@ -1,8 +1,8 @@
 """One raw OTLP/gRPC call with grpcio (the gRPC library the OpenTelemetry exporter uses).
 
-Usage: grpc_probe.py ADDR BODY_FILE [gzip]
+Usage: grpc_probe.py ADDR BODY_FILE [gzip|plain] [METHOD]
 
-Sends BODY_FILE's bytes as an ExportTraceServiceRequest to TraceService/Export and prints one JSON
+Sends BODY_FILE's bytes as a request to METHOD (default TraceService/Export) and prints one JSON
 line: the status code name, the details message, the RetryInfo delay (seconds) from
 grpc-status-details-bin, and the response bytes as hex on success.
 """
@@ -22,7 +22,8 @@ def main():
     compression = grpc.Compression.Gzip if len(sys.argv) > 3 and sys.argv[3] == "gzip" else None
     body = open(body_file, "rb").read()
     channel = grpc.insecure_channel(addr, options=[("grpc.max_send_message_length", 64 << 20)])
-    call = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
+    method = sys.argv[4] if len(sys.argv) > 4 else METHOD
+    call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
     out = {"code": "OK", "message": "", "retry_delay": None, "response": None}
     try:
         resp = call(body, timeout=10, compression=compression)

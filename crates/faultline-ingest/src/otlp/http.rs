@@ -1,4 +1,4 @@
-//! OTLP/HTTP (`POST /v1/traces`), protobuf or JSON, gzip or not, answered in the request's content type.
+//! OTLP/HTTP (`POST /v1/traces`, `/v1/metrics`), protobuf or JSON, gzip or not, answered in the request's content type.
 
 use std::future::Future;
 use std::io::Read;
@@ -10,11 +10,12 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use prost::Message;
 
 use super::status;
-use super::{Body, Ingest, Outcome, partial_message};
+use super::{Body, Ingest, Outcome, Signal, partial_message};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -34,6 +35,7 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/v1/traces", post(traces))
+        .route("/v1/metrics", post(metrics))
         .layer(DefaultBodyLimit::disable())
         .with_state(Http { ingest, max_bytes });
     axum::serve(listener, app).with_graceful_shutdown(stopped).await
@@ -69,7 +71,15 @@ fn error(form: Form, code: StatusCode, grpc_code: i32, message: &str, retry: Opt
     r
 }
 
-async fn traces(State(s): State<Http>, headers: HeaderMap, body: HttpBody) -> Response {
+async fn traces(state: State<Http>, headers: HeaderMap, body: HttpBody) -> Response {
+    export(Signal::Traces, state, headers, body).await
+}
+
+async fn metrics(state: State<Http>, headers: HeaderMap, body: HttpBody) -> Response {
+    export(Signal::Metrics, state, headers, body).await
+}
+
+async fn export(signal: Signal, State(s): State<Http>, headers: HeaderMap, body: HttpBody) -> Response {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let form = match essence.as_str() {
@@ -125,26 +135,39 @@ async fn traces(State(s): State<Http>, headers: HeaderMap, body: HttpBody) -> Re
             return error(form, StatusCode::UNSUPPORTED_MEDIA_TYPE, status::UNIMPLEMENTED, &msg, None);
         }
     };
-    let outcome = s.ingest.traces(match form {
-        Form::Proto => Body::Proto(bytes),
-        Form::Json => Body::Json(bytes),
-    });
+    let outcome = s.ingest.export(
+        signal,
+        match form {
+            Form::Proto => Body::Proto(bytes),
+            Form::Json => Body::Json(bytes),
+        },
+    );
     match outcome {
         Outcome::Accepted(summary) => {
-            let partial = (summary.rejected > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: summary.rejected as i64,
-                error_message: partial_message(&summary),
-            });
-            let body = match form {
-                Form::Proto => ExportTraceServiceResponse { partial_success: partial }.encode_to_vec(),
-                Form::Json => match partial {
+            let partial = (summary.rejected > 0).then(|| (summary.rejected as i64, partial_message(&summary)));
+            let body = match (form, signal) {
+                (Form::Proto, Signal::Traces) => ExportTraceServiceResponse {
+                    partial_success: partial.map(|(rejected_spans, error_message)| ExportTracePartialSuccess {
+                        rejected_spans,
+                        error_message,
+                    }),
+                }
+                .encode_to_vec(),
+                (Form::Proto, Signal::Metrics) => ExportMetricsServiceResponse {
+                    partial_success: partial.map(|(rejected_data_points, error_message)| ExportMetricsPartialSuccess {
+                        rejected_data_points,
+                        error_message,
+                    }),
+                }
+                .encode_to_vec(),
+                (Form::Json, _) => match partial {
                     None => b"{}".to_vec(),
-                    Some(p) => serde_json::json!({ "partialSuccess": {
-                        "rejectedSpans": p.rejected_spans.to_string(),
-                        "errorMessage": p.error_message,
-                    }})
-                    .to_string()
-                    .into_bytes(),
+                    Some((n, message)) => {
+                        let count = if signal == Signal::Traces { "rejectedSpans" } else { "rejectedDataPoints" };
+                        serde_json::json!({ "partialSuccess": { count: n.to_string(), "errorMessage": message } })
+                            .to_string()
+                            .into_bytes()
+                    }
                 },
             };
             answer(form, StatusCode::OK, body)

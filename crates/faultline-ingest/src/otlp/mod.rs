@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use faultline_core::wire::{Decoder, DecoderConfig};
 use faultline_core::{Millis, SeriesRegistry};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::source::{BatchSender, NotQueued, Source, SourceBatch, StartAt};
@@ -24,10 +25,12 @@ use crate::wal::Wal;
 
 mod grpc;
 mod http;
+pub mod metrics;
 mod status;
 pub mod traces;
 pub mod wire;
 
+pub use metrics::map_metrics;
 pub use traces::{SpanMapping, TraceSummary, decode_traces, map_traces};
 
 /// gRPC's default largest request, bytes.
@@ -65,9 +68,33 @@ pub struct WalConfig {
     pub segment_bytes: u64,
 }
 
-/// WAL record kinds: the request body's form.
-const WAL_PROTO_TRACES: u8 = 1;
-const WAL_JSON_TRACES: u8 = 2;
+/// Which OTLP signal a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Traces,
+    Metrics,
+}
+
+/// The write-ahead log's record kind of a request: its signal and form.
+fn wal_kind(signal: Signal, body: Body<'_>) -> (u8, &[u8]) {
+    match (signal, body) {
+        (Signal::Traces, Body::Proto(b)) => (1, b),
+        (Signal::Traces, Body::Json(b)) => (2, b),
+        (Signal::Metrics, Body::Proto(b)) => (3, b),
+        (Signal::Metrics, Body::Json(b)) => (4, b),
+    }
+}
+
+/// A record kind back to its signal and form.
+fn from_wal_kind(kind: u8, payload: &[u8]) -> Option<(Signal, Body<'_>)> {
+    Some(match kind {
+        1 => (Signal::Traces, Body::Proto(payload)),
+        2 => (Signal::Traces, Body::Json(payload)),
+        3 => (Signal::Metrics, Body::Proto(payload)),
+        4 => (Signal::Metrics, Body::Json(payload)),
+        _ => return None,
+    })
+}
 
 /// Counters of an OTLP receiver beside the source's own ([`crate::SourceStats`]:
 /// refusals, log bytes, replayed requests).
@@ -167,6 +194,7 @@ impl Source for OtlpSource {
             stats: this.stats,
             retry_after: this.config.retry_after,
             wal: None,
+            streams: Mutex::default(),
         };
         let from = start.get(&this.name).copied();
         if let Some(w) = &this.config.wal {
@@ -176,8 +204,11 @@ impl Source for OtlpSource {
                 if failed.is_some() {
                     return;
                 }
-                let body = if kind == WAL_JSON_TRACES { Body::Json(payload) } else { Body::Proto(payload) };
-                match ingest.decode(body) {
+                let Some((signal, body)) = from_wal_kind(kind, payload) else {
+                    tracing::error!(kind, ?position, "a write-ahead log record of an unknown kind; skipped");
+                    return;
+                };
+                match ingest.decode(signal, body) {
                     Ok((mut batch, _)) => {
                         batch.position = Some(position);
                         if !ingest.out.send(batch) {
@@ -279,6 +310,8 @@ pub(crate) struct Ingest {
     /// The write-ahead log, when durability is `wal`; held across append and queueing, so
     /// the log's order is the queue's.
     wal: Option<Mutex<Wal>>,
+    /// Cumulative metric streams, for deltas.
+    streams: Mutex<metrics::Streams>,
 }
 
 /// Which form a request body is in.
@@ -301,7 +334,7 @@ impl Ingest {
     }
 
     /// Decodes one request into a batch (not queued).
-    fn decode(&self, body: Body<'_>) -> Result<(SourceBatch, TraceSummary), String> {
+    fn decode(&self, signal: Signal, body: Body<'_>) -> Result<(SourceBatch, TraceSummary), String> {
         let mut decoder = self
             .decoders
             .lock()
@@ -310,12 +343,22 @@ impl Ingest {
             .unwrap_or_else(|| Decoder::new(self.registry.clone(), self.decoder_config.clone()));
         let now = Some((self.clock)());
         let mut batch = SourceBatch::default();
-        let decoded = match body {
-            Body::Proto(b) => decode_traces(b, &mut decoder, &self.mapping, now, &mut batch)
+        let metrics = |req: ExportMetricsServiceRequest, decoder: &mut Decoder, batch: &mut SourceBatch| {
+            let mut streams = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            map_metrics(&req, decoder, &self.mapping, &mut streams, now, batch)
+        };
+        let decoded = match (signal, body) {
+            (Signal::Traces, Body::Proto(b)) => decode_traces(b, &mut decoder, &self.mapping, now, &mut batch)
                 .map_err(|e| format!("not an ExportTraceServiceRequest: {e}")),
-            Body::Json(b) => serde_json::from_slice::<ExportTraceServiceRequest>(b)
+            (Signal::Traces, Body::Json(b)) => serde_json::from_slice::<ExportTraceServiceRequest>(b)
                 .map(|req| map_traces(&req, &mut decoder, &self.mapping, now, &mut batch))
                 .map_err(|e| format!("not an OTLP/JSON ExportTraceServiceRequest: {e}")),
+            (Signal::Metrics, Body::Proto(b)) => <ExportMetricsServiceRequest as prost::Message>::decode(b)
+                .map(|req| metrics(req, &mut decoder, &mut batch))
+                .map_err(|e| format!("not an ExportMetricsServiceRequest: {e}")),
+            (Signal::Metrics, Body::Json(b)) => serde_json::from_slice::<ExportMetricsServiceRequest>(b)
+                .map(|req| metrics(req, &mut decoder, &mut batch))
+                .map_err(|e| format!("not an OTLP/JSON ExportMetricsServiceRequest: {e}")),
         };
         self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(decoder);
         let summary = decoded?;
@@ -328,11 +371,11 @@ impl Ingest {
 
     /// Decodes one `ExportTraceServiceRequest` and queues its events as one
     /// batch, after writing it to the write-ahead log when there is one.
-    pub(crate) fn traces(&self, body: Body<'_>) -> Outcome {
+    pub(crate) fn export(&self, signal: Signal, body: Body<'_>) -> Outcome {
         if self.busy() {
             return Outcome::Busy;
         }
-        let (mut batch, summary) = match self.decode(body) {
+        let (mut batch, summary) = match self.decode(signal, body) {
             Ok(d) => d,
             Err(why) => {
                 self.out.stats().refused_invalid.fetch_add(1, Ordering::Relaxed);
@@ -341,15 +384,12 @@ impl Ingest {
         };
         self.stats.spans_ignored.fetch_add(summary.ignored, Ordering::Relaxed);
         if let Some(first) = summary.errors.first() {
-            tracing::warn!(rejected = summary.rejected, first = %first, "OTLP spans rejected");
+            tracing::warn!(?signal, rejected = summary.rejected, first = %first, "OTLP items rejected");
         }
         let mut wal = self.wal.as_ref().map(|w| w.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let mut logged = None;
         if let Some(wal) = wal.as_mut().filter(|_| !batch.events.is_empty()) {
-            let (kind, bytes) = match body {
-                Body::Proto(b) => (WAL_PROTO_TRACES, b),
-                Body::Json(b) => (WAL_JSON_TRACES, b),
-            };
+            let (kind, bytes) = wal_kind(signal, body);
             match wal.append(kind, bytes) {
                 Ok(p) => {
                     batch.position = Some(p);

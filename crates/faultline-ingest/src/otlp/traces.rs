@@ -171,6 +171,50 @@ impl<'a> Picked<'a> {
     }
 }
 
+impl<'a> Picked<'a> {
+    /// The resource's service, when it names one.
+    pub(crate) fn service(&self) -> Option<&'a str> {
+        self.service_name.filter(|s| !s.is_empty())
+    }
+
+    /// The value of configured dimension `name`.
+    pub(crate) fn dim(&self, mapping: &SpanMapping, name: &str) -> Option<&'a str> {
+        let i = mapping.dims.iter().position(|(d, _)| d == name)?;
+        self.dims[i].map(|(_, v)| v)
+    }
+
+    /// The HTTP status, new convention first.
+    pub(crate) fn status_code(&self) -> Option<i64> {
+        self.status.or(self.status_old)
+    }
+
+    /// `"{method} {route}"`, the route, or `"{rpc.service}/{rpc.method}"`, built in `buf`
+    /// when it is composed; `None` when the attributes name no operation.
+    pub(crate) fn operation<'s>(&self, buf: &'s mut String) -> Option<&'s str>
+    where
+        'a: 's,
+    {
+        match (self.route, self.method.or(self.method_old), self.rpc_service, self.rpc_method) {
+            (Some(route), Some(method), _, _) => {
+                buf.clear();
+                buf.push_str(method);
+                buf.push(' ');
+                buf.push_str(route);
+                Some(buf.as_str())
+            }
+            (Some(route), None, _, _) => Some(route),
+            (None, _, Some(svc), Some(m)) => {
+                buf.clear();
+                buf.push_str(svc);
+                buf.push('/');
+                buf.push_str(m);
+                Some(buf.as_str())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One span's fields that the mapping reads.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SpanView<'a> {
@@ -212,7 +256,7 @@ fn map_span(
             return reject(summary, batch, bad("kind", RejectReason::UnknownKind, &detail));
         }
     };
-    let Some(service) = resource.service_name.filter(|s| !s.is_empty()) else {
+    let Some(service) = resource.service() else {
         return reject(
             summary,
             batch,
@@ -240,37 +284,19 @@ fn map_span(
         return;
     }
     let mut operation = String::new();
-    let op = match (a.route, a.method.or(a.method_old), a.rpc_service, a.rpc_method) {
-        (Some(route), Some(method), _, _) => {
-            operation.push_str(method);
-            operation.push(' ');
-            operation.push_str(route);
-            operation.as_str()
-        }
-        (Some(route), None, _, _) => route,
-        (None, _, Some(svc), Some(m)) => {
-            operation.push_str(svc);
-            operation.push('/');
-            operation.push_str(m);
-            operation.as_str()
-        }
-        _ => span.name,
-    };
+    let op = a.operation(&mut operation).unwrap_or(span.name);
     let fields = EventFields {
         ts: Some(Ts::Millis((span.end / 1_000_000) as i64)),
         service: Some(service),
         kind: Some(Ok(kind)),
         operation: Some(op),
-        status: a.status.or(a.status_old),
+        status: a.status_code(),
         latency: Some(Latency::Nanos(span.end - span.start)),
         error: Some(span.status_code == 2),
         peer: if kind == RecordKind::Call { peer } else { None },
         ..EventFields::default()
     };
-    let dim = |name: &str| {
-        let i = mapping.dims.iter().position(|(d, _)| d == name)?;
-        a.dims[i].or(resource.dims[i]).map(|(_, v)| v)
-    };
+    let dim = |name: &str| a.dim(mapping, name).or_else(|| resource.dim(mapping, name));
     if let Err(e) = decoder.emit(n, &fields, dim, processing_now, &mut batch.events) {
         reject(summary, batch, e);
     }
@@ -432,7 +458,7 @@ fn view(v: &Option<AnyValue>) -> AttrView<'_> {
     }
 }
 
-fn pick<'a>(attrs: &'a [KeyValue], mapping: &SpanMapping, out: &mut Picked<'a>) {
+pub(crate) fn pick<'a>(attrs: &'a [KeyValue], mapping: &SpanMapping, out: &mut Picked<'a>) {
     for kv in attrs {
         out.offer(mapping, kv.key.as_bytes(), view(&kv.value));
     }

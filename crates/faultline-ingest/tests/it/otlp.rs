@@ -357,3 +357,63 @@ fn the_sdk_retries_through_push_back_and_every_span_counts_once() {
         assert!(refused > 0, "{transport}: the engine never pushed back, so nothing was retried");
     }
 }
+
+#[test]
+fn metrics_over_http_and_grpc_become_gauges_with_partial_success() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::{
+        ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    };
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
+    };
+    let r = receiver(16, 1 << 20);
+    let rx = r.rx.as_ref().unwrap();
+    let point = |v: f64| NumberDataPoint {
+        time_unix_nano: 1_795_197_600_000_000_000,
+        value: Some(number_data_point::Value::AsDouble(v)),
+        ..Default::default()
+    };
+    let req = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", any_value::Value::StringValue("pay".into()))],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "system.cpu.utilization".into(),
+                    data: Some(metric::Data::Gauge(Gauge { data_points: vec![point(0.9), point(f64::INFINITY)] })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    let a = post(r.http, "/v1/metrics", &[PROTO], &req.encode_to_vec());
+    assert_eq!(a.status, 200);
+    let p = ExportMetricsServiceResponse::decode(&a.body[..]).unwrap().partial_success.unwrap();
+    assert_eq!(p.rejected_data_points, 1, "{p:?}");
+    assert_eq!(events(rx, &r.depth), 1);
+
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), req.encode_to_vec()).unwrap();
+    let out = Command::new(python())
+        .arg(script("grpc_probe.py"))
+        .arg(r.grpc.to_string())
+        .arg(file.path())
+        .arg("plain")
+        .arg("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let g: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(g["code"], "OK", "{g}");
+    let answer = ExportMetricsServiceResponse::decode(&*hex(g["response"].as_str().unwrap())).unwrap();
+    assert_eq!(answer.partial_success.map(|p| p.rejected_data_points), Some(1));
+    assert_eq!(events(rx, &r.depth), 1);
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}

@@ -100,7 +100,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                             eprintln!("faultline: OTLP/gRPC on {a} (source {})", s.name);
                         }
                         if let Some(a) = source.http_addr() {
-                            eprintln!("faultline: OTLP/HTTP on http://{a}/v1/traces (source {})", s.name);
+                            eprintln!(
+                                "faultline: OTLP/HTTP on http://{a}/v1/traces and /v1/metrics (source {})",
+                                s.name
+                            );
                         }
                         Box::new(source) as Box<dyn Source>
                     }

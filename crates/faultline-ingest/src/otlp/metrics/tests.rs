@@ -1,0 +1,206 @@
+//! Tests of the metrics mapping: histograms to requests, deltas of cumulative streams, pool and CPU gauges.
+
+use std::sync::Arc;
+
+use faultline_core::event::{EventBody, Gauge, Request};
+use faultline_core::wire::DecoderConfig;
+use faultline_core::{SeriesKey, SeriesKind, SeriesRegistry};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Gauge as OtlpGauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+use super::*;
+
+fn kv(key: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
+        ..Default::default()
+    }
+}
+
+fn ikv(key: &str, v: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::IntValue(v)) }),
+        ..Default::default()
+    }
+}
+
+fn request(service: Option<&str>, metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: service.map(|s| vec![kv("service.name", s), kv("cloud.region", "eu")]).unwrap_or_default(),
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+fn histogram(temporality: i32, start: u64, counts: Vec<u64>, status: i64) -> Metric {
+    Metric {
+        name: "http.server.request.duration".into(),
+        unit: "s".into(),
+        data: Some(metric::Data::Histogram(Histogram {
+            data_points: vec![HistogramDataPoint {
+                attributes: vec![
+                    kv("http.route", "/pay"),
+                    kv("http.request.method", "POST"),
+                    ikv("http.response.status_code", status),
+                ],
+                start_time_unix_nano: start,
+                time_unix_nano: 1_795_197_610_000_000_000,
+                count: counts.iter().sum(),
+                bucket_counts: counts,
+                explicit_bounds: vec![0.01, 0.1],
+                ..Default::default()
+            }],
+            aggregation_temporality: temporality,
+        })),
+        ..Default::default()
+    }
+}
+
+fn number(attrs: Vec<KeyValue>, value: f64) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes: attrs,
+        time_unix_nano: 1_795_197_610_000_000_000,
+        value: Some(number_data_point::Value::AsDouble(value)),
+        ..Default::default()
+    }
+}
+
+fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+    Metric {
+        name: name.into(),
+        data: Some(metric::Data::Gauge(OtlpGauge { data_points: points })),
+        ..Default::default()
+    }
+}
+
+struct Run {
+    registry: Arc<SeriesRegistry>,
+    decoder: Decoder,
+    mapping: SpanMapping,
+    streams: Streams,
+}
+
+impl Run {
+    fn new() -> Run {
+        let registry = Arc::new(SeriesRegistry::new(1000));
+        let config = DecoderConfig { dims: vec!["region".into()], ..Default::default() };
+        let mapping = SpanMapping::new(&config.dims, &[]);
+        Run { decoder: Decoder::new(registry.clone(), config), registry, mapping, streams: Streams::default() }
+    }
+
+    fn map(&mut self, req: &ExportMetricsServiceRequest) -> (Vec<(SeriesKey, EventBody)>, TraceSummary) {
+        let mut batch = SourceBatch::default();
+        let s = map_metrics(req, &mut self.decoder, &self.mapping, &mut self.streams, None, &mut batch);
+        let events = batch.events.iter().map(|e| ((*self.registry.key(e.series)).clone(), e.body.clone())).collect();
+        (events, s)
+    }
+}
+
+#[test]
+fn a_delta_histogram_is_its_requests_at_the_bucket_middles() {
+    let mut r = Run::new();
+    let (events, s) = r.map(&request(Some("pay"), vec![histogram(1, 0, vec![2, 1, 1], 503)]));
+    assert_eq!((s.spans, s.rejected), (1, 0));
+    let key = SeriesKey::new(SeriesKind::Request, "pay", "POST /pay", &["eu"]);
+    let latencies: Vec<Option<u64>> = events
+        .iter()
+        .map(|(k, b)| {
+            assert_eq!(*k, key);
+            let EventBody::Request(Request { latency_us, is_error }) = b else { panic!("{b:?}") };
+            assert!(is_error);
+            *latency_us
+        })
+        .collect();
+    // [0, 10 ms) at 5 ms, [10, 100 ms) at 55 ms, the overflow bucket at its lower bound.
+    assert_eq!(latencies, vec![Some(5_000), Some(5_000), Some(55_000), Some(100_000)]);
+}
+
+#[test]
+fn cumulative_streams_become_deltas_with_a_baseline_and_resets() {
+    let mut r = Run::new();
+    let (events, _) = r.map(&request(Some("pay"), vec![histogram(2, 7, vec![10, 0, 0], 200)]));
+    assert!(events.is_empty(), "the first cumulative point is the baseline");
+    let (events, _) = r.map(&request(Some("pay"), vec![histogram(2, 7, vec![13, 1, 0], 200)]));
+    assert_eq!(events.len(), 4);
+    // A new start time: a reset, everything since it is new.
+    let (events, _) = r.map(&request(Some("pay"), vec![histogram(2, 9, vec![2, 0, 0], 200)]));
+    assert_eq!(events.len(), 2);
+    // A count going down is a reset too.
+    let (events, _) = r.map(&request(Some("pay"), vec![histogram(2, 9, vec![1, 0, 0], 200)]));
+    assert_eq!(events.len(), 1);
+    let monotonic = |v: f64| Metric {
+        name: "orders.count".into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![number(vec![], v)],
+            aggregation_temporality: 2,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    };
+    assert!(r.map(&request(Some("pay"), vec![monotonic(100.0)])).0.is_empty());
+    let (events, _) = r.map(&request(Some("pay"), vec![monotonic(130.0)]));
+    assert_eq!(events[0].1, EventBody::Gauge(Gauge { value: 30.0, max: None }));
+}
+
+#[test]
+fn pool_cpu_memory_and_other_gauges() {
+    let mut r = Run::new();
+    let used =
+        number(vec![kv("db.client.connection.state", "used"), kv("db.client.connection.pool.name", "main")], 95.0);
+    let idle =
+        number(vec![kv("db.client.connection.state", "idle"), kv("db.client.connection.pool.name", "main")], 5.0);
+    let max = number(vec![kv("db.client.connection.pool.name", "main")], 100.0);
+    let cpu = |n: &str, state: &str, v: f64| {
+        number(vec![kv("system.cpu.logical_number", n), kv("system.cpu.state", state)], v)
+    };
+    let req = request(
+        Some("pay"),
+        vec![
+            gauge("db.client.connection.count", vec![used, idle]),
+            gauge("db.client.connection.max", vec![max]),
+            gauge(
+                "system.cpu.utilization",
+                vec![cpu("0", "user", 0.6), cpu("0", "idle", 0.4), cpu("1", "user", 0.2), cpu("1", "idle", 0.8)],
+            ),
+            gauge("process.memory.usage", vec![number(vec![], 5e8)]),
+            gauge("queue.depth", vec![number(vec![], 7.0)]),
+        ],
+    );
+    let (events, s) = r.map(&req);
+    assert_eq!(s.rejected, 0);
+    let by_name: Vec<(String, EventBody)> = events.iter().map(|(k, b)| (k.name.to_string(), b.clone())).collect();
+    assert!(
+        by_name.contains(&("db.pool.in_use".into(), EventBody::Gauge(Gauge { value: 95.0, max: Some(100.0) }))),
+        "{by_name:?}"
+    );
+    assert!(
+        by_name.contains(&("cpu.utilization".into(), EventBody::Gauge(Gauge { value: 0.4, max: None }))),
+        "{by_name:?}"
+    );
+    assert!(by_name.contains(&("memory.usage".into(), EventBody::Gauge(Gauge { value: 5e8, max: None }))));
+    assert!(by_name.contains(&("queue.depth".into(), EventBody::Gauge(Gauge { value: 7.0, max: None }))));
+}
+
+#[test]
+fn bad_points_are_rejected_one_by_one() {
+    let mut r = Run::new();
+    let mut broken = histogram(1, 0, vec![1, 1], 200);
+    if let Some(metric::Data::Histogram(h)) = &mut broken.data {
+        h.data_points[0].explicit_bounds = vec![0.01, 0.1];
+    }
+    let nan = gauge("x", vec![number(vec![], f64::NAN)]);
+    let (events, s) = r.map(&request(Some("pay"), vec![broken, nan, histogram(1, 0, vec![1, 0, 0], 200)]));
+    assert_eq!((s.spans, s.rejected, events.len()), (3, 2, 1));
+    let (_, s) = r.map(&request(None, vec![gauge("x", vec![number(vec![], 1.0)])]));
+    assert_eq!(s.errors, vec!["point 1: field `service.name`: missing_field: the resource has no service.name"]);
+}
