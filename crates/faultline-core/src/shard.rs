@@ -30,7 +30,7 @@ pub struct Shard {
     schedule: BTreeMap<Millis, Vec<u32>>,
     closed: Vec<ClosedWindow>,
     n_open: usize,
-    /// Emptied histograms of closed windows, for windows that see their first latency.
+    /// Emptied histograms of closed windows, for windows whose inline latencies overflow.
     spare: Vec<LatencyHistogram>,
 }
 
