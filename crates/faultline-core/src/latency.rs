@@ -26,7 +26,7 @@ pub const INLINE_LATENCIES: usize = 23;
 ///
 /// Every answer (count, quantiles, max, buckets) is a function of the multiset of recorded
 /// values and is the same in every form: the inline form applies the histogram's own
-/// bucket arithmetic ([`equivalence`]) to its values.
+/// bucket arithmetic (`equivalence`) to its values.
 #[derive(Debug, Clone)]
 pub struct LatencyHistogram {
     repr: Repr,
@@ -40,9 +40,6 @@ enum Repr {
     Small(Histogram<u16>),
     /// Promoted once the total reached `u16::MAX`.
     Large(Histogram<u32>),
-    /// A read-only copy (for checkpoints): the recorded buckets, (highest equivalent
-    /// value µs, count), ascending. Recording into it makes it a histogram again.
-    Buckets(Box<[(u64, u64)]>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +98,7 @@ impl LatencyHistogram {
         let v = latency_us.min(HIGHEST_US);
         match &mut self.repr {
             Repr::Inline(inline) if (inline.len as usize) < INLINE_LATENCIES => inline.insert(v as u32),
-            Repr::Inline(_) | Repr::Buckets(_) => {
+            Repr::Inline(_) => {
                 self.densify(spare);
                 self.record_dense(v);
             }
@@ -115,6 +112,7 @@ impl LatencyHistogram {
         self.record_dense_n(v, 1);
     }
 
+    #[inline]
     fn record_dense_n(&mut self, v: u64, n: u64) {
         match &mut self.repr {
             Repr::Small(h) => {
@@ -130,11 +128,11 @@ impl LatencyHistogram {
                 let room = u64::from(u32::MAX - 1).saturating_sub(h.len());
                 let _ = h.record_n(v, n.min(room) as u32);
             }
-            Repr::Inline(_) | Repr::Buckets(_) => unreachable!("densified by the caller"),
+            Repr::Inline(_) => unreachable!("densified by the caller"),
         }
     }
 
-    /// Moves inline latencies or copied buckets into an HDR histogram (from `spare` if any).
+    /// Moves the inline latencies into an HDR histogram (from `spare` if any).
     #[cold]
     fn densify(&mut self, spare: &mut Vec<LatencyHistogram>) {
         let dense = match spare.pop() {
@@ -146,11 +144,6 @@ impl LatencyHistogram {
             Repr::Inline(inline) => {
                 for &v in inline.values() {
                     self.record_dense(u64::from(v));
-                }
-            }
-            Repr::Buckets(buckets) => {
-                for &(v, n) in buckets.iter() {
-                    self.record_dense_n(v, n);
                 }
             }
             Repr::Small(_) | Repr::Large(_) => self.repr = old,
@@ -178,7 +171,7 @@ impl LatencyHistogram {
             }
             return;
         }
-        if matches!(self.repr, Repr::Inline(_) | Repr::Buckets(_)) {
+        if matches!(self.repr, Repr::Inline(_)) {
             self.densify(&mut Vec::new());
         }
         if self.len() + other.len() >= u64::from(u16::MAX - 1) {
@@ -196,12 +189,7 @@ impl LatencyHistogram {
                     self.record_dense(u64::from(v));
                 }
             }
-            (_, Repr::Buckets(b)) => {
-                for &(v, n) in b.iter() {
-                    self.record_dense_n(v, n);
-                }
-            }
-            (Repr::Inline(_) | Repr::Buckets(_), _) => unreachable!("densified above"),
+            (Repr::Inline(_), _) => unreachable!("densified above"),
         }
     }
 
@@ -211,7 +199,6 @@ impl LatencyHistogram {
             Repr::Inline(inline) => u64::from(inline.len),
             Repr::Small(h) => h.len(),
             Repr::Large(h) => h.len(),
-            Repr::Buckets(b) => b.iter().map(|b| b.1).sum(),
         }
     }
 
@@ -232,20 +219,6 @@ impl LatencyHistogram {
                     Some(rank) => finish_quantile(q, u64::from(values[rank as usize - 1])),
                 }
             }
-            Repr::Buckets(buckets) => {
-                let total = buckets.iter().map(|b| b.1).sum();
-                match rank_at_quantile(q, total) {
-                    None => 0,
-                    Some(rank) => {
-                        let mut seen = 0;
-                        let at = buckets.iter().find(|b| {
-                            seen += b.1;
-                            seen >= rank
-                        });
-                        at.map_or(0, |b| finish_quantile(q, b.0))
-                    }
-                }
-            }
         };
         us as f64 / 1000.0
     }
@@ -260,7 +233,6 @@ impl LatencyHistogram {
                 Some(&v) if v > 0 => equivalence().highest_equivalent(u64::from(v)),
                 _ => 0,
             },
-            Repr::Buckets(buckets) => buckets.last().map_or(0, |b| b.0),
         };
         us as f64 / 1000.0
     }
@@ -272,7 +244,6 @@ impl LatencyHistogram {
                 Repr::Inline(_) => 0,
                 Repr::Small(h) => h.distinct_values() * 2,
                 Repr::Large(h) => h.distinct_values() * 4,
-                Repr::Buckets(b) => std::mem::size_of_val::<[(u64, u64)]>(b),
             }
     }
 
@@ -297,7 +268,6 @@ impl LatencyHistogram {
                 }
                 out
             }
-            Repr::Buckets(b) => b.to_vec(),
         }
     }
 
@@ -316,18 +286,6 @@ impl LatencyHistogram {
             }
         }
         h
-    }
-
-    /// A copy for a checkpoint: inline latencies as they are, an HDR histogram as its
-    /// recorded buckets only (a few hundred bytes instead of every counter). The copy gives
-    /// the same [`LatencyHistogram::buckets`], count and quantiles.
-    pub fn checkpoint_copy(&self) -> LatencyHistogram {
-        match &self.repr {
-            Repr::Small(_) | Repr::Large(_) => {
-                LatencyHistogram { repr: Repr::Buckets(self.buckets().into_boxed_slice()) }
-            }
-            Repr::Inline(_) | Repr::Buckets(_) => self.clone(),
-        }
     }
 
     /// Largest relative error of a quantile at `value_us` (HDR's bound, plus the
