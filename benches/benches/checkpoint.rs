@@ -6,12 +6,14 @@
 //! window. `stall` is what the engine thread does at a barrier (copy every open window,
 //! copy the detector and incident state); `to_state` and `serialise_binary` are what the
 //! sink thread does afterwards; `read_binary` is a restart's read. The baseline copies the open windows alone: the least
-//! any consistent snapshot must do.
+//! any consistent snapshot must do. `checkpoint/100k_dense_windows` is the same barrier when
+//! every open window is past its inline latencies and holds HDR counts.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use faultline_benches::latencies_us;
 use faultline_core::checkpoint::Checkpoint;
 use faultline_core::event::Request;
 use faultline_core::pipeline::{Pipeline, PipelineConfig};
@@ -58,6 +60,38 @@ fn loaded_pipeline(shards: usize) -> Pipeline {
     p
 }
 
+/// 100 k series whose one open window each holds `per_window` latencies spread over 32 µs–2 s:
+/// past the inline form, so every window holds HDR counts (no window has closed yet).
+fn dense_pipeline(per_window: usize) -> Pipeline {
+    let registry = Arc::new(SeriesRegistry::new(N_SERIES));
+    let ids: Vec<_> = (0..N_SERIES)
+        .map(|i| {
+            let op = format!("op-{i}");
+            registry.intern(SeriesKeyRef {
+                kind: SeriesKind::Request,
+                service: "svc",
+                name: &op,
+                dims: DimsRef::Borrowed(&[]),
+            })
+        })
+        .collect();
+    let mut p = Pipeline::new(PipelineConfig { shards: 1, ..PipelineConfig::default() }, registry);
+    let input = p.input("load");
+    let lats = latencies_us(N_SERIES as usize * per_window, 3);
+    let batch: Vec<Event> = (0..per_window)
+        .flat_map(|k| ids.iter().enumerate().map(move |(i, &series)| (k, i, series)))
+        .map(|(k, i, series)| Event {
+            ts: Millis(T0 + 1_000 + k as i64),
+            series,
+            body: EventBody::Request(Request { latency_us: Some(lats[k * N_SERIES as usize + i]), is_error: false }),
+        })
+        .collect();
+    for chunk in batch.chunks(4096) {
+        p.record(input, chunk);
+    }
+    p
+}
+
 fn checkpoint(c: &mut Criterion) {
     let mut g = c.benchmark_group("checkpoint/100k_series");
     g.sample_size(10);
@@ -95,5 +129,21 @@ fn checkpoint(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, checkpoint);
+/// The barrier when every open window holds HDR counts (40 latencies each): what the copy
+/// costs once windows are past their inline latencies.
+fn checkpoint_dense(c: &mut Criterion) {
+    let mut g = c.benchmark_group("checkpoint/100k_dense_windows");
+    g.sample_size(10);
+    let mut p = dense_pipeline(40);
+    assert!(p.engine().n_open_windows() >= N_SERIES as usize);
+    g.bench_function("baseline_copy_open_windows_1_shard", |b| {
+        b.iter(|| black_box(p.engine_mut().copy_open_windows().len()));
+    });
+    g.bench_function("stall_1_shard", |b| {
+        b.iter(|| black_box(p.checkpoint_copy(&mut Vec::new())));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, checkpoint, checkpoint_dense);
 criterion_main!(benches);

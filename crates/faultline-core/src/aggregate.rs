@@ -27,7 +27,8 @@ pub struct RequestAggregate {
     pub requests: u64,
     /// Of which errors.
     pub errors: u64,
-    /// Latency distribution; its counts are allocated on the first request with a latency.
+    /// Latency distribution, `Some` from the first request with a latency; the first few
+    /// latencies stay inline, HDR counts are allocated past them.
     /// Inline, not boxed: recording then costs one dependent load less.
     pub latency: Option<LatencyHistogram>,
 }
@@ -120,7 +121,7 @@ impl Aggregate {
     }
 
     /// [`Aggregate::record`], taking a histogram from `spare` (emptied ones, see
-    /// [`LatencyHistogram::into_reusable`]) when the window sees its first latency.
+    /// [`LatencyHistogram::into_reusable`]) when the window's inline latencies overflow.
     #[inline]
     pub fn record_reusing(&mut self, ts: Millis, body: &EventBody, spare: &mut Vec<LatencyHistogram>) -> bool {
         match (self, body) {
@@ -175,7 +176,7 @@ impl RequestAggregate {
         self.requests += 1;
         self.errors += u64::from(r.is_error);
         if let Some(us) = r.latency_us {
-            self.latency.get_or_insert_with(|| spare.pop().unwrap_or_default()).record(us);
+            self.latency.get_or_insert_with(LatencyHistogram::new).record_reusing(us, spare);
         }
     }
 

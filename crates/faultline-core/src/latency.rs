@@ -1,4 +1,6 @@
-//! A window's latency distribution: a small, lazily grown HDR histogram in microseconds.
+//! A window's latency distribution: a few latencies inline, an HDR histogram in microseconds past them.
+
+use std::sync::LazyLock;
 
 use hdrhistogram::Histogram;
 
@@ -12,35 +14,72 @@ pub const SIGFIG: u8 = 2;
 /// Initial upper bound; the histogram grows (auto-resize) up to [`HIGHEST_US`] only
 /// when a window actually sees slower requests, so quiet series stay small.
 const INITIAL_HIGH_US: u64 = 2_000_000;
+/// Latencies a window keeps inline before it moves them into an HDR histogram: as many as
+/// fit in the space the histogram header takes anyway, so the inline form costs no byte more.
+pub const INLINE_LATENCIES: usize = 23;
 
-/// Latency histogram with `u16` counters, promoted to `u32` before any counter
-/// could saturate (no bucket can exceed the total count). 2 significant digits,
-/// 32 µs–60 s: at most 3,936 bytes of counts at full range.
+/// Latency distribution of one window. Up to [`INLINE_LATENCIES`] latencies are kept
+/// inline, sorted, with no heap memory; past that they move into an HDR histogram with
+/// `u16` counters, promoted to `u32` before any counter could saturate (no bucket can
+/// exceed the total count); 2 significant digits, 32 µs–60 s, at most 3,936 bytes of
+/// counts at full range.
+///
+/// Every answer (count, quantiles, max, buckets) is a function of the multiset of recorded
+/// values and is the same in every form: the inline form applies the histogram's own
+/// bucket arithmetic (`equivalence`) to its values.
 #[derive(Debug, Clone)]
-pub enum LatencyHistogram {
+pub struct LatencyHistogram {
+    repr: Repr,
+}
+
+#[derive(Debug, Clone)]
+enum Repr {
+    /// The first few latencies, clamped and sorted.
+    Inline(InlineLatencies),
     /// Fewer than 65,535 samples.
     Small(Histogram<u16>),
     /// Promoted once the total reached `u16::MAX`.
     Large(Histogram<u32>),
 }
 
+#[derive(Debug, Clone, Copy)]
+struct InlineLatencies {
+    len: u32,
+    values_us: [u32; INLINE_LATENCIES],
+}
+
+/// The bucket arithmetic of every histogram here: equivalence ranges depend only on the
+/// lowest discernible value and the significant digits, never on the upper bound or the
+/// counter type, so one reference histogram answers for all of them.
+fn equivalence() -> &'static Histogram<u16> {
+    static REFERENCE: LazyLock<Histogram<u16>> = LazyLock::new(|| {
+        Histogram::new_with_bounds(LOWEST_US, LOWEST_US * 2, SIGFIG).expect("constant bounds are valid")
+    });
+    &REFERENCE
+}
+
 impl LatencyHistogram {
-    /// An empty histogram.
+    /// An empty histogram (inline: no heap memory).
     pub fn new() -> LatencyHistogram {
+        LatencyHistogram { repr: Repr::Inline(InlineLatencies { len: 0, values_us: [0; INLINE_LATENCIES] }) }
+    }
+
+    /// An empty HDR histogram, the layout windows move into past the inline latencies.
+    fn new_dense() -> Histogram<u16> {
         let mut h =
             Histogram::<u16>::new_with_bounds(LOWEST_US, INITIAL_HIGH_US, SIGFIG).expect("constant bounds are valid");
         h.auto(true);
-        LatencyHistogram::Small(h)
+        h
     }
 
-    /// This histogram emptied, for a new window: `Some` only while it still has
-    /// the layout of [`LatencyHistogram::new`] (`u16` counters, not grown), so that
-    /// recording into it is exactly like recording into a new one.
+    /// This histogram emptied, for a new window: `Some` only when it holds heap counts in
+    /// the layout a window moves into (`u16` counters, not grown), so that recording into
+    /// it is exactly like recording into a new one. Inline ones hold nothing worth keeping.
     pub fn into_reusable(self) -> Option<LatencyHistogram> {
-        match self {
-            LatencyHistogram::Small(mut h) if h.high() == INITIAL_HIGH_US => {
+        match self.repr {
+            Repr::Small(mut h) if h.high() == INITIAL_HIGH_US => {
                 h.reset();
-                Some(LatencyHistogram::Small(h))
+                Some(LatencyHistogram { repr: Repr::Small(h) })
             }
             _ => None,
         }
@@ -49,61 +88,117 @@ impl LatencyHistogram {
     /// Records one latency in µs (clamped to [`HIGHEST_US`]).
     #[inline]
     pub fn record(&mut self, latency_us: u64) {
+        self.record_reusing(latency_us, &mut Vec::new());
+    }
+
+    /// [`LatencyHistogram::record`], taking an emptied histogram from `spare` (see
+    /// [`LatencyHistogram::into_reusable`]) when the inline latencies overflow.
+    #[inline]
+    pub fn record_reusing(&mut self, latency_us: u64, spare: &mut Vec<LatencyHistogram>) {
         let v = latency_us.min(HIGHEST_US);
-        match self {
-            LatencyHistogram::Small(h) => {
-                if h.len() >= u64::from(u16::MAX - 1) {
+        match &mut self.repr {
+            Repr::Inline(inline) if (inline.len as usize) < INLINE_LATENCIES => inline.insert(v as u32),
+            Repr::Inline(_) => {
+                self.densify(spare);
+                self.record_dense(v);
+            }
+            _ => self.record_dense(v),
+        }
+    }
+
+    /// Records into the HDR form; `self` is `Small` or `Large`.
+    #[inline]
+    fn record_dense(&mut self, v: u64) {
+        self.record_dense_n(v, 1);
+    }
+
+    #[inline]
+    fn record_dense_n(&mut self, v: u64, n: u64) {
+        match &mut self.repr {
+            Repr::Small(h) => {
+                if h.len() + n >= u64::from(u16::MAX - 1) {
                     self.promote();
-                    return self.record(v);
+                    return self.record_dense_n(v, n);
                 }
                 // Auto-resize only fails past u64 ranges; the value is clamped.
-                let _ = h.record(v);
+                let _ = h.record_n(v, n as u16);
             }
-            LatencyHistogram::Large(h) => {
-                if h.len() >= u64::from(u32::MAX - 1) {
-                    return; // four billion requests in one series-window: drop the tail sample
+            Repr::Large(h) => {
+                // Four billion requests in one series-window: drop the tail samples.
+                let room = u64::from(u32::MAX - 1).saturating_sub(h.len());
+                let _ = h.record_n(v, n.min(room) as u32);
+            }
+            Repr::Inline(_) => unreachable!("densified by the caller"),
+        }
+    }
+
+    /// Moves the inline latencies into an HDR histogram (from `spare` if any).
+    #[cold]
+    fn densify(&mut self, spare: &mut Vec<LatencyHistogram>) {
+        let dense = match spare.pop() {
+            Some(LatencyHistogram { repr: Repr::Small(h) }) => h,
+            _ => LatencyHistogram::new_dense(),
+        };
+        let old = std::mem::replace(&mut self.repr, Repr::Small(dense));
+        match old {
+            Repr::Inline(inline) => {
+                for &v in inline.values() {
+                    self.record_dense(u64::from(v));
                 }
-                let _ = h.record(v);
             }
+            Repr::Small(_) | Repr::Large(_) => self.repr = old,
         }
     }
 
     #[cold]
     fn promote(&mut self) {
-        if let LatencyHistogram::Small(h) = self {
+        if let Repr::Small(h) = &self.repr {
             let mut big = Histogram::<u32>::new_with_bounds(LOWEST_US, h.high(), SIGFIG)
                 .expect("bounds copied from a valid histogram");
             big.auto(true);
             add_small_into_large(&mut big, h);
-            *self = LatencyHistogram::Large(big);
+            self.repr = Repr::Large(big);
         }
     }
 
     /// Adds all samples of `other`.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        let total = self.len() + other.len();
-        if total >= u64::from(u16::MAX - 1) {
+        if let (Repr::Inline(a), Repr::Inline(b)) = (&mut self.repr, &other.repr)
+            && a.len as usize + b.len as usize <= INLINE_LATENCIES
+        {
+            for &v in b.values() {
+                a.insert(v);
+            }
+            return;
+        }
+        if matches!(self.repr, Repr::Inline(_)) {
+            self.densify(&mut Vec::new());
+        }
+        if self.len() + other.len() >= u64::from(u16::MAX - 1) {
             self.promote();
         }
-        match (self, other) {
-            (LatencyHistogram::Small(a), LatencyHistogram::Small(b)) => {
-                a.add(b).expect("auto-resizing histogram accepts any range")
-            }
-            (LatencyHistogram::Large(a), LatencyHistogram::Small(b)) => add_small_into_large(a, b),
-            (LatencyHistogram::Large(a), LatencyHistogram::Large(b)) => {
-                a.add(b).expect("auto-resizing histogram accepts any range")
-            }
-            (LatencyHistogram::Small(_), LatencyHistogram::Large(_)) => {
+        match (&mut self.repr, &other.repr) {
+            (Repr::Small(a), Repr::Small(b)) => a.add(b).expect("auto-resizing histogram accepts any range"),
+            (Repr::Large(a), Repr::Small(b)) => add_small_into_large(a, b),
+            (Repr::Large(a), Repr::Large(b)) => a.add(b).expect("auto-resizing histogram accepts any range"),
+            (Repr::Small(_), Repr::Large(_)) => {
                 unreachable!("promoted above: a Large operand implies total >= u16::MAX")
             }
+            (_, Repr::Inline(b)) => {
+                for &v in b.values() {
+                    self.record_dense(u64::from(v));
+                }
+            }
+            (Repr::Inline(_), _) => unreachable!("densified above"),
         }
     }
 
     /// Number of samples.
     pub fn len(&self) -> u64 {
-        match self {
-            LatencyHistogram::Small(h) => h.len(),
-            LatencyHistogram::Large(h) => h.len(),
+        match &self.repr {
+            Repr::Inline(inline) => u64::from(inline.len),
+            Repr::Small(h) => h.len(),
+            Repr::Large(h) => h.len(),
         }
     }
 
@@ -114,18 +209,30 @@ impl LatencyHistogram {
 
     /// The latency at quantile `q` (0..=1), in milliseconds.
     pub fn quantile_ms(&self, q: f64) -> f64 {
-        let us = match self {
-            LatencyHistogram::Small(h) => h.value_at_quantile(q),
-            LatencyHistogram::Large(h) => h.value_at_quantile(q),
+        let us = match &self.repr {
+            Repr::Small(h) => h.value_at_quantile(q),
+            Repr::Large(h) => h.value_at_quantile(q),
+            Repr::Inline(inline) => {
+                let values = inline.values();
+                match rank_at_quantile(q, values.len() as u64) {
+                    None => 0,
+                    Some(rank) => finish_quantile(q, u64::from(values[rank as usize - 1])),
+                }
+            }
         };
         us as f64 / 1000.0
     }
 
     /// The largest recorded latency (within histogram precision), in milliseconds.
     pub fn max_ms(&self) -> f64 {
-        let us = match self {
-            LatencyHistogram::Small(h) => h.max(),
-            LatencyHistogram::Large(h) => h.max(),
+        let us = match &self.repr {
+            Repr::Small(h) => h.max(),
+            Repr::Large(h) => h.max(),
+            // As a new histogram tracks it: the largest value, unless every value is 0.
+            Repr::Inline(inline) => match inline.values().last() {
+                Some(&v) if v > 0 => equivalence().highest_equivalent(u64::from(v)),
+                _ => 0,
+            },
         };
         us as f64 / 1000.0
     }
@@ -133,20 +240,33 @@ impl LatencyHistogram {
     /// Bytes held, struct and counts.
     pub fn size_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + match self {
-                LatencyHistogram::Small(h) => h.distinct_values() * 2,
-                LatencyHistogram::Large(h) => h.distinct_values() * 4,
+            + match &self.repr {
+                Repr::Inline(_) => 0,
+                Repr::Small(h) => h.distinct_values() * 2,
+                Repr::Large(h) => h.distinct_values() * 4,
             }
     }
 
-    /// Every (value µs, count) pair recorded, for serialisation and exact comparison.
+    /// Every (value µs, count) pair recorded, for serialisation and exact comparison:
+    /// the highest value equivalent to each recorded bucket, ascending.
     pub fn buckets(&self) -> Vec<(u64, u64)> {
-        match self {
-            LatencyHistogram::Small(h) => {
+        match &self.repr {
+            Repr::Small(h) => {
                 h.iter_recorded().map(|v| (v.value_iterated_to(), u64::from(v.count_at_value()))).collect()
             }
-            LatencyHistogram::Large(h) => {
+            Repr::Large(h) => {
                 h.iter_recorded().map(|v| (v.value_iterated_to(), u64::from(v.count_at_value()))).collect()
+            }
+            Repr::Inline(inline) => {
+                let mut out: Vec<(u64, u64)> = Vec::new();
+                for &v in inline.values() {
+                    let top = equivalence().highest_equivalent(u64::from(v));
+                    match out.last_mut() {
+                        Some(last) if last.0 == top => last.1 += 1,
+                        _ => out.push((top, 1)),
+                    }
+                }
+                out
             }
         }
     }
@@ -155,17 +275,14 @@ impl LatencyHistogram {
     pub fn from_buckets(buckets: &[(u64, u64)]) -> LatencyHistogram {
         let mut h = LatencyHistogram::new();
         let total: u64 = buckets.iter().map(|b| b.1).sum();
-        if total >= u64::from(u16::MAX - 1) {
-            h.promote();
+        if total > INLINE_LATENCIES as u64 {
+            h.densify(&mut Vec::new());
         }
         for &(v, n) in buckets {
-            match &mut h {
-                LatencyHistogram::Small(s) => {
-                    let _ = s.record_n(v.min(HIGHEST_US), n as u16);
-                }
-                LatencyHistogram::Large(l) => {
-                    let _ = l.record_n(v.min(HIGHEST_US), u32::try_from(n).unwrap_or(u32::MAX));
-                }
+            let v = v.min(HIGHEST_US);
+            match &mut h.repr {
+                Repr::Inline(inline) => (0..n).for_each(|_| inline.insert(v as u32)),
+                _ => h.record_dense_n(v, n),
             }
         }
         h
@@ -175,6 +292,35 @@ impl LatencyHistogram {
     /// fixed low-range step).
     pub fn error_bound_us(value_us: u64) -> u64 {
         (value_us / 50).max(LOWEST_US) + 1
+    }
+}
+
+/// The 1-based rank of the sample at quantile `q` among `total`, as
+/// `Histogram::value_at_quantile` picks it; `None` when there are no samples.
+fn rank_at_quantile(q: f64, total: u64) -> Option<u64> {
+    let q = if q > 1.0 { 1.0 } else { q };
+    (total > 0).then(|| ((q * total as f64).ceil() as u64).clamp(1, total))
+}
+
+/// The value `Histogram::value_at_quantile` reports for the sample `v` at the quantile's rank.
+fn finish_quantile(q: f64, v: u64) -> u64 {
+    let q = if q > 1.0 { 1.0 } else { q };
+    if q == 0.0 { equivalence().lowest_equivalent(v) } else { equivalence().highest_equivalent(v) }
+}
+
+impl InlineLatencies {
+    fn values(&self) -> &[u32] {
+        &self.values_us[..self.len as usize]
+    }
+
+    /// Inserts in order; the caller checked there is room.
+    #[inline]
+    fn insert(&mut self, v: u32) {
+        let len = self.len as usize;
+        let at = self.values_us[..len].partition_point(|&x| x <= v);
+        self.values_us.copy_within(at..len, at + 1);
+        self.values_us[at] = v;
+        self.len += 1;
     }
 }
 
@@ -193,76 +339,4 @@ impl Default for LatencyHistogram {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_within_two_digits() {
-        let mut h = LatencyHistogram::new();
-        for ms in 1..=1000u64 {
-            h.record(ms * 1000);
-        }
-        let p50 = h.quantile_ms(0.5);
-        let p99 = h.quantile_ms(0.99);
-        assert!((p50 - 500.0).abs() <= 500.0 * 0.01 + 0.05, "{p50}");
-        assert!((p99 - 990.0).abs() <= 990.0 * 0.01 + 0.05, "{p99}");
-    }
-
-    #[test]
-    fn a_reused_histogram_records_like_a_new_one() {
-        let mut used = LatencyHistogram::new();
-        for us in [10, 5_000, 1_999_999] {
-            used.record(us);
-        }
-        let mut reused = used.into_reusable().expect("not grown");
-        assert!(reused.is_empty());
-        let mut fresh = LatencyHistogram::new();
-        for us in [77, 3_300, 3_300, 250_000] {
-            reused.record(us);
-            fresh.record(us);
-        }
-        assert_eq!(reused.buckets(), fresh.buckets());
-        assert_eq!(reused.max_ms().to_bits(), fresh.max_ms().to_bits());
-        assert_eq!([0.5, 0.99].map(|q| reused.quantile_ms(q)), [0.5, 0.99].map(|q| fresh.quantile_ms(q)));
-        assert_eq!(reused.size_bytes(), fresh.size_bytes());
-        let mut grown = LatencyHistogram::new();
-        grown.record(30_000_000);
-        assert!(grown.into_reusable().is_none(), "a grown histogram is not reused");
-    }
-
-    #[test]
-    fn grows_for_slow_requests_and_clamps_past_60s() {
-        let mut h = LatencyHistogram::new();
-        h.record(15_000_000);
-        h.record(u64::MAX);
-        assert_eq!(h.len(), 2);
-        assert!((h.max_ms() - 60_000.0).abs() < 60_000.0 * 0.01);
-        assert!(h.size_bytes() <= 4096 + 256, "{}", h.size_bytes());
-    }
-
-    #[test]
-    fn promotes_before_u16_saturates() {
-        let mut h = LatencyHistogram::new();
-        for _ in 0..70_000 {
-            h.record(250_000);
-        }
-        assert!(matches!(h, LatencyHistogram::Large(_)));
-        assert_eq!(h.len(), 70_000);
-        assert_eq!(h.buckets().iter().map(|b| b.1).sum::<u64>(), 70_000);
-    }
-
-    #[test]
-    fn merge_adds_samples_and_promotes() {
-        let mut a = LatencyHistogram::new();
-        let mut b = LatencyHistogram::new();
-        for _ in 0..40_000 {
-            a.record(1000);
-            b.record(3_000_000);
-        }
-        a.merge(&b);
-        assert_eq!(a.len(), 80_000);
-        assert!(matches!(a, LatencyHistogram::Large(_)));
-        let back = LatencyHistogram::from_buckets(&a.buckets());
-        assert_eq!(back.buckets(), a.buckets());
-    }
-}
+mod tests;

@@ -23,14 +23,17 @@ pub struct Shard {
     tumbling: bool,
     lateness: DurationMs,
     empty_windows: u32,
-    /// Indexed by series id; ids of other shards' series stay empty.
+    /// This shard owns the series with `id % n_shards == shard_idx`.
+    shard_idx: u32,
+    n_shards: u32,
+    /// Indexed by `series id / n_shards`: one slot per series this shard owns.
     slots: Vec<SeriesWindows>,
     n_series: usize,
     /// Window end → series with an open window ending there.
     schedule: BTreeMap<Millis, Vec<u32>>,
     closed: Vec<ClosedWindow>,
     n_open: usize,
-    /// Emptied histograms of closed windows, for windows that see their first latency.
+    /// Emptied histograms of closed windows, for windows whose inline latencies overflow.
     spare: Vec<LatencyHistogram>,
 }
 
@@ -76,6 +79,8 @@ impl Shard {
             tumbling: windows.windows_per_event() == 1,
             lateness,
             empty_windows,
+            shard_idx: 0,
+            n_shards: 1,
             slots: Vec::new(),
             n_series: 0,
             schedule: BTreeMap::new(),
@@ -85,9 +90,27 @@ impl Shard {
         }
     }
 
+    /// This shard as shard `shard_idx` of `n_shards` (`n_shards` at least 1): it will only
+    /// be given the series with `id % n_shards == shard_idx`, so its slot table holds those
+    /// alone instead of a mostly empty slot for every series of every shard.
+    pub fn owning_share(mut self, shard_idx: usize, n_shards: usize) -> Shard {
+        assert!(shard_idx < n_shards && self.slots.is_empty(), "a fresh shard, one of n_shards");
+        self.shard_idx = u32::try_from(shard_idx).expect("fewer than 2^32 shards");
+        self.n_shards = u32::try_from(n_shards).expect("fewer than 2^32 shards");
+        self
+    }
+
+    /// The series in `slot`.
+    #[inline]
+    fn series_of(&self, slot: usize) -> SeriesId {
+        SeriesId(slot as u32 * self.n_shards + self.shard_idx)
+    }
+
     #[inline]
     fn slot(&mut self, series: SeriesId) -> usize {
-        let idx = series.index();
+        debug_assert_eq!(series.0 % self.n_shards, self.shard_idx, "a series routed to the shard owning it");
+        // A division is a dozen cycles on the event's dependent chain: skip it for one shard.
+        let idx = if self.n_shards == 1 { series.index() } else { (series.0 / self.n_shards) as usize };
         if idx >= self.slots.len() {
             self.grow(idx);
         }
@@ -191,7 +214,8 @@ impl Shard {
                 self.n_open += 1;
             }
         }
-        self.closed.push(ClosedWindow { series: SeriesId(slot as u32), window, aggregate: w.aggregate });
+        let series = self.series_of(slot);
+        self.closed.push(ClosedWindow { series, window, aggregate: w.aggregate });
     }
 
     /// Takes back windows drained earlier, once their reader is done with them:
@@ -243,7 +267,7 @@ impl Shard {
     /// Every open window with its series, for checkpoints.
     pub fn open_windows(&self) -> impl Iterator<Item = (SeriesId, Window, &Aggregate, u32)> {
         self.slots.iter().enumerate().flat_map(move |(i, s)| {
-            s.open.iter().map(move |w| (SeriesId(i as u32), self.windows.at(w.start), &w.aggregate, s.empty_streak))
+            s.open.iter().map(move |w| (self.series_of(i), self.windows.at(w.start), &w.aggregate, s.empty_streak))
         })
     }
 
@@ -253,7 +277,7 @@ impl Shard {
         for (i, s) in self.slots.iter().enumerate() {
             for w in &s.open {
                 out.push(WindowCopy {
-                    series: SeriesId(i as u32),
+                    series: self.series_of(i),
                     start: w.start,
                     aggregate: w.aggregate.clone(),
                     empty_streak: s.empty_streak,
@@ -276,5 +300,40 @@ impl Shard {
         sw.open.push(OpenWindow { start, aggregate });
         self.schedule.entry(start.plus(size)).or_default().push(slot as u32);
         self.n_open += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventBody, Request};
+
+    #[test]
+    fn a_share_of_the_series_gets_a_slot_table_of_its_share_and_the_same_windows() {
+        let spec = WindowSpec::tumbling(DurationMs(10_000)).expect("valid");
+        let mut whole = Shard::new(spec, DurationMs(0), 2);
+        let mut share = Shard::new(spec, DurationMs(0), 2).owning_share(1, 4);
+        let events: Vec<Event> = (0..1000u32)
+            .flat_map(|k| {
+                [3_000, 12_000].map(|ts| Event {
+                    ts: Millis(ts + i64::from(k)),
+                    series: SeriesId(4 * k + 1),
+                    body: EventBody::Request(Request { latency_us: Some(1_000 + u64::from(k)), is_error: k % 7 == 0 }),
+                })
+            })
+            .collect();
+        for shard in [&mut whole, &mut share] {
+            events.iter().for_each(|ev| shard.record(ev));
+            shard.advance(Millis(10_000));
+        }
+        assert!(share.slots.len() < 1100, "a slot per owned series, with growth slack: {}", share.slots.len());
+        assert!(whole.slots.len() > 4 * 999, "{}", whole.slots.len());
+        assert_eq!(share.copy_open_windows(), whole.copy_open_windows());
+        assert_eq!(share.drain_closed(), whole.drain_closed());
+        share.finish(Millis(20_000));
+        whole.finish(Millis(20_000));
+        let closed = share.drain_closed();
+        assert_eq!(closed.len(), 1000);
+        assert_eq!(closed, whole.drain_closed());
     }
 }

@@ -82,7 +82,7 @@ impl ShardedEngine {
         for shard_idx in 1..n {
             let (tx, rx) = sync_channel::<ToShard>(QUEUE_BATCHES);
             let out = out_tx.clone();
-            let shard = Shard::new(t.windows, t.lateness, config.empty_windows);
+            let shard = Shard::new(t.windows, t.lateness, config.empty_windows).owning_share(shard_idx, n);
             let h = std::thread::Builder::new()
                 .name(format!("shard-{shard_idx}"))
                 .spawn(move || run_shard(shard_idx, shard, t.lateness, rx, out))
@@ -93,7 +93,7 @@ impl ShardedEngine {
         ShardedEngine {
             router: Router::new(t),
             lateness: t.lateness,
-            local: Shard::new(t.windows, t.lateness, config.empty_windows),
+            local: Shard::new(t.windows, t.lateness, config.empty_windows).owning_share(0, n),
             to_shards,
             from_shards: out_rx,
             handles,
