@@ -1,4 +1,4 @@
-//! OTLP/gRPC (`TraceService/Export`, `MetricsService/Export`) on tonic, with a codec that hands the
+//! OTLP/gRPC (`TraceService/Export`, `MetricsService/Export`, `LogsService/Export`) on tonic, with a codec that hands the
 //! selective decoder the message's bytes instead of prost's owned decode.
 
 use std::convert::Infallible;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use prost::Message;
@@ -115,6 +116,24 @@ impl Collector for Metrics {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Logs;
+
+impl Collector for Logs {
+    const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    const SIGNAL: Signal = Signal::Logs;
+    type Answer = ExportLogsServiceResponse;
+    fn answer(partial: Option<(i64, String)>) -> ExportLogsServiceResponse {
+        ExportLogsServiceResponse {
+            partial_success: partial.map(|(rejected_log_records, error_message)| ExportLogsPartialSuccess {
+                rejected_log_records,
+                error_message,
+            }),
+        }
+    }
+}
+
 /// A collector service, routed by tonic's server under its gRPC name.
 #[derive(Debug)]
 struct Service_<C> {
@@ -207,7 +226,8 @@ pub(crate) async fn serve(
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
         .add_service(Service_::<Traces> { ingest: ingest.clone(), max_bytes, kind: std::marker::PhantomData })
-        .add_service(Service_::<Metrics> { ingest, max_bytes, kind: std::marker::PhantomData })
+        .add_service(Service_::<Metrics> { ingest: ingest.clone(), max_bytes, kind: std::marker::PhantomData })
+        .add_service(Service_::<Logs> { ingest, max_bytes, kind: std::marker::PhantomData })
         .serve_with_incoming_shutdown(incoming, stopped)
         .await
         .map_err(|e| std::io::Error::other(format!("OTLP/gRPC server: {e}")))

@@ -1,4 +1,4 @@
-//! OTLP/HTTP (`POST /v1/traces`, `/v1/metrics`), protobuf or JSON, gzip or not, answered in the request's content type.
+//! OTLP/HTTP (`POST /v1/traces`, `/v1/metrics`, `/v1/logs`), protobuf or JSON, gzip or not, answered in the request's content type.
 
 use std::future::Future;
 use std::io::Read;
@@ -10,6 +10,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use prost::Message;
@@ -36,6 +37,7 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/v1/traces", post(traces))
         .route("/v1/metrics", post(metrics))
+        .route("/v1/logs", post(logs))
         .layer(DefaultBodyLimit::disable())
         .with_state(Http { ingest, max_bytes });
     axum::serve(listener, app).with_graceful_shutdown(stopped).await
@@ -77,6 +79,10 @@ async fn traces(state: State<Http>, headers: HeaderMap, body: HttpBody) -> Respo
 
 async fn metrics(state: State<Http>, headers: HeaderMap, body: HttpBody) -> Response {
     export(Signal::Metrics, state, headers, body).await
+}
+
+async fn logs(state: State<Http>, headers: HeaderMap, body: HttpBody) -> Response {
+    export(Signal::Logs, state, headers, body).await
 }
 
 async fn export(signal: Signal, State(s): State<Http>, headers: HeaderMap, body: HttpBody) -> Response {
@@ -145,31 +151,41 @@ async fn export(signal: Signal, State(s): State<Http>, headers: HeaderMap, body:
     match outcome {
         Outcome::Accepted(summary) => {
             let partial = (summary.rejected > 0).then(|| (summary.rejected as i64, partial_message(&summary)));
-            let body = match (form, signal) {
-                (Form::Proto, Signal::Traces) => ExportTraceServiceResponse {
-                    partial_success: partial.map(|(rejected_spans, error_message)| ExportTracePartialSuccess {
-                        rejected_spans,
-                        error_message,
-                    }),
-                }
-                .encode_to_vec(),
-                (Form::Proto, Signal::Metrics) => ExportMetricsServiceResponse {
-                    partial_success: partial.map(|(rejected_data_points, error_message)| ExportMetricsPartialSuccess {
-                        rejected_data_points,
-                        error_message,
-                    }),
-                }
-                .encode_to_vec(),
-                (Form::Json, _) => match partial {
-                    None => b"{}".to_vec(),
-                    Some((n, message)) => {
-                        let count = if signal == Signal::Traces { "rejectedSpans" } else { "rejectedDataPoints" };
-                        serde_json::json!({ "partialSuccess": { count: n.to_string(), "errorMessage": message } })
-                            .to_string()
-                            .into_bytes()
+            let body =
+                match (form, signal) {
+                    (Form::Proto, Signal::Traces) => ExportTraceServiceResponse {
+                        partial_success: partial.map(|(rejected_spans, error_message)| ExportTracePartialSuccess {
+                            rejected_spans,
+                            error_message,
+                        }),
                     }
-                },
-            };
+                    .encode_to_vec(),
+                    (Form::Proto, Signal::Metrics) => ExportMetricsServiceResponse {
+                        partial_success: partial.map(|(rejected_data_points, error_message)| {
+                            ExportMetricsPartialSuccess { rejected_data_points, error_message }
+                        }),
+                    }
+                    .encode_to_vec(),
+                    (Form::Proto, Signal::Logs) => ExportLogsServiceResponse {
+                        partial_success: partial.map(|(rejected_log_records, error_message)| {
+                            ExportLogsPartialSuccess { rejected_log_records, error_message }
+                        }),
+                    }
+                    .encode_to_vec(),
+                    (Form::Json, _) => match partial {
+                        None => b"{}".to_vec(),
+                        Some((n, message)) => {
+                            let count = match signal {
+                                Signal::Traces => "rejectedSpans",
+                                Signal::Metrics => "rejectedDataPoints",
+                                Signal::Logs => "rejectedLogRecords",
+                            };
+                            serde_json::json!({ "partialSuccess": { count: n.to_string(), "errorMessage": message } })
+                                .to_string()
+                                .into_bytes()
+                        }
+                    },
+                };
             answer(form, StatusCode::OK, body)
         }
         Outcome::Busy => {

@@ -1,4 +1,4 @@
-//! The OTLP receiver: traces over gRPC (4317) and HTTP (4318) as a push source.
+//! The OTLP receiver: traces, metrics and logs over gRPC (4317) and HTTP (4318) as a push source.
 //!
 //! Each request is decoded on the receiver's own threads (the selective walk
 //! of [`traces`], or prost's decode for OTLP/JSON) into one [`SourceBatch`],
@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use faultline_core::wire::{Decoder, DecoderConfig};
 use faultline_core::{Millis, SeriesRegistry};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
@@ -25,11 +26,13 @@ use crate::wal::Wal;
 
 mod grpc;
 mod http;
+pub mod logs;
 pub mod metrics;
 mod status;
 pub mod traces;
 pub mod wire;
 
+pub use logs::map_logs;
 pub use metrics::map_metrics;
 pub use traces::{SpanMapping, TraceSummary, decode_traces, map_traces};
 
@@ -73,6 +76,7 @@ pub struct WalConfig {
 pub(crate) enum Signal {
     Traces,
     Metrics,
+    Logs,
 }
 
 /// The write-ahead log's record kind of a request: its signal and form.
@@ -82,6 +86,8 @@ fn wal_kind(signal: Signal, body: Body<'_>) -> (u8, &[u8]) {
         (Signal::Traces, Body::Json(b)) => (2, b),
         (Signal::Metrics, Body::Proto(b)) => (3, b),
         (Signal::Metrics, Body::Json(b)) => (4, b),
+        (Signal::Logs, Body::Proto(b)) => (5, b),
+        (Signal::Logs, Body::Json(b)) => (6, b),
     }
 }
 
@@ -92,6 +98,8 @@ fn from_wal_kind(kind: u8, payload: &[u8]) -> Option<(Signal, Body<'_>)> {
         2 => (Signal::Traces, Body::Json(payload)),
         3 => (Signal::Metrics, Body::Proto(payload)),
         4 => (Signal::Metrics, Body::Json(payload)),
+        5 => (Signal::Logs, Body::Proto(payload)),
+        6 => (Signal::Logs, Body::Json(payload)),
         _ => return None,
     })
 }
@@ -359,6 +367,12 @@ impl Ingest {
             (Signal::Metrics, Body::Json(b)) => serde_json::from_slice::<ExportMetricsServiceRequest>(b)
                 .map(|req| metrics(req, &mut decoder, &mut batch))
                 .map_err(|e| format!("not an OTLP/JSON ExportMetricsServiceRequest: {e}")),
+            (Signal::Logs, Body::Proto(b)) => <ExportLogsServiceRequest as prost::Message>::decode(b)
+                .map(|req| map_logs(&req, &mut decoder, &self.mapping, now, &mut batch))
+                .map_err(|e| format!("not an ExportLogsServiceRequest: {e}")),
+            (Signal::Logs, Body::Json(b)) => serde_json::from_slice::<ExportLogsServiceRequest>(b)
+                .map(|req| map_logs(&req, &mut decoder, &self.mapping, now, &mut batch))
+                .map_err(|e| format!("not an OTLP/JSON ExportLogsServiceRequest: {e}")),
         };
         self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(decoder);
         let summary = decoded?;

@@ -417,3 +417,19 @@ fn metrics_over_http_and_grpc_become_gauges_with_partial_success() {
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
+
+#[test]
+fn logs_over_http_json_count_error_records() {
+    let r = receiver(16, 1 << 20);
+    let rx = r.rx.as_ref().unwrap();
+    let json = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"pay"}}]},
+        "scopeLogs":[{"logRecords":[
+          {"timeUnixNano":"1795197600000000000","severityNumber":17,"body":{"stringValue":"charge failed"}},
+          {"timeUnixNano":"1795197600001000000","severityNumber":9},
+          {"severityNumber":9}]}]}]}"#;
+    let a = post(r.http, "/v1/logs", &[JSON], json.as_bytes());
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let j: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(j["partialSuccess"]["rejectedLogRecords"], "1", "{j}");
+    assert_eq!(events(rx, &r.depth), 2);
+}

@@ -1,0 +1,221 @@
+//! OTLP logs to events: error logs as a service's errors, transaction outcomes and change events from attributes.
+//!
+//! Logs map through prost's owned decode (protobuf or OTLP/JSON):
+//! - every record is a request of the service's `logs` series (operation [`LOG_OPERATION`]),
+//!   an error when its severity is ERROR or worse (`severity_number` ≥ 17, else a
+//!   `severity_text` of ERROR, FATAL or CRITICAL): so the service's `error_rate` there is the
+//!   share of its logs that are errors, and a burst of error logs pages like a burst of 5xx;
+//! - a record with `transaction.outcome` (success, failed, declined; `transaction.amount`
+//!   optional) is also a transaction of the service;
+//! - a record with `change.kind` (deploy, config, rollback; `change.id`, the body as text) is
+//!   also a change event, which probable causes read.
+//!
+//! The record's time is `time_unix_nano`, else `observed_time_unix_nano`.
+
+use faultline_core::wire::{Decoder, Fields as EventFields, ParseError, RecordKind, Ts};
+use faultline_core::{Millis, RejectReason};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+
+use super::traces::{Picked, SpanMapping, TraceSummary, pick};
+use crate::source::SourceBatch;
+
+/// The operation of a service's log series.
+pub const LOG_OPERATION: &str = "logs";
+/// `severity_number` of ERROR (SEVERITY_NUMBER_ERROR).
+const SEVERITY_ERROR: i32 = 17;
+
+fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref())
+}
+
+fn text<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match attr(attrs, key) {
+        Some(any_value::Value::StringValue(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Maps an `ExportLogsServiceRequest` into `batch`; `spans` in the summary counts log records.
+pub fn map_logs(
+    req: &ExportLogsServiceRequest,
+    decoder: &mut Decoder,
+    mapping: &SpanMapping,
+    processing_now: Option<Millis>,
+    batch: &mut SourceBatch,
+) -> TraceSummary {
+    let mut summary = TraceSummary::default();
+    for rl in &req.resource_logs {
+        let mut resource = Picked::default();
+        if let Some(r) = &rl.resource {
+            pick(&r.attributes, mapping, &mut resource);
+        }
+        for sl in &rl.scope_logs {
+            for rec in &sl.log_records {
+                summary.spans += 1;
+                let n = summary.spans;
+                let mut reject = |summary: &mut TraceSummary, e: ParseError| {
+                    summary.rejected += 1;
+                    batch.rejects.add(e.reason);
+                    if summary.errors.len() < 5 {
+                        let field = e.field.map(|f| format!("field `{f}`: ")).unwrap_or_default();
+                        summary.errors.push(format!("log record {n}: {field}{}: {}", e.reason, e.detail));
+                    }
+                };
+                let bad = |field, reason, detail: &str| ParseError {
+                    line: n,
+                    field: Some(field),
+                    reason,
+                    detail: detail.to_string(),
+                };
+                let Some(service) = resource.service() else {
+                    reject(
+                        &mut summary,
+                        bad("service.name", RejectReason::MissingField, "the resource has no service.name"),
+                    );
+                    continue;
+                };
+                let ns = if rec.time_unix_nano > 0 { rec.time_unix_nano } else { rec.observed_time_unix_nano };
+                if ns == 0 {
+                    reject(&mut summary, bad("time_unix_nano", RejectReason::MissingField, "the record has no time"));
+                    continue;
+                }
+                let ts = Some(Ts::Millis((ns / 1_000_000) as i64));
+                let error = rec.severity_number >= SEVERITY_ERROR
+                    || (rec.severity_number == 0
+                        && matches!(rec.severity_text.to_ascii_uppercase().as_str(), "ERROR" | "FATAL" | "CRITICAL"));
+                let mut point = Picked::default();
+                pick(&rec.attributes, mapping, &mut point);
+                let dim = |d: &str| point.dim(mapping, d).or_else(|| resource.dim(mapping, d));
+                let mut out = Vec::new();
+                let mut records = vec![EventFields {
+                    ts,
+                    service: Some(service),
+                    kind: Some(Ok(RecordKind::Request)),
+                    operation: Some(LOG_OPERATION),
+                    error: Some(error),
+                    ..EventFields::default()
+                }];
+                if let Some(outcome) = text(&rec.attributes, "transaction.outcome") {
+                    let amount = match attr(&rec.attributes, "transaction.amount") {
+                        Some(any_value::Value::DoubleValue(d)) => Some(*d),
+                        Some(any_value::Value::IntValue(i)) => Some(*i as f64),
+                        _ => None,
+                    };
+                    records.push(EventFields {
+                        ts,
+                        service: Some(service),
+                        kind: Some(Ok(RecordKind::Transaction)),
+                        outcome: Some(outcome),
+                        amount,
+                        ..EventFields::default()
+                    });
+                }
+                let body = match rec.body.as_ref().and_then(|b| b.value.as_ref()) {
+                    Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
+                    _ => None,
+                };
+                if let Some(change) = text(&rec.attributes, "change.kind") {
+                    records.push(EventFields {
+                        ts,
+                        service: Some(service),
+                        kind: Some(Ok(RecordKind::Change)),
+                        change: Some(change),
+                        id: text(&rec.attributes, "change.id"),
+                        text: body,
+                        ..EventFields::default()
+                    });
+                }
+                // All of a record's events, or none of them.
+                let mut failed = None;
+                for f in &records {
+                    if let Err(e) = decoder.emit(n, f, dim, processing_now, &mut out) {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                match failed {
+                    Some(e) => reject(&mut summary, e),
+                    None => batch.events.append(&mut out),
+                }
+            }
+        }
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use faultline_core::event::{EventBody, Outcome, Request};
+    use faultline_core::wire::DecoderConfig;
+    use faultline_core::{SeriesKind, SeriesRegistry};
+    use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    use super::*;
+
+    fn kv(key: &str, v: any_value::Value) -> KeyValue {
+        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
+    }
+
+    fn s(v: &str) -> any_value::Value {
+        any_value::Value::StringValue(v.into())
+    }
+
+    #[test]
+    fn error_logs_are_errors_and_attributes_make_transactions_and_changes() {
+        let rec = |severity: i32, text: &str, attrs: Vec<KeyValue>| LogRecord {
+            time_unix_nano: 1_795_197_600_000_000_000,
+            severity_number: severity,
+            severity_text: text.into(),
+            body: Some(AnyValue { value: Some(s("raise gateway timeout")) }),
+            attributes: attrs,
+            ..Default::default()
+        };
+        let req = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource { attributes: vec![kv("service.name", s("pay"))], ..Default::default() }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![
+                        rec(9, "INFO", vec![]),
+                        rec(17, "ERROR", vec![]),
+                        rec(0, "fatal", vec![]),
+                        rec(
+                            9,
+                            "",
+                            vec![
+                                kv("transaction.outcome", s("declined")),
+                                kv("transaction.amount", any_value::Value::DoubleValue(4.2)),
+                            ],
+                        ),
+                        rec(9, "", vec![kv("change.kind", s("deploy")), kv("change.id", s("v2.3.1"))]),
+                        rec(9, "", vec![kv("transaction.outcome", s("maybe"))]),
+                    ],
+                    ..Default::default()
+                }],
+                schema_url: String::new(),
+            }],
+        };
+        let registry = Arc::new(SeriesRegistry::new(100));
+        let mut decoder = Decoder::new(registry.clone(), DecoderConfig::default());
+        let mut batch = SourceBatch::default();
+        let summary = map_logs(&req, &mut decoder, &SpanMapping::new(&[], &[]), None, &mut batch);
+        assert_eq!((summary.spans, summary.rejected), (6, 1), "{:?}", summary.errors);
+        assert!(summary.errors[0].contains("`maybe` is not success, failed or declined"), "{:?}", summary.errors);
+        let kinds: Vec<(SeriesKind, EventBody)> =
+            batch.events.iter().map(|e| (registry.key(e.series).kind, e.body.clone())).collect();
+        let req_ev = |is_error| (SeriesKind::Request, EventBody::Request(Request { latency_us: None, is_error }));
+        assert_eq!(kinds[..3], [req_ev(false), req_ev(true), req_ev(true)]);
+        assert_eq!(kinds[3], req_ev(false));
+        assert!(
+            matches!(&kinds[4].1, EventBody::Transaction(t) if t.outcome == Outcome::Declined && t.amount_minor == 420)
+        );
+        assert_eq!(kinds[5], req_ev(false));
+        assert!(matches!(&kinds[6].1, EventBody::Change(c) if c.id == "v2.3.1" && c.text == "raise gateway timeout"));
+        assert_eq!(batch.events.len(), 7, "the bad record left nothing behind");
+        assert_eq!(registry.key(batch.events[0].series).name.as_ref(), LOG_OPERATION);
+    }
+}
