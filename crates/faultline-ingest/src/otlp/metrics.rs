@@ -113,6 +113,16 @@ impl Ctx<'_, '_> {
         }
     }
 
+    /// Whether a point of `total` requests may be expanded; rejects it when not.
+    fn within_cap(&mut self, total: u64) -> bool {
+        if total <= MAX_REQUESTS_PER_POINT {
+            return true;
+        }
+        let why = format!("{total} requests in one point (at most {MAX_REQUESTS_PER_POINT}): export more often");
+        self.bad("count", RejectReason::InvalidField, &why);
+        false
+    }
+
     fn bad(&mut self, field: &'static str, reason: RejectReason, detail: &str) {
         let e = ParseError { line: self.summary.spans, field: Some(field), reason, detail: detail.to_string() };
         self.reject(e);
@@ -217,12 +227,7 @@ pub fn map_metrics(
                             ) else {
                                 continue;
                             };
-                            let total: u64 = delta.0.iter().sum();
-                            if total > MAX_REQUESTS_PER_POINT {
-                                let why = format!(
-                                    "{total} requests in one point (at most {MAX_REQUESTS_PER_POINT}): export more often"
-                                );
-                                cx.bad("count", RejectReason::InvalidField, &why);
+                            if !cx.within_cap(delta.0.iter().sum()) {
                                 continue;
                             }
                             let mut point = Picked::default();
@@ -263,12 +268,7 @@ pub fn map_metrics(
                             ) else {
                                 continue;
                             };
-                            let total: u64 = delta.iter().sum::<u64>() + zero;
-                            if total > MAX_REQUESTS_PER_POINT {
-                                let why = format!(
-                                    "{total} requests in one point (at most {MAX_REQUESTS_PER_POINT}): export more often"
-                                );
-                                cx.bad("count", RejectReason::InvalidField, &why);
+                            if !cx.within_cap(delta.iter().sum::<u64>() + zero) {
                                 continue;
                             }
                             let mut point = Picked::default();

@@ -204,3 +204,11 @@ fn bad_points_are_rejected_one_by_one() {
     let (_, s) = r.map(&request(None, vec![gauge("x", vec![number(vec![], 1.0)])]));
     assert_eq!(s.errors, vec!["point 1: field `service.name`: missing_field: the resource has no service.name"]);
 }
+
+#[test]
+fn a_point_standing_for_too_many_requests_is_rejected_not_expanded() {
+    let mut r = Run::new();
+    let (events, s) = r.map(&request(Some("pay"), vec![histogram(1, 0, vec![MAX_REQUESTS_PER_POINT + 1, 0, 0], 200)]));
+    assert_eq!((events.len(), s.rejected), (0, 1));
+    assert!(s.errors[0].contains("export more often"), "{:?}", s.errors);
+}
