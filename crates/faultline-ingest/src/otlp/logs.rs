@@ -17,7 +17,7 @@ use faultline_core::{Millis, RejectReason};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 
-use super::traces::{Picked, SpanMapping, TraceSummary, pick};
+use super::traces::{Picked, SpanMapping, TraceSummary, pick, reject_item};
 use crate::source::SourceBatch;
 
 /// The operation of a service's log series.
@@ -54,13 +54,8 @@ pub fn map_logs(
             for rec in &sl.log_records {
                 summary.spans += 1;
                 let n = summary.spans;
-                let mut reject = |summary: &mut TraceSummary, e: ParseError| {
-                    summary.rejected += 1;
-                    batch.rejects.add(e.reason);
-                    if summary.errors.len() < 5 {
-                        let field = e.field.map(|f| format!("field `{f}`: ")).unwrap_or_default();
-                        summary.errors.push(format!("log record {n}: {field}{}: {}", e.reason, e.detail));
-                    }
+                let reject = |summary: &mut TraceSummary, batch: &mut SourceBatch, e: ParseError| {
+                    reject_item(summary, batch, "log record", e)
                 };
                 let bad = |field, reason, detail: &str| ParseError {
                     line: n,
@@ -71,13 +66,18 @@ pub fn map_logs(
                 let Some(service) = resource.service() else {
                     reject(
                         &mut summary,
+                        batch,
                         bad("service.name", RejectReason::MissingField, "the resource has no service.name"),
                     );
                     continue;
                 };
                 let ns = if rec.time_unix_nano > 0 { rec.time_unix_nano } else { rec.observed_time_unix_nano };
                 if ns == 0 {
-                    reject(&mut summary, bad("time_unix_nano", RejectReason::MissingField, "the record has no time"));
+                    reject(
+                        &mut summary,
+                        batch,
+                        bad("time_unix_nano", RejectReason::MissingField, "the record has no time"),
+                    );
                     continue;
                 }
                 let ts = Some(Ts::Millis((ns / 1_000_000) as i64));
@@ -135,7 +135,7 @@ pub fn map_logs(
                     }
                 }
                 match failed {
-                    Some(e) => reject(&mut summary, e),
+                    Some(e) => reject(&mut summary, batch, e),
                     None => batch.events.append(&mut out),
                 }
             }

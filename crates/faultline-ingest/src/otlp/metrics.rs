@@ -26,7 +26,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 
-use super::traces::{Picked, SpanMapping, TraceSummary, pick};
+use super::traces::{Picked, SpanMapping, TraceSummary, pick, reject_item};
 use crate::source::SourceBatch;
 
 /// Requests one histogram point may stand for; past it the point is rejected (export more often).
@@ -105,12 +105,7 @@ struct Ctx<'d, 'b> {
 
 impl Ctx<'_, '_> {
     fn reject(&mut self, e: ParseError) {
-        self.summary.rejected += 1;
-        self.batch.rejects.add(e.reason);
-        if self.summary.errors.len() < 5 {
-            let field = e.field.map(|f| format!("field `{f}`: ")).unwrap_or_default();
-            self.summary.errors.push(format!("point {}: {field}{}: {}", e.line, e.reason, e.detail));
-        }
+        reject_item(&mut self.summary, self.batch, "point", e);
     }
 
     /// Whether a point of `total` requests may be expanded; rejects it when not.

@@ -302,14 +302,18 @@ fn map_span(
     }
 }
 
-/// Counts a rejected span and keeps its error if there is room.
-fn reject(summary: &mut TraceSummary, batch: &mut SourceBatch, e: ParseError) {
+/// Counts a rejected item (`what`: span, point, log record) and keeps its error if there is room.
+pub(crate) fn reject_item(summary: &mut TraceSummary, batch: &mut SourceBatch, what: &str, e: ParseError) {
     summary.rejected += 1;
     batch.rejects.add(e.reason);
     if summary.errors.len() < ERRORS_KEPT {
         let field = e.field.map(|f| format!("field `{f}`: ")).unwrap_or_default();
-        summary.errors.push(format!("span {}: {field}{}: {}", e.line, e.reason, e.detail));
+        summary.errors.push(format!("{what} {}: {field}{}: {}", e.line, e.reason, e.detail));
     }
+}
+
+fn reject(summary: &mut TraceSummary, batch: &mut SourceBatch, e: ParseError) {
+    reject_item(summary, batch, "span", e);
 }
 
 // ---- the selective walk ----

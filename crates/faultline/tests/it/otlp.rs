@@ -41,6 +41,21 @@ fn addresses(child: &mut Child) -> (String, String, String) {
     panic!("faultline exited before printing its addresses");
 }
 
+/// `text` with `from` replaced; `from` must be there (a changed shipped file fails loudly).
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "pipelines/otlp.toml no longer has `{from}`");
+    text.replace(from, to)
+}
+
+/// The shipped `pipelines/otlp.toml` on free ports, its state under `dir`.
+fn shipped_on_free_ports(shipped: &str, dir: &std::path::Path) -> String {
+    let state = format!("directory = \"{}\"", dir.join("state").display());
+    let c = edit(shipped, "grpc_port = 4317", "grpc_port = 0");
+    let c = edit(&c, "http_port = 4318", "http_port = 0");
+    let c = edit(&c, "port = 7070", "port = 0");
+    edit(&c, "directory = \"faultline-state\"", &state)
+}
+
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find(|l| l.starts_with(name))
@@ -56,14 +71,7 @@ fn an_sdk_instrumented_service_with_an_error_burst_is_paged_over_grpc_and_http()
         let dir = tempfile::tempdir().unwrap();
         let incidents = dir.path().join("incidents.jsonl");
         // The shipped pipeline on free ports, with a file sink to read back.
-        let config = shipped
-            .replace("grpc_port = 4317", "grpc_port = 0")
-            .replace("http_port = 4318", "http_port = 0")
-            .replace("port = 7070", "port = 0")
-            .replace(
-                "directory = \"faultline-state\"",
-                &format!("directory = \"{}\"", dir.path().join("state").display()),
-            )
+        let config = shipped_on_free_ports(&shipped, dir.path())
             + &format!("\n[sinks.file]\ntype = \"file\"\npath = \"{}\"\n", incidents.display());
         let cfg = dir.path().join("otlp.toml");
         std::fs::write(&cfg, config).unwrap();
@@ -156,14 +164,13 @@ fn after_sigkill_every_acknowledged_span_is_counted_once_from_the_write_ahead_lo
     let shipped = std::fs::read_to_string(repo("pipelines/otlp.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let signals = dir.path().join("signals.jsonl");
-    let config = shipped
-        .replace("grpc_port = 4317", "grpc_port = 0")
-        .replace("http_port = 4318", "http_port = 0")
-        .replace("port = 7070", "port = 0")
-        .replace("directory = \"faultline-state\"", &format!("directory = \"{}\"", dir.path().join("state").display()))
-        // No periodic checkpoint before the kill: the log alone must bring the spans back.
-        .replace("checkpoint_interval = \"10s\"", "checkpoint_interval = \"1h\"")
-        + &format!("\n[sinks.signals]\ntype = \"file\"\npath = \"{}\"\nemit = \"signals\"\n", signals.display());
+    // No periodic checkpoint before the kill: the log alone must bring the spans back.
+    let config =
+        edit(
+            &shipped_on_free_ports(&shipped, dir.path()),
+            "checkpoint_interval = \"10s\"",
+            "checkpoint_interval = \"1h\"",
+        ) + &format!("\n[sinks.signals]\ntype = \"file\"\npath = \"{}\"\nemit = \"signals\"\n", signals.display());
     let cfg = dir.path().join("otlp.toml");
     std::fs::write(&cfg, config).unwrap();
     let start = || {
