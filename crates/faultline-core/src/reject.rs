@@ -25,11 +25,13 @@ pub enum RejectReason {
     TooFarInFuture,
     /// A line longer than a source accepts (it is skipped to its end, never held whole).
     LineTooLong,
+    /// A log line that does not match its source's format (access log, logfmt, syslog).
+    Unparsed,
 }
 
 impl RejectReason {
     /// Every reason, for metric catalogs.
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 11] = [
         RejectReason::InvalidJson,
         RejectReason::MissingField,
         RejectReason::InvalidField,
@@ -40,6 +42,7 @@ impl RejectReason {
         RejectReason::BeforeEpoch,
         RejectReason::TooFarInFuture,
         RejectReason::LineTooLong,
+        RejectReason::Unparsed,
     ];
 
     /// snake_case name, as a metric label.
@@ -55,6 +58,7 @@ impl RejectReason {
             RejectReason::BeforeEpoch => "before_epoch",
             RejectReason::TooFarInFuture => "too_far_in_future",
             RejectReason::LineTooLong => "line_too_long",
+            RejectReason::Unparsed => "unparsed",
         }
     }
 }

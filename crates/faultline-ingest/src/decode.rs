@@ -1,29 +1,37 @@
-//! JSON lines to decoded events on the source's thread: line splitting, the core's parser, reject counts.
+//! Lines to decoded events on the source's thread: line splitting, the source's format, reject counts.
 
 use std::sync::Arc;
 
 use faultline_core::wire::{Decoder, DecoderConfig};
 use faultline_core::{Millis, SeriesRegistry};
 
+use crate::logs::LogParser;
 use crate::source::SourceBatch;
 
 /// Decode errors kept per batch for the log; the rest are only counted.
 const ERRORS_KEPT: usize = 5;
 
-/// A source's decoder: splits bytes into lines and parses each with the
-/// core's [`Decoder`] (which interns label sets in the shared registry
-/// through its own local cache), counting bad lines by reason. Line numbers
-/// run on across calls, so errors say where in the stream they were.
+/// A source's decoder: splits bytes into lines and parses each in the
+/// source's format ([`LogParser`]) into the core's [`Decoder`] (which interns
+/// label sets in the shared registry through its own local cache), counting
+/// bad lines by reason. Line numbers run on across calls, so errors say where
+/// in the stream they were.
 #[derive(Debug)]
 pub struct LineDecoder {
     decoder: Decoder,
+    parser: LogParser,
     line_no: u64,
 }
 
 impl LineDecoder {
-    /// A decoder interning into `registry`.
+    /// A decoder of the event JSON of DESIGN.md, interning into `registry`.
     pub fn new(registry: Arc<SeriesRegistry>, config: DecoderConfig) -> LineDecoder {
-        LineDecoder { decoder: Decoder::new(registry, config), line_no: 0 }
+        LineDecoder::with_parser(registry, config, LogParser::event())
+    }
+
+    /// A decoder of the lines `parser` reads, interning into `registry`.
+    pub fn with_parser(registry: Arc<SeriesRegistry>, config: DecoderConfig, parser: LogParser) -> LineDecoder {
+        LineDecoder { decoder: Decoder::new(registry, config), parser, line_no: 0 }
     }
 
     /// Lines decoded so far (blank ones included).
@@ -40,7 +48,7 @@ impl LineDecoder {
         if line.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        if let Err(e) = self.decoder.decode_line(self.line_no, line, processing_now, &mut batch.events) {
+        if let Err(e) = self.parser.decode(self.line_no, line, &mut self.decoder, processing_now, &mut batch.events) {
             batch.rejects.add(e.reason);
             if batch.errors.len() < ERRORS_KEPT {
                 batch.errors.push(e);

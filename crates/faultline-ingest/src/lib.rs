@@ -14,6 +14,7 @@
 mod decode;
 mod file;
 mod line;
+pub mod logs;
 pub mod otlp;
 mod reader;
 mod source;
@@ -23,6 +24,7 @@ pub use decode::LineDecoder;
 pub use faultline_core::Position;
 pub use file::FileSource;
 pub use line::MAX_LINE_BYTES;
+pub use logs::{FormatOptions, LineFormat, LogParser};
 pub use otlp::{OtlpConfig, OtlpSource};
 pub use reader::ReaderSource;
 pub use source::{
