@@ -6,7 +6,7 @@ use faultline_core::wire::{Decoder, DecoderConfig};
 use faultline_core::{Millis, SeriesRegistry};
 
 use crate::logs::LogParser;
-use crate::source::SourceBatch;
+use crate::source::{RejectSample, SourceBatch};
 
 /// Decode errors kept per batch for the log; the rest are only counted.
 const ERRORS_KEPT: usize = 5;
@@ -21,6 +21,7 @@ pub struct LineDecoder {
     decoder: Decoder,
     parser: LogParser,
     line_no: u64,
+    origin: String,
 }
 
 impl LineDecoder {
@@ -31,7 +32,24 @@ impl LineDecoder {
 
     /// A decoder of the lines `parser` reads, interning into `registry`.
     pub fn with_parser(registry: Arc<SeriesRegistry>, config: DecoderConfig, parser: LogParser) -> LineDecoder {
-        LineDecoder { decoder: Decoder::new(registry, config), parser, line_no: 0 }
+        LineDecoder { decoder: Decoder::new(registry, config), parser, line_no: 0, origin: String::new() }
+    }
+
+    /// Names the stream in error samples (a file's path, a TCP peer).
+    pub fn with_origin(mut self, origin: impl Into<String>) -> LineDecoder {
+        self.origin = origin.into();
+        self
+    }
+
+    /// A decoder like this one for another stream: same format and registry,
+    /// its own line numbers and label cache.
+    pub fn fork(&self, origin: impl Into<String>) -> LineDecoder {
+        LineDecoder {
+            decoder: Decoder::new(self.decoder.registry().clone(), self.decoder.config().clone()),
+            parser: LogParser::new(self.parser.format().clone(), self.parser.service().map(str::to_string)),
+            line_no: 0,
+            origin: origin.into(),
+        }
     }
 
     /// Lines decoded so far (blank ones included).
@@ -51,8 +69,27 @@ impl LineDecoder {
         if let Err(e) = self.parser.decode(self.line_no, line, &mut self.decoder, processing_now, &mut batch.events) {
             batch.rejects.add(e.reason);
             if batch.errors.len() < ERRORS_KEPT {
-                batch.errors.push(e);
+                batch.errors.push(RejectSample::new(e, &self.origin, line));
             }
+        }
+    }
+
+    /// Counts a record the source itself could not take (its framing is
+    /// broken, say), keeping a sample of it.
+    pub fn reject_record(
+        &mut self,
+        reason: faultline_core::RejectReason,
+        field: Option<&'static str>,
+        detail: &str,
+        record: &[u8],
+        batch: &mut SourceBatch,
+    ) {
+        self.line_no += 1;
+        batch.records += 1;
+        batch.rejects.add(reason);
+        if batch.errors.len() < ERRORS_KEPT {
+            let e = faultline_core::wire::ParseError { line: self.line_no, field, reason, detail: detail.to_string() };
+            batch.errors.push(RejectSample::new(e, &self.origin, record));
         }
     }
 

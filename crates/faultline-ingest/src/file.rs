@@ -1,4 +1,4 @@
-//! The file source: JSON lines from a checkpointed position, to the end or followed like `tail -F`.
+//! The file source: lines from a checkpointed position, to the end or followed like `tail -F`.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -19,11 +19,20 @@ use crate::source::{BatchSender, Source, SourceBatch, StartAt};
 const POLL: Duration = Duration::from_millis(100);
 
 /// One file, one partition (named after the source). Lines are decoded on
-/// the source's thread; each batch carries the file's fingerprint and the
-/// byte offset just past its last whole line. On start, a checkpointed
-/// position is resumed only if the file still begins with the bytes it was
-/// fingerprinted on and is at least that long; otherwise the file was
-/// replaced and is read from its start.
+/// the source's thread; each batch carries the file's fingerprint (of its
+/// first [`FINGERPRINT_BYTES`] bytes, or of all of it up to the offset when
+/// shorter) and the byte offset just past its last whole line.
+///
+/// A file is known by device and inode while it is read, checked against its
+/// first bytes, so a rotated file (moved away, or truncated, or a new file on
+/// a reused inode) is noticed: the old one is read to its end, then the new
+/// one from its start. On start, a checkpointed position is resumed only if
+/// the file still begins with the bytes it was fingerprinted on and is at
+/// least that long; if not, the file was rotated while Faultline was down:
+/// a sibling that is the checkpointed file (`app.log.1`, `app.log-20261207`,
+/// by its fingerprint; compressed ones are not read) is read from the
+/// position to its end first, so its last lines are neither skipped nor read
+/// twice, then the file from its start.
 #[derive(Debug)]
 pub struct FileSource {
     name: String,
@@ -41,6 +50,7 @@ impl FileSource {
     /// with `decoder`. `clock` gives the processing time for the
     /// future-horizon check.
     pub fn new(name: &str, path: PathBuf, follow: bool, decoder: LineDecoder, clock: fn() -> Millis) -> FileSource {
+        let decoder = decoder.with_origin(path.display().to_string());
         FileSource {
             name: name.to_string(),
             path,
@@ -81,6 +91,7 @@ impl Source for FileSource {
 /// The file being read: its reader, identity and first bytes.
 struct OpenFile {
     reader: BufReader<File>,
+    dev: u64,
     inode: u64,
     head: Vec<u8>,
     offset: u64,
@@ -109,8 +120,8 @@ impl OpenFile {
 impl FileSource {
     fn read(&mut self, resume: Option<Position>, out: &BatchSender, stop: &AtomicBool) -> std::io::Result<()> {
         // Like `tail -F`, a followed file that does not exist yet is waited for.
-        let mut file = loop {
-            match self.open(resume) {
+        let (mut file, mut draining_rotated) = loop {
+            match self.open_resumed(resume) {
                 Ok(opened) => break opened,
                 Err(err) if self.follow && err.kind() == std::io::ErrorKind::NotFound => {
                     if stop.load(Ordering::Acquire) {
@@ -181,6 +192,13 @@ impl FileSource {
             if !self.flush(&file, &mut batch, out) {
                 return Ok(());
             }
+            if draining_rotated {
+                // The rest of the file rotated away while we were down is read: now the file itself.
+                tracing::info!(path = %self.path.display(), "rotated file read to its end: reading the file from its start");
+                file = self.open(None)?;
+                draining_rotated = false;
+                continue;
+            }
             if !self.follow {
                 out.end(0);
                 return Ok(());
@@ -198,8 +216,17 @@ impl FileSource {
                 continue;
             }
             std::thread::sleep(POLL);
-            // Lines written to the old file before it was moved are read on the next pass, then the switch.
-            rotation_seen = self.rotated(&file);
+            match self.rotated(&file) {
+                Rotation::None => {}
+                // Lines written to the old file before it was moved are read on the next pass, then the switch.
+                Rotation::Moved => rotation_seen = true,
+                // The same file begins anew (truncated, or rewritten in place): what the old handle
+                // would read now is already the new file's, so it is read from its start at once.
+                Rotation::Rewritten => {
+                    tracing::info!(path = %self.path.display(), "file truncated or rewritten: reading from the start");
+                    file = self.open(None)?;
+                }
+            }
         }
     }
 
@@ -214,37 +241,119 @@ impl FileSource {
         out.send(full)
     }
 
+    /// Opens where the checkpoint left off: the file itself at the position
+    /// when it is still the same file; else a rotated sibling that is (then
+    /// `true`: read it to its end, then the file); else the file from its start.
+    fn open_resumed(&self, resume: Option<Position>) -> std::io::Result<(OpenFile, bool)> {
+        let file = self.open(resume)?;
+        if let Some(Position::File { fingerprint: fp, offset }) = resume
+            && file.offset != offset
+            && offset > 0
+        {
+            if let Some(rotated) = self.rotated_sibling(fp, offset) {
+                tracing::info!(path = %self.path.display(), rotated = %rotated.display(), offset,
+                    "the checkpointed file was rotated: reading the rest of it first");
+                return Ok((open_at(&rotated, resume)?, true));
+            }
+            tracing::warn!(path = %self.path.display(), "not the file the checkpoint read, and no rotated file is: reading from its start");
+        }
+        Ok((file, false))
+    }
+
+    /// A file beside this one, named after it (`NAME.1`, `NAME-DATE`), not
+    /// compressed, whose first bytes have fingerprint `fp` and which is at least `offset` long.
+    fn rotated_sibling(&self, fp: u64, offset: u64) -> Option<PathBuf> {
+        let name = self.path.file_name()?.to_str()?.to_string();
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut candidates: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.len() > name.len()
+                        && n.starts_with(&name)
+                        && matches!(n.as_bytes()[name.len()], b'.' | b'-' | b'_')
+                        && ![".gz", ".zst", ".bz2", ".xz", ".zip"].iter().any(|ext| n.ends_with(ext))
+                })
+            })
+            .collect();
+        candidates.sort();
+        candidates.into_iter().find(|p| {
+            let Ok(mut f) = File::open(p) else { return false };
+            let Ok(meta) = f.metadata() else { return false };
+            let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
+            if (&mut f).take(FINGERPRINT_BYTES as u64).read_to_end(&mut head).is_err() {
+                return false;
+            }
+            let covered = head.len().min(usize::try_from(offset).unwrap_or(usize::MAX));
+            meta.is_file() && meta.len() >= offset && fingerprint(&head[..covered]) == fp
+        })
+    }
+
     /// Opens the file at the checkpointed position when it is still the same
     /// file, else at its start.
     fn open(&self, resume: Option<Position>) -> std::io::Result<OpenFile> {
-        let mut f = File::open(&self.path)?;
-        let meta = f.metadata()?;
-        let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
-        (&mut f).take(FINGERPRINT_BYTES as u64).read_to_end(&mut head)?;
-        let offset = match resume {
-            None => 0,
-            Some(Position::File { fingerprint: fp, offset }) => {
-                let covered = head.len().min(usize::try_from(offset).unwrap_or(usize::MAX));
-                if meta.len() >= offset && fingerprint(&head[..covered]) == fp {
-                    offset
-                } else {
-                    tracing::warn!(path = %self.path.display(), "not the file the checkpoint read: reading from its start");
-                    0
-                }
-            }
-            // Checkpoint format 2 kept the offset alone: trusted unless the file is shorter.
-            Some(Position::Offset(offset)) if meta.len() >= offset => offset,
-            Some(other) => {
-                tracing::warn!(position = ?other, "not a file position: reading from the start");
-                0
-            }
-        };
-        f.seek(SeekFrom::Start(offset))?;
-        Ok(OpenFile { reader: BufReader::with_capacity(1 << 16, f), inode: meta.ino(), head, offset })
+        open_at(&self.path, resume)
     }
 
-    /// True when the path now names another file (rotated) or a shorter one (truncated).
-    fn rotated(&self, file: &OpenFile) -> bool {
-        std::fs::metadata(&self.path).is_ok_and(|m| m.ino() != file.inode || m.len() < file.offset)
+    /// Whether the path now names another file (another device or inode), or
+    /// the same file begun anew (shorter than what was read, or with other
+    /// first bytes: a file rewritten in place, or a new file on a reused inode).
+    fn rotated(&self, file: &OpenFile) -> Rotation {
+        let Ok(m) = std::fs::metadata(&self.path) else { return Rotation::None };
+        if m.dev() != file.dev || m.ino() != file.inode {
+            return Rotation::Moved;
+        }
+        if m.len() < file.offset {
+            return Rotation::Rewritten;
+        }
+        if file.head.is_empty() {
+            return Rotation::None;
+        }
+        let mut now = Vec::with_capacity(file.head.len());
+        let same = File::open(&self.path)
+            .and_then(|f| f.take(file.head.len() as u64).read_to_end(&mut now))
+            .map_or(true, |_| now == file.head);
+        if same { Rotation::None } else { Rotation::Rewritten }
     }
+}
+
+/// What became of the file at the path since it was opened.
+enum Rotation {
+    /// Still the same file.
+    None,
+    /// Another file is at the path: the old one is read to its end first.
+    Moved,
+    /// The same file begins anew.
+    Rewritten,
+}
+
+/// Opens `path` at the checkpointed position when it is still the same
+/// file, else at its start.
+fn open_at(path: &std::path::Path, resume: Option<Position>) -> std::io::Result<OpenFile> {
+    let mut f = File::open(path)?;
+    let meta = f.metadata()?;
+    let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
+    (&mut f).take(FINGERPRINT_BYTES as u64).read_to_end(&mut head)?;
+    let offset = match resume {
+        None => 0,
+        Some(Position::File { fingerprint: fp, offset }) => {
+            let covered = head.len().min(usize::try_from(offset).unwrap_or(usize::MAX));
+            if meta.len() >= offset && fingerprint(&head[..covered]) == fp { offset } else { 0 }
+        }
+        // Checkpoint format 2 kept the offset alone: trusted unless the file is shorter.
+        Some(Position::Offset(offset)) if meta.len() >= offset => offset,
+        Some(other) => {
+            tracing::warn!(position = ?other, "not a file position: reading from the start");
+            0
+        }
+    };
+    f.seek(SeekFrom::Start(offset))?;
+    // Only the bytes before the offset are known to be the file's for good: the rest is read as lines.
+    head.truncate(usize::try_from(offset).unwrap_or(usize::MAX).min(head.len()));
+    Ok(OpenFile { reader: BufReader::with_capacity(1 << 16, f), dev: meta.dev(), inode: meta.ino(), head, offset })
 }

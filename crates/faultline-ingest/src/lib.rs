@@ -18,6 +18,7 @@ pub mod logs;
 pub mod otlp;
 mod reader;
 mod source;
+pub mod stream;
 pub mod wal;
 
 pub use decode::LineDecoder;
@@ -28,5 +29,7 @@ pub use logs::{FormatOptions, LineFormat, LogParser};
 pub use otlp::{OtlpConfig, OtlpSource};
 pub use reader::ReaderSource;
 pub use source::{
-    BatchSender, Committed, NotQueued, QueueDepth, Source, SourceBatch, SourceMessage, SourceStats, StartAt,
+    BatchSender, Committed, EXCERPT_CHARS, NotQueued, QueueDepth, RejectSample, Source, SourceBatch, SourceMessage,
+    SourceStats, StartAt,
 };
+pub use stream::{Framing, StreamConfig, StreamSource};

@@ -50,8 +50,40 @@ pub struct SourceBatch {
     pub bytes: u64,
     /// Records that did not decode, by reason.
     pub rejects: RejectCounts,
-    /// The first few decode errors of this batch, for the log.
-    pub errors: Vec<ParseError>,
+    /// The first few decode errors of this batch, for the log and `/api/v1/ingest/errors`.
+    pub errors: Vec<RejectSample>,
+}
+
+/// A rejected record kept as an example: why, where in its stream, and how it began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectSample {
+    /// The error (its `line` numbers the record in its stream).
+    pub error: ParseError,
+    /// The stream: a file's path, a TCP peer, an OTLP request.
+    pub origin: String,
+    /// The record's first bytes as text (at most [`EXCERPT_CHARS`] characters).
+    pub excerpt: String,
+}
+
+/// Characters of a rejected record kept in its sample.
+pub const EXCERPT_CHARS: usize = 160;
+
+impl RejectSample {
+    /// A sample of `record`'s rejection, its start kept as text.
+    pub fn new(error: ParseError, origin: &str, record: &[u8]) -> RejectSample {
+        let head = &record[..record.len().min(EXCERPT_CHARS * 4)];
+        let mut excerpt: String = String::from_utf8_lossy(head).chars().take(EXCERPT_CHARS).collect();
+        if excerpt.len() < record.len() && excerpt.chars().count() == EXCERPT_CHARS {
+            excerpt.push('…');
+        }
+        RejectSample { error, origin: origin.to_string(), excerpt }
+    }
+}
+
+impl std::fmt::Display for RejectSample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.origin, self.error)
+    }
 }
 
 /// What a source thread sends the engine.

@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 
 use super::wire::{Fields, WireError};
-use crate::source::SourceBatch;
+use crate::source::{RejectSample, SourceBatch};
 
 /// Decode errors kept per request for the answer and the log.
 const ERRORS_KEPT: usize = 5;
@@ -309,6 +309,8 @@ pub(crate) fn reject_item(summary: &mut TraceSummary, batch: &mut SourceBatch, w
     if summary.errors.len() < ERRORS_KEPT {
         let field = e.field.map(|f| format!("field `{f}`: ")).unwrap_or_default();
         summary.errors.push(format!("{what} {}: {field}{}: {}", e.line, e.reason, e.detail));
+        let origin = format!("OTLP request, {what} {}", e.line);
+        batch.errors.push(RejectSample::new(e, &origin, &[]));
     }
 }
 

@@ -88,7 +88,9 @@ fn a_file_is_read_to_its_end_with_bad_lines_counted() {
     let rejected: u64 = batches.iter().map(|b| b.rejects.get(RejectReason::InvalidJson)).sum();
     assert_eq!(rejected, 1);
     let err = batches.iter().flat_map(|b| &b.errors).next().expect("the bad line is quoted");
-    assert_eq!(err.line, 11, "{err}");
+    assert_eq!(err.error.line, 11, "{err}");
+    assert_eq!(err.excerpt, "not json");
+    assert_eq!(err.origin, path.display().to_string(), "the sample names its file");
     match last_position(&batches) {
         Position::File { offset, .. } => assert_eq!(offset, text.len() as u64),
         other => panic!("{other:?}"),
@@ -128,6 +130,55 @@ fn a_checkpointed_position_resumes_the_same_file_and_not_a_replaced_one() {
     let (fourth, _) = collect(&r, None);
     r.thread.join().unwrap();
     assert_eq!(n_events(&fourth), 1);
+}
+
+#[test]
+fn a_file_rotated_while_down_is_read_to_its_end_before_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, lines(0, 10)).unwrap();
+    let r = start(&path, false, StartAt::new(), 8);
+    let (first, _) = collect(&r, None);
+    r.thread.join().unwrap();
+    let at = last_position(&first);
+    // While down: 5 more lines, then logrotate moves the file away (a compressed
+    // older one lies beside it) and a new file starts.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(lines(10, 5).as_bytes()).unwrap();
+    std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+    std::fs::write(dir.path().join("app.log.2.gz"), lines(0, 10)).unwrap();
+    std::fs::write(dir.path().join("other.log"), lines(0, 10)).unwrap();
+    std::fs::write(&path, lines(100, 3)).unwrap();
+    let r = start(&path, false, StartAt::from([("app".to_string(), at)]), 8);
+    let (second, ended) = collect(&r, None);
+    r.thread.join().unwrap();
+    assert!(ended);
+    let ts: Vec<i64> = second.iter().flat_map(|b| &b.events).map(|e| e.ts.0 / 1000).collect();
+    assert_eq!(ts, [10, 11, 12, 13, 14, 100, 101, 102], "the rotated file's rest, once, then the new file");
+    // The position after the switch is the new file's.
+    let end = last_position(&second);
+    let r = start(&path, false, StartAt::from([("app".to_string(), end)]), 8);
+    let (third, _) = collect(&r, None);
+    r.thread.join().unwrap();
+    assert_eq!(n_events(&third), 0, "nothing is read twice");
+}
+
+#[test]
+fn a_followed_file_rewritten_in_place_is_read_from_its_start() {
+    // Same device and inode, longer than the offset read: only its first bytes tell.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.jsonl");
+    std::fs::write(&path, lines(0, 3)).unwrap();
+    let r = start(&path, true, StartAt::new(), 8);
+    assert_eq!(n_events(&collect(&r, Some(3)).0), 3);
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(0).unwrap();
+    std::fs::write(&path, lines(500, 6)).unwrap();
+    let (b, _) = collect(&r, Some(6));
+    let ts: Vec<i64> = b.iter().flat_map(|b| &b.events).map(|e| e.ts.0 / 1000).collect();
+    assert_eq!(ts, [500, 501, 502, 503, 504, 505], "none of the new file's lines is skipped");
+    r.stop.store(true, Ordering::Release);
+    r.thread.join().unwrap();
 }
 
 #[test]

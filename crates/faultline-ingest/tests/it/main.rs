@@ -4,3 +4,4 @@
 
 mod file;
 mod otlp;
+mod stream;

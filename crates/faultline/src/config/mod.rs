@@ -74,7 +74,7 @@ impl PipelineSpec {
 }
 
 /// One configured source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SourceSpec {
     /// The name in `[sources.NAME]`; checkpoints key positions by it.
     pub(crate) name: String,
@@ -83,9 +83,9 @@ pub(crate) struct SourceSpec {
 }
 
 /// Source types.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SourceKind {
-    /// JSON lines from a file.
+    /// Lines from a file.
     File {
         /// The file.
         path: PathBuf,
@@ -93,9 +93,47 @@ pub(crate) enum SourceKind {
         follow: bool,
         /// Pace to at most this many lines per second.
         max_lines_per_second: Option<u32>,
+        /// How its lines are read.
+        format: FormatSpec,
+    },
+    /// Lines from standard input, to its end.
+    Stdin {
+        /// How its lines are read.
+        format: FormatSpec,
+    },
+    /// Lines from TCP connections and UDP datagrams (`tcp` and `syslog` sources).
+    Stream {
+        /// TCP address, when served.
+        tcp: Option<SocketAddr>,
+        /// UDP address, when served.
+        udp: Option<SocketAddr>,
+        /// How a TCP stream is cut into messages.
+        framing: faultline_ingest::Framing,
+        /// Longest message, bytes.
+        max_message_bytes: usize,
+        /// TCP connections at once.
+        max_connections: usize,
+        /// How its lines are read.
+        format: FormatSpec,
     },
     /// The OTLP receiver (traces over gRPC and HTTP).
     Otlp(OtlpSpec),
+}
+
+/// How a line source's lines are read: the format and the service of lines that name none.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FormatSpec {
+    /// The format, checked.
+    pub(crate) format: faultline_ingest::LineFormat,
+    /// The service of lines that name none.
+    pub(crate) service: Option<String>,
+}
+
+impl FormatSpec {
+    /// A parser for one stream of these lines.
+    pub(crate) fn parser(&self) -> faultline_ingest::LogParser {
+        faultline_ingest::LogParser::new(self.format.clone(), self.service.clone())
+    }
 }
 
 /// An OTLP receiver's settings.

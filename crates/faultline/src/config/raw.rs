@@ -46,7 +46,7 @@ pub(crate) struct RawConfig {
 /// `[sources.NAME]`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawSource {
-    /// Source type: `"file"` (JSON lines) or `"otlp"` (the OTLP receiver).
+    /// Source type: `"file"`, `"stdin"`, `"tcp"`, `"syslog"` (lines in a format) or `"otlp"` (the OTLP receiver).
     #[serde(rename = "type")]
     pub(crate) kind: String,
     /// File to read.
@@ -88,6 +88,86 @@ pub(crate) struct RawSource {
     /// OTLP: per dimension, the span or resource attribute keys it is read from, best first.
     #[serde(default)]
     pub(crate) dimensions: Option<BTreeMap<String, Vec<String>>>,
+    /// Lines: their format (`event`, `json`, `logfmt`, `nginx`, `apache`, `syslog`).
+    #[serde(default)]
+    pub(crate) format: Option<String>,
+    /// Lines: the service of lines that name none (access logs name none).
+    #[serde(default)]
+    pub(crate) service: Option<String>,
+    /// Lines (json, logfmt): per event field, the key (or keys, best first) it is read from.
+    #[serde(default)]
+    pub(crate) fields: Option<BTreeMap<String, OneOrMany>>,
+    /// Lines: the unit of a mapped latency or an access log's request time (s, ms, us, ns).
+    #[serde(default)]
+    pub(crate) latency_unit: Option<String>,
+    /// syslog: the format of each message's text (e.g. `nginx` for nginx's syslog access log).
+    #[serde(default)]
+    pub(crate) message_format: Option<String>,
+    /// tcp, syslog: the port to listen on (syslog default 5140, TCP and UDP).
+    #[serde(default)]
+    pub(crate) port: Option<u16>,
+    /// tcp, syslog: how a TCP stream is cut into messages: auto, newline, octet_counting (RFC 6587).
+    #[serde(default)]
+    pub(crate) framing: Option<String>,
+    /// tcp, syslog: longest message taken, bytes (default 1 MiB).
+    #[serde(default)]
+    pub(crate) max_message_bytes: Option<usize>,
+    /// tcp, syslog: TCP connections served at once (default 256).
+    #[serde(default)]
+    pub(crate) max_connections: Option<usize>,
+}
+
+/// A key, or several keys best first.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    /// One key.
+    One(String),
+    /// Keys, best first.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The keys, best first.
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(k) => vec![k],
+            OneOrMany::Many(ks) => ks,
+        }
+    }
+}
+
+impl RawSource {
+    /// The keys set in this section, by name: what a type's validation checks against its own keys.
+    pub(crate) fn keys_set(&self) -> Vec<&'static str> {
+        [
+            ("path", self.path.is_some()),
+            ("follow", self.follow),
+            ("max_lines_per_second", self.max_lines_per_second.is_some()),
+            ("bind", self.bind.is_some()),
+            ("grpc_port", self.grpc_port.is_some()),
+            ("http_port", self.http_port.is_some()),
+            ("transports", self.transports.is_some()),
+            ("grpc_max_request_bytes", self.grpc_max_request_bytes.is_some()),
+            ("http_max_request_bytes", self.http_max_request_bytes.is_some()),
+            ("retry_after", self.retry_after.is_some()),
+            ("durability", self.durability.is_some()),
+            ("wal_max_bytes", self.wal_max_bytes.is_some()),
+            ("dimensions", self.dimensions.is_some()),
+            ("format", self.format.is_some()),
+            ("service", self.service.is_some()),
+            ("fields", self.fields.is_some()),
+            ("latency_unit", self.latency_unit.is_some()),
+            ("message_format", self.message_format.is_some()),
+            ("port", self.port.is_some()),
+            ("framing", self.framing.is_some()),
+            ("max_message_bytes", self.max_message_bytes.is_some()),
+            ("max_connections", self.max_connections.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
 }
 
 /// `[windows]`.

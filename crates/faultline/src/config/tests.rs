@@ -264,3 +264,51 @@ fn a_bad_detector_value_type_names_its_line() {
     let errs = parse("\n[[detectors.signal.memory]]\nkind = \"baseline\"\nsides = \"upward\"\n").unwrap_err();
     assert!(errs[0].starts_with("line 4:"), "{errs:?}");
 }
+
+const BROKEN_STREAMS: &str = r#"[sources.logs]
+type = "syslog"
+path = "/var/log/syslog"
+framing = "lines"
+
+[sources.lines]
+type = "tcp"
+format = "yaml"
+
+[sources.web]
+type = "stdin"
+port = 9000
+
+[sources.events]
+type = "file"
+path = "e.jsonl"
+latency_unit = "ms"
+"#;
+
+#[test]
+fn every_error_of_broken_line_sources_with_its_line() {
+    let errs = parse_with_env(BROKEN_STREAMS, &|_| None).unwrap_err();
+    insta::assert_snapshot!(render_errors("streams.toml", &errs));
+}
+
+#[test]
+fn tcp_sources_listen_where_configured() {
+    let text = r#"
+[sources.lines]
+type = "tcp"
+bind = "0.0.0.0"
+port = 7000
+framing = "octet_counting"
+max_connections = 4
+"#;
+    let spec = parse_with_env(text, &|_| None).unwrap();
+    match spec.sources[0].kind.clone() {
+        SourceKind::Stream { tcp, udp, framing, max_connections, format, .. } => {
+            assert_eq!(tcp.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:7000"));
+            assert_eq!(udp, None, "a tcp source has no UDP");
+            assert_eq!(framing, faultline_ingest::Framing::OctetCounting);
+            assert_eq!(max_connections, 4);
+            assert_eq!(format.format, faultline_ingest::LineFormat::Event, "event JSON unless told");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -9,10 +9,12 @@ use faultline_core::watermark::Timing;
 use faultline_core::wire::{DecoderConfig, MAX_DIMS};
 use faultline_core::{DurationMs, WindowSpec};
 
+use faultline_ingest::{FormatOptions, LineFormat};
+
 use super::raw::{RawConfig, RawSource};
 use super::{
-    AdminSpec, ConfigError, Emit, OtlpSpec, PipelineSpec, RuntimeSpec, SinkKind, SinkSpec, SourceKind, SourceSpec,
-    StateSpec,
+    AdminSpec, ConfigError, Emit, FormatSpec, OtlpSpec, PipelineSpec, RuntimeSpec, SinkKind, SinkSpec, SourceKind,
+    SourceSpec, StateSpec,
 };
 use crate::config::locate::Locator;
 
@@ -127,32 +129,161 @@ pub(crate) fn validate(
     }
 }
 
+/// The keys each source type takes (beside `type`).
+const FORMAT_KEYS: &[&str] = &["format", "service", "fields", "latency_unit", "message_format"];
+const FILE_KEYS: &[&str] = &["path", "follow", "max_lines_per_second"];
+const STREAM_KEYS: &[&str] = &["bind", "port", "framing", "max_message_bytes", "max_connections"];
+const SYSLOG_KEYS: &[&str] = &["transports"];
+const OTLP_KEYS: &[&str] = &[
+    "bind",
+    "grpc_port",
+    "http_port",
+    "transports",
+    "grpc_max_request_bytes",
+    "http_max_request_bytes",
+    "retry_after",
+    "durability",
+    "wal_max_bytes",
+    "dimensions",
+];
+/// The source types.
+const SOURCE_TYPES: &[&str] = &["file", "stdin", "tcp", "syslog", "otlp"];
+
+/// Default port of a syslog source, TCP and UDP (514 needs root).
+pub(crate) const SYSLOG_PORT: u16 = 5140;
+
 fn sources(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SourceSpec> {
     let mut out = Vec::new();
     for (name, s) in &raw.sources {
-        match s.kind.as_str() {
-            "file" => match &s.path {
-                Some(p) => out.push(SourceSpec {
-                    name: name.clone(),
-                    kind: SourceKind::File {
+        let kind = s.kind.as_str();
+        let allowed: Vec<&str> = match kind {
+            "file" => [FILE_KEYS, FORMAT_KEYS].concat(),
+            "stdin" => FORMAT_KEYS.to_vec(),
+            "tcp" => [STREAM_KEYS, FORMAT_KEYS].concat(),
+            "syslog" => [STREAM_KEYS, SYSLOG_KEYS, FORMAT_KEYS].concat(),
+            "otlp" => OTLP_KEYS.to_vec(),
+            other => {
+                c.error(
+                    &format!("sources.{name}.type"),
+                    format!("unknown source type `{other}` (known: {})", SOURCE_TYPES.join(", ")),
+                );
+                continue;
+            }
+        };
+        let strays: Vec<&str> = s.keys_set().into_iter().filter(|k| !allowed.contains(k)).collect();
+        for key in &strays {
+            c.error(
+                &format!("sources.{name}.{key}"),
+                format!("is not a key of a {kind} source (its keys: {})", allowed.join(", ")),
+            );
+        }
+        let spec = match kind {
+            "file" => {
+                let format = line_format(name, s, "event", c);
+                match &s.path {
+                    Some(p) => format.map(|format| SourceKind::File {
                         path: PathBuf::from(p),
                         follow: s.follow,
                         max_lines_per_second: s.max_lines_per_second.filter(|n| *n > 0),
-                    },
-                }),
-                None => c.error(&format!("sources.{name}"), "a file source needs `path`".into()),
-            },
-            "otlp" => {
-                if let Some(spec) = otlp(name, s, raw, c) {
-                    out.push(SourceSpec { name: name.clone(), kind: SourceKind::Otlp(spec) });
+                        format,
+                    }),
+                    None => {
+                        c.error(&format!("sources.{name}"), "a file source needs `path`".into());
+                        None
+                    }
                 }
             }
-            other => {
-                c.error(&format!("sources.{name}.type"), format!("unknown source type `{other}` (known: file, otlp)"))
-            }
+            "stdin" => line_format(name, s, "event", c).map(|format| SourceKind::Stdin { format }),
+            "tcp" | "syslog" => stream(name, s, kind, c),
+            _ => otlp(name, s, raw, c).map(SourceKind::Otlp),
+        };
+        if let Some(kind) = spec {
+            out.push(SourceSpec { name: name.clone(), kind });
         }
     }
     out
+}
+
+/// The line format of a line source (`default` when `format` is not set).
+fn line_format(name: &str, s: &RawSource, default: &str, c: &mut Checker<'_>) -> Option<FormatSpec> {
+    let options = FormatOptions {
+        format: s.format.clone().unwrap_or_else(|| default.to_string()),
+        service: s.service.clone(),
+        fields: s.fields.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_vec())).collect(),
+        latency_unit: s.latency_unit.clone(),
+        message_format: s.message_format.clone(),
+    };
+    match LineFormat::from_options(&options) {
+        Ok(format) => Some(FormatSpec { format, service: s.service.clone() }),
+        Err(e) => {
+            c.error(&format!("sources.{name}.{}", e.key), e.message);
+            None
+        }
+    }
+}
+
+/// A `tcp` source (lines on TCP) or a `syslog` source (syslog on UDP and TCP).
+fn stream(name: &str, s: &RawSource, kind: &str, c: &mut Checker<'_>) -> Option<SourceKind> {
+    let path = |key: &str| format!("sources.{name}.{key}");
+    let syslog = kind == "syslog";
+    let format = line_format(name, s, if syslog { "syslog" } else { "event" }, c);
+    let mut ok = true;
+    let bind_text = s.bind.as_deref().unwrap_or("127.0.0.1");
+    let bind: Option<IpAddr> = bind_text.parse().ok();
+    if bind.is_none() {
+        c.error(&path("bind"), format!("`{bind_text}` is not an IP address such as 127.0.0.1"));
+        ok = false;
+    }
+    let port = match (s.port, syslog) {
+        (Some(p), _) => p,
+        (None, true) => SYSLOG_PORT,
+        (None, false) => {
+            c.error(&path("port"), "a tcp source needs `port` (0 picks a free one)".into());
+            ok = false;
+            0
+        }
+    };
+    let transports = s.transports.clone().unwrap_or_else(|| vec!["udp".into(), "tcp".into()]);
+    for t in &transports {
+        if t != "udp" && t != "tcp" {
+            c.error(&path("transports"), format!("`{t}` is not one of: udp, tcp"));
+            ok = false;
+        }
+    }
+    if transports.is_empty() {
+        c.error(&path("transports"), "serve at least one of: udp, tcp".into());
+        ok = false;
+    }
+    let framing = match s.framing.as_deref() {
+        None => faultline_ingest::Framing::Auto,
+        Some(f) => faultline_ingest::Framing::parse(f).unwrap_or_else(|| {
+            c.error(&path("framing"), format!("`{f}` is not one of: {}", faultline_ingest::Framing::NAMES.join(", ")));
+            ok = false;
+            faultline_ingest::Framing::Auto
+        }),
+    };
+    let mut bounded = |key: &str, v: Option<usize>, default: usize, max: usize| match v {
+        None => default,
+        Some(n) if (1..=max).contains(&n) => n,
+        Some(n) => {
+            c.error(&path(key), format!("must be between 1 and {max}, not {n}"));
+            ok = false;
+            default
+        }
+    };
+    let max_message_bytes =
+        bounded("max_message_bytes", s.max_message_bytes, faultline_ingest::MAX_LINE_BYTES, MAX_REQUEST_BYTES);
+    let max_connections = bounded("max_connections", s.max_connections, 256, 65_536);
+    let (bind, format) = (bind?, format?);
+    let on = |t: &str| (!syslog || transports.iter().any(|x| x == t)).then(|| SocketAddr::new(bind, port));
+    ok.then(|| SourceKind::Stream {
+        tcp: on("tcp"),
+        udp: if syslog { on("udp") } else { None },
+        framing,
+        max_message_bytes,
+        max_connections,
+        format,
+    })
 }
 
 /// Largest request size a config may set, bytes (1 GiB).
@@ -161,14 +292,6 @@ const MAX_REQUEST_BYTES: usize = 1 << 30;
 fn otlp(name: &str, s: &RawSource, raw: &RawConfig, c: &mut Checker<'_>) -> Option<OtlpSpec> {
     let path = |key: &str| format!("sources.{name}.{key}");
     let mut ok = true;
-    for (key, set) in
-        [("path", s.path.is_some()), ("follow", s.follow), ("max_lines_per_second", s.max_lines_per_second.is_some())]
-    {
-        if set {
-            c.error(&path(key), "is a file source's key; an otlp source has none".into());
-            ok = false;
-        }
-    }
     let bind_text = s.bind.as_deref().unwrap_or("127.0.0.1");
     let bind: Option<IpAddr> = bind_text.parse().ok();
     if bind.is_none() {

@@ -1,4 +1,4 @@
-//! The admin HTTP endpoint: `/healthz`, `/readyz`, `/metrics` and a page of links at `/`.
+//! The admin HTTP endpoint: `/healthz`, `/readyz`, `/metrics`, `/api/v1/ingest/errors` and a page of links at `/`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 
+use super::ingest_errors::IngestErrors;
 use super::metrics::{CHECKPOINT_AGE, Metrics, READY};
 
 /// What the handlers read.
@@ -20,6 +21,8 @@ pub(crate) struct AdminState {
     pub(crate) ready: AtomicBool,
     /// When the last checkpoint was written (process-monotonic), for its age.
     pub(crate) last_checkpoint: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The last rejected records of every source.
+    pub(crate) ingest_errors: IngestErrors,
     /// The pipeline's latest window end (signal points, incidents), read-only, for the SQL tables.
     pub(crate) snapshots: std::sync::OnceLock<faultline_core::pipeline::SnapshotCell>,
 }
@@ -33,8 +36,12 @@ impl AdminState {
 }
 
 /// The paths served, for the page of links and the deploy manifests' tests.
-pub(crate) const PATHS: &[(&str, &str)] =
-    &[("/healthz", "liveness"), ("/readyz", "readiness"), ("/metrics", "Prometheus metrics")];
+pub(crate) const PATHS: &[(&str, &str)] = &[
+    ("/healthz", "liveness"),
+    ("/readyz", "readiness"),
+    ("/metrics", "Prometheus metrics"),
+    ("/api/v1/ingest/errors", "the last rejected records of every source"),
+];
 
 /// The router.
 pub(crate) fn router(state: Arc<AdminState>) -> Router {
@@ -43,6 +50,10 @@ pub(crate) fn router(state: Arc<AdminState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/ingest/errors",
+            get(|State(s): State<Arc<AdminState>>| async move { Json(s.ingest_errors.reply()) }),
+        )
         .with_state(state)
 }
 

@@ -73,6 +73,7 @@ catalog! {
     CHECKPOINT_BYTES = "faultline_checkpoint_size_bytes", Gauge, "Size of the last checkpoint written, bytes.";
     CHECKPOINT_STALL = "faultline_checkpoint_stall_seconds", Gauge, "Time ingest stood still for the last checkpoint (barrier through every shard and state copy), seconds.";
     CHECKPOINTS_HELD = "faultline_checkpoints_held_total", Counter, "Checkpoints not written because a sink had not durably taken the output before them.";
+    SOURCE_REJECT_SAMPLE = "faultline_source_reject_sample_info", Gauge, "The latest rejected record of a source, by source and reason, with its stream, record number, error and first characters as labels (all samples: GET /api/v1/ingest/errors); the value is when it came, Unix seconds.";
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -94,6 +95,23 @@ impl Metrics {
     pub(crate) fn set(&self, def: &MetricDef, labels: &[(&'static str, &str)], value: f64) {
         let mut s = self.samples.lock().expect("metrics mutex poisoned");
         s.insert((def.name, owned(labels)), value);
+    }
+
+    /// Sets the one sample of `def` whose labels begin with `key`, replacing
+    /// any with other `extra` labels (an info metric whose text changes).
+    pub(crate) fn set_only(
+        &self,
+        def: &MetricDef,
+        key: &[(&'static str, &str)],
+        extra: &[(&'static str, &str)],
+        value: f64,
+    ) {
+        let mut s = self.samples.lock().expect("metrics mutex poisoned");
+        let key = owned(key);
+        s.retain(|(name, labels), _| *name != def.name || !labels.starts_with(&key));
+        let mut labels = key;
+        labels.extend(owned(extra));
+        s.insert((def.name, labels), value);
     }
 
     /// The current value of a sample (0 when never set).
@@ -121,7 +139,11 @@ impl Metrics {
                     out.push('{');
                     for (i, (k, val)) in labels.iter().enumerate() {
                         let sep = if i > 0 { "," } else { "" };
-                        let _ = write!(out, "{sep}{k}=\"{}\"", val.replace('\\', "\\\\").replace('"', "\\\""));
+                        let _ = write!(
+                            out,
+                            "{sep}{k}=\"{}\"",
+                            val.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+                        );
                     }
                     out.push('}');
                 }

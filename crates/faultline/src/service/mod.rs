@@ -3,6 +3,7 @@
 mod admin;
 pub(crate) mod checkpoint;
 mod demo;
+mod ingest_errors;
 mod metrics;
 pub(crate) mod output;
 mod processor;
@@ -21,7 +22,9 @@ pub(crate) use demo::demo;
 
 use faultline_core::SeriesRegistry;
 use faultline_ingest::otlp::{SpanMapping, WalConfig};
-use faultline_ingest::{FileSource, LineDecoder, OtlpConfig, OtlpSource, Source};
+use faultline_ingest::{
+    FileSource, LineDecoder, OtlpConfig, OtlpSource, ReaderSource, Source, StreamConfig, StreamSource,
+};
 
 use self::admin::AdminState;
 use self::runtime::StartOptions;
@@ -62,17 +65,36 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!spec.sources.is_empty(), "{}: no [sources.NAME] section: nothing to read", args.config.display());
     let sinks = spec.sinks.iter().map(SinkOut::open).collect::<anyhow::Result<Vec<_>>>()?;
     let batch_events = spec.runtime.batch_events;
-    // OTLP ports are bound before any thread starts, so a port in use fails the start.
+    // OTLP, TCP and UDP ports are bound before any thread starts, so a port in use fails the start.
     let sources = move |registry: &Arc<SeriesRegistry>, spec: &PipelineSpec| -> anyhow::Result<Vec<Box<dyn Source>>> {
         spec.sources
             .iter()
             .map(|s| {
                 Ok(match s.kind.clone() {
-                    SourceKind::File { path, follow, max_lines_per_second } => {
-                        let decoder = LineDecoder::new(registry.clone(), spec.decoder.clone());
+                    SourceKind::File { path, follow, max_lines_per_second, format } => {
+                        let decoder = LineDecoder::with_parser(registry.clone(), spec.decoder.clone(), format.parser());
                         let source = FileSource::new(&s.name, path, follow, decoder, runtime::wall_now)
                             .batch_events(batch_events)
                             .max_lines_per_second(max_lines_per_second);
+                        Box::new(source) as Box<dyn Source>
+                    }
+                    SourceKind::Stdin { format } => {
+                        let decoder = LineDecoder::with_parser(registry.clone(), spec.decoder.clone(), format.parser())
+                            .with_origin("stdin");
+                        let stdin = Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin()));
+                        Box::new(ReaderSource::new(&s.name, stdin, decoder, batch_events)) as Box<dyn Source>
+                    }
+                    SourceKind::Stream { tcp, udp, framing, max_message_bytes, max_connections, format } => {
+                        let decoder = LineDecoder::with_parser(registry.clone(), spec.decoder.clone(), format.parser());
+                        let config =
+                            StreamConfig { tcp, udp, framing, max_message_bytes, max_connections, batch_events };
+                        let source = StreamSource::bind(&s.name, config, decoder, runtime::wall_now)?;
+                        if let Some(a) = source.tcp_addr() {
+                            eprintln!("faultline: TCP lines on {a} (source {})", s.name);
+                        }
+                        if let Some(a) = source.udp_addr() {
+                            eprintln!("faultline: UDP datagrams on {a} (source {})", s.name);
+                        }
                         Box::new(source) as Box<dyn Source>
                     }
                     SourceKind::Otlp(o) => {

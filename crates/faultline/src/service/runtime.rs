@@ -273,7 +273,19 @@ impl EngineLoop {
         }
         if let Some(first) = batch.errors.first() {
             let more = batch.rejects.total().saturating_sub(1);
-            tracing::warn!(source = %name, error = %first, more, "rejected lines");
+            tracing::warn!(source = %name, error = %first, more, "rejected records");
+            let now = wall_now();
+            self.admin.ingest_errors.add(&name, &batch.errors, now);
+            // The latest sample of each reason, as an info metric.
+            for s in &batch.errors {
+                let record = s.error.line.to_string();
+                m.set_only(
+                    SOURCE_REJECT_SAMPLE,
+                    &[("source", &name), ("reason", s.error.reason.as_str())],
+                    &[("origin", &s.origin), ("record", &record), ("detail", &s.error.detail), ("excerpt", &s.excerpt)],
+                    now.0 as f64 / 1000.0,
+                );
+            }
         }
         self.flush(out);
     }

@@ -167,6 +167,29 @@ fn endpoints_answer_counters_follow_the_input_and_sigterm_exits_0() {
     for n in catalog_names() {
         assert!(text_later.contains(&format!("# TYPE {n} ")), "{n} missing from /metrics");
     }
+    // The bad lines themselves, newest first, with where they were and why.
+    let (status, body) = get(&addr, "/api/v1/ingest/errors");
+    assert_eq!(status, 200, "{body}");
+    let errors: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let app = &errors["sources"][0];
+    assert_eq!(app["source"], "app", "{body}");
+    let reasons: Vec<&str> = app["samples"].as_array().unwrap().iter().map(|s| s["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["negative", "unknown_kind", "missing_field", "invalid_json", "invalid_json"], "{body}");
+    let oldest = &app["samples"][4];
+    assert_eq!(oldest["excerpt"], "this is not json", "{body}");
+    assert_eq!(oldest["origin"], events.display().to_string(), "{body}");
+    let line_no = input.text.lines().position(|l| l == "this is not json").unwrap() + 1;
+    assert_eq!(oldest["record"], line_no, "{body}");
+    let info = all
+        .keys()
+        .find(|k| k.starts_with("faultline_source_reject_sample_info{source=\"app\",reason=\"negative\""))
+        .unwrap_or_else(|| panic!("the latest sample per reason in /metrics: {text_later}"));
+    assert!(info.contains("latency_ms"), "{info}");
+    assert_eq!(
+        all.keys().filter(|k| k.starts_with("faultline_source_reject_sample_info")).count(),
+        4,
+        "one sample per source and reason: {text_later}"
+    );
     let delivered = all["faultline_sink_deliveries_total{sink=\"signals\"}"];
     let evaluated = all["faultline_detector_evaluations_total"];
 
