@@ -15,8 +15,11 @@
 //! - `process.memory.usage` is `memory.usage`; `*.memory.utilization` is `memory.utilization`.
 //! - Any other gauge or sum is a gauge of its own name.
 //! - Cumulative points become deltas per stream (resource, metric, attributes); a stream's
-//!   first point is its baseline and emits nothing; a new start time or a count going down is
-//!   a reset, after which the point counts from zero.
+//!   first point is its baseline and emits nothing, unless the receiver already follows that
+//!   metric of that service and the new stream's start time is no earlier than the latest point
+//!   seen of it (a new attribute set, say the first 5xx, that began since: all of its count is
+//!   new, as SDKs start a new set's count at the previous collection); a new start time or a
+//!   count going down is a reset, after which the point counts from zero.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -49,15 +52,36 @@ enum Last {
 #[derive(Debug, Default)]
 pub struct Streams {
     last: HashMap<String, Last>,
+    /// Per service and metric, the latest point time seen of any of its streams and the one before.
+    followed: HashMap<String, (u64, u64)>,
 }
 
 impl Streams {
     fn remember(&mut self, key: String, last: Last) -> Option<Last> {
         if self.last.len() >= MAX_STREAMS && !self.last.contains_key(&key) {
             self.last.clear();
+            self.followed.clear();
         }
         self.last.insert(key, last)
     }
+
+    /// Notes a cumulative point of `metric` (service and name) at `time`; whether a stream
+    /// whose first point this is, started at `start`, began since the receiver followed the
+    /// metric: at or after its latest collection before this point's (then its whole count is new).
+    fn began_since(&mut self, metric: String, start: u64, time: u64) -> bool {
+        let (latest, before) = self.followed.entry(metric).or_insert((0, 0));
+        // Points of one collection share its time: compare with the collection before it.
+        let earlier = if time == *latest { *before } else { *latest };
+        if time > *latest {
+            *before = *latest;
+            *latest = time;
+        }
+        earlier > 0 && earlier < time && start >= earlier
+    }
+}
+
+fn metric_key(service: &str, metric: &str) -> String {
+    format!("{service}\u{1}{metric}")
 }
 
 fn stream_key(service: &str, metric: &str, attrs: &[KeyValue]) -> String {
@@ -214,9 +238,11 @@ pub fn map_metrics(
                             let key = stream_key(&service, &m.name, &p.attributes);
                             let Some(delta) = delta_counts(
                                 streams,
+                                metric_key(&service, &m.name),
                                 key,
                                 h.aggregation_temporality,
                                 p.start_time_unix_nano,
+                                p.time_unix_nano,
                                 &p.bucket_counts,
                                 0,
                             ) else {
@@ -255,9 +281,11 @@ pub fn map_metrics(
                             let key = format!("{}\u{2}{}", stream_key(&service, &m.name, &p.attributes), pos.offset);
                             let Some((delta, zero)) = delta_counts(
                                 streams,
+                                metric_key(&service, &m.name),
                                 key,
                                 h.aggregation_temporality,
                                 p.start_time_unix_nano,
+                                p.time_unix_nano,
                                 &pos.bucket_counts,
                                 p.zero_count,
                             ) else {
@@ -312,18 +340,22 @@ pub fn map_metrics(
 }
 
 /// The new counts of a histogram point (all of them for a delta point), `None` for a
-/// cumulative stream's first point (its baseline).
+/// cumulative stream's first point when it is a baseline (see the module doc).
+#[allow(clippy::too_many_arguments)]
 fn delta_counts(
     streams: &mut Streams,
+    metric: String,
     key: String,
     temporality: i32,
     start: u64,
+    time: u64,
     counts: &[u64],
     zero: u64,
 ) -> Option<(Vec<u64>, u64)> {
     if temporality != CUMULATIVE {
         return Some((counts.to_vec(), zero));
     }
+    let began_since = streams.began_since(metric, start, time);
     let prev = streams.remember(key, Last::Counts { start, counts: counts.to_vec(), zero });
     match prev {
         Some(Last::Counts { start: s, counts: old, zero: oz })
@@ -333,6 +365,7 @@ fn delta_counts(
         }
         // A reset (new start, fewer counts): everything since the new start is new.
         Some(_) => Some((counts.to_vec(), zero)),
+        None if began_since => Some((counts.to_vec(), zero)),
         None => None,
     }
 }
@@ -360,10 +393,12 @@ fn number_point(
     }
     if cumulative.is_some() {
         let key = stream_key(service, &m.name, &p.attributes);
+        let began_since = streams.began_since(metric_key(service, &m.name), p.start_time_unix_nano, p.time_unix_nano);
         let prev = streams.remember(key, Last::Value { start: p.start_time_unix_nano, value });
         value = match prev {
             Some(Last::Value { start, value: old }) if start == p.start_time_unix_nano && old <= value => value - old,
             Some(_) => value,
+            None if began_since => value,
             None => return,
         };
     }

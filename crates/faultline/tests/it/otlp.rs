@@ -201,13 +201,7 @@ fn after_sigkill_every_acknowledged_span_is_counted_once_from_the_write_ahead_lo
 
     let (mut child, (_, _, http)) = start();
     // A later span of another service moves the watermark past every window of the run.
-    let later = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-        + 60_000_000_000)
-        .to_string();
-    let closer = format!(
-        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"clock"}}}}]}},"scopeSpans":[{{"spans":[{{"name":"tick","kind":2,"startTimeUnixNano":"{later}","endTimeUnixNano":"{later}"}}]}}]}}]}}"#
-    );
-    assert_eq!(post_json(&http, "/v1/traces", &closer), 200);
+    close_windows(&http);
     std::thread::sleep(Duration::from_millis(500));
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
@@ -216,4 +210,85 @@ fn after_sigkill_every_acknowledged_span_is_counted_once_from_the_write_ahead_lo
         std::fs::read_to_string(&signals).unwrap().lines().map(str::to_string).collect();
     let counted = requests_counted(&lines, "payments");
     assert!((counted - spans as f64).abs() < 1e-6, "counted {counted} of {spans} acknowledged spans");
+}
+
+/// Closes every window of a run: a span of another service a minute after now, over OTLP/JSON.
+fn close_windows(http: &str) {
+    let later = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        + 60_000_000_000)
+        .to_string();
+    let closer = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"clock"}}}}]}},"scopeSpans":[{{"spans":[{{"name":"tick","kind":2,"startTimeUnixNano":"{later}","endTimeUnixNano":"{later}"}}]}}]}}]}}"#
+    );
+    assert_eq!(post_json(http, "/v1/traces", &closer), 200);
+}
+
+/// The SDK's metrics and logs of the same service, over both transports: the pool gauge runs near
+/// full in the burst, a metrics-only route's histogram becomes its requests, and error logs make
+/// the error rate of the service's `logs` series.
+#[test]
+fn an_sdk_services_metrics_and_logs_become_its_pool_requests_and_error_logs() {
+    let shipped = std::fs::read_to_string(repo("pipelines/otlp.toml")).unwrap();
+    for transport in ["grpc", "http"] {
+        let dir = tempfile::tempdir().unwrap();
+        let signals = dir.path().join("signals.jsonl");
+        let config = shipped_on_free_ports(&shipped, dir.path())
+            + &format!("\n[sinks.signals]\ntype = \"file\"\npath = \"{}\"\nemit = \"signals\"\n", signals.display());
+        let cfg = dir.path().join("otlp.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let mut child = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (admin, grpc, http) = addresses(&mut child);
+        let endpoint = if transport == "grpc" { format!("http://{grpc}") } else { format!("http://{http}") };
+        let out = Command::new(python())
+            .arg(repo("scripts/otel/payments.py"))
+            .args([transport, &endpoint, "300", "20", "metrics,logs"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let logs = &report["logs"];
+        assert_eq!(logs["acknowledged"], logs["records"], "{transport}: {report}");
+        assert!(logs["errors"].as_u64().unwrap() > 10, "{report}");
+        let points = report["metrics"]["acknowledged"].as_u64().unwrap();
+        assert!(points >= 30 * 4, "{transport}: every collection's pool and histogram points: {report}");
+        assert_eq!(report["metrics"]["failed"], 0, "{report}");
+        close_windows(&http);
+        std::thread::sleep(Duration::from_millis(500));
+        let (_, metrics) = get(&admin, "/metrics");
+        assert_eq!(
+            metric(&metrics, "faultline_source_events_rejected_total"),
+            0.0,
+            "{transport}: nothing the SDK sends is rejected: {metrics}"
+        );
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        assert!(wait_exit(&mut child, Duration::from_secs(20)).success(), "{transport}");
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&signals)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &serde_json::Value| v["service"] == "payments")
+            .collect();
+        let values = |pred: &dyn Fn(&serde_json::Value) -> bool, signal: &str| -> Vec<f64> {
+            lines.iter().filter(|v| v["signal"] == signal && pred(v)).filter_map(|v| v["value"].as_f64()).collect()
+        };
+        let pool = values(&|_| true, "pool_saturation");
+        assert!(pool.len() >= 25, "{transport}: a pool reading per window: {pool:?}");
+        let full = pool.iter().filter(|v| **v >= 0.9).count();
+        assert!((4..pool.len() / 2).contains(&full), "{transport}: near full only in the burst: {pool:?}");
+        // 50 a step: 5 a second in every window of the play (the stream's first point is its
+        // baseline), none in the empty windows after it.
+        let refund = values(&|v| v["operation"] == "GET /refund", "request_rate");
+        assert!(refund.iter().all(|r| *r == 5.0 || *r == 0.0), "{transport}: {refund:?}");
+        assert!(refund.iter().filter(|r| **r == 5.0).count() >= 25, "{transport}: {refund:?}");
+        let log_errors = values(&|v| v["operation"] == "logs", "error_rate");
+        assert!(log_errors.iter().any(|e| *e > 0.5), "{transport}: the burst's error logs: {log_errors:?}");
+        assert!(log_errors.iter().filter(|e| **e == 0.0).count() > log_errors.len() / 2, "{log_errors:?}");
+    }
 }

@@ -153,6 +153,30 @@ fn cumulative_streams_become_deltas_with_a_baseline_and_resets() {
 }
 
 #[test]
+fn a_new_attribute_set_that_began_since_the_metric_was_followed_counts_in_full() {
+    let t = 1_795_197_610_000_000_000;
+    let mut r = Run::new();
+    assert!(r.map(&request(Some("pay"), vec![histogram(2, 7, vec![10, 0, 0], 200)])).0.is_empty(), "baseline");
+    // The next collection: the first 5xx, a new set whose count the SDK started at the
+    // previous collection, beside the 2xx set.
+    let later = |mut m: Metric| {
+        if let Some(metric::Data::Histogram(h)) = &mut m.data {
+            h.data_points[0].time_unix_nano = t + 10_000_000_000;
+        }
+        m
+    };
+    let (events, _) = r.map(&request(
+        Some("pay"),
+        vec![later(histogram(2, 7, vec![11, 0, 0], 200)), later(histogram(2, t, vec![0, 3, 0], 503))],
+    ));
+    assert_eq!(events.len(), 1 + 3, "the 2xx set's delta, and all of the set begun since");
+    // A set that began before the latest collection seen (it was there before, unseen): a baseline.
+    assert!(r.map(&request(Some("pay"), vec![later(histogram(2, 7, vec![4, 0, 0], 504))])).0.is_empty());
+    // Another service's first stream is its baseline, whatever its start.
+    assert!(r.map(&request(Some("shop"), vec![histogram(2, t, vec![4, 0, 0], 200)])).0.is_empty());
+}
+
+#[test]
 fn pool_cpu_memory_and_other_gauges() {
     let mut r = Run::new();
     let used =
