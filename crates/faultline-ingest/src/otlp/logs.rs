@@ -10,6 +10,9 @@
 //! - a record with `change.kind` (deploy, config, rollback; `change.id`, the body as text) is
 //!   also a change event, which probable causes read.
 //!
+//! The attribute keys of transactions and changes are configurable ([`LogAttributes`], the
+//! source's `[sources.NAME.log_attributes]`): each a list of keys, best first.
+//!
 //! The record's time is `time_unix_nano`, else `observed_time_unix_nano`.
 
 use faultline_core::wire::{Decoder, Fields as EventFields, ParseError, RecordKind, Ts};
@@ -25,12 +28,60 @@ pub const LOG_OPERATION: &str = "logs";
 /// `severity_number` of ERROR (SEVERITY_NUMBER_ERROR).
 const SEVERITY_ERROR: i32 = 17;
 
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref())
+/// The attribute keys a log record's transaction and change are read from, each best first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogAttributes {
+    /// A transaction's outcome (success, failed, declined): its presence makes the transaction.
+    pub outcome: Vec<String>,
+    /// A transaction's amount, in major units.
+    pub amount: Vec<String>,
+    /// A change's kind (deploy, config, rollback): its presence makes the change event.
+    pub change: Vec<String>,
+    /// A change's id.
+    pub change_id: Vec<String>,
 }
 
-fn text<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    match attr(attrs, key) {
+impl Default for LogAttributes {
+    fn default() -> Self {
+        let keys = |k: &str| vec![k.to_string()];
+        LogAttributes {
+            outcome: keys("transaction.outcome"),
+            amount: keys("transaction.amount"),
+            change: keys("change.kind"),
+            change_id: keys("change.id"),
+        }
+    }
+}
+
+impl LogAttributes {
+    /// The names `set` takes.
+    pub const NAMES: &'static [&'static str] = &["outcome", "amount", "change", "change_id"];
+
+    /// Reads `field` from `keys` (best first) instead of its conventional key.
+    pub fn set(&mut self, field: &str, keys: Vec<String>) -> Result<(), String> {
+        let slot = match field {
+            "outcome" => &mut self.outcome,
+            "amount" => &mut self.amount,
+            "change" => &mut self.change,
+            "change_id" => &mut self.change_id,
+            other => return Err(format!("`{other}` is not one of: {}", LogAttributes::NAMES.join(", "))),
+        };
+        if keys.is_empty() || keys.iter().any(String::is_empty) {
+            return Err(format!("`{field}` needs at least one attribute key, and no empty one"));
+        }
+        *slot = keys;
+        Ok(())
+    }
+}
+
+fn attr<'a>(attrs: &'a [KeyValue], keys: &[String]) -> Option<&'a any_value::Value> {
+    keys.iter().find_map(|key| {
+        attrs.iter().find(|kv| kv.key == *key).and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref())
+    })
+}
+
+fn text<'a>(attrs: &'a [KeyValue], keys: &[String]) -> Option<&'a str> {
+    match attr(attrs, keys) {
         Some(any_value::Value::StringValue(s)) => Some(s),
         _ => None,
     }
@@ -96,8 +147,9 @@ pub fn map_logs(
                     error: Some(error),
                     ..EventFields::default()
                 }];
-                if let Some(outcome) = text(&rec.attributes, "transaction.outcome") {
-                    let amount = match attr(&rec.attributes, "transaction.amount") {
+                let keys = &mapping.logs;
+                if let Some(outcome) = text(&rec.attributes, &keys.outcome) {
+                    let amount = match attr(&rec.attributes, &keys.amount) {
                         Some(any_value::Value::DoubleValue(d)) => Some(*d),
                         Some(any_value::Value::IntValue(i)) => Some(*i as f64),
                         _ => None,
@@ -115,13 +167,13 @@ pub fn map_logs(
                     Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
                     _ => None,
                 };
-                if let Some(change) = text(&rec.attributes, "change.kind") {
+                if let Some(change) = text(&rec.attributes, &keys.change) {
                     records.push(EventFields {
                         ts,
                         service: Some(service),
                         kind: Some(Ok(RecordKind::Change)),
                         change: Some(change),
-                        id: text(&rec.attributes, "change.id"),
+                        id: text(&rec.attributes, &keys.change_id),
                         text: body,
                         ..EventFields::default()
                     });
@@ -217,5 +269,59 @@ mod tests {
         assert!(matches!(&kinds[6].1, EventBody::Change(c) if c.id == "v2.3.1" && c.text == "raise gateway timeout"));
         assert_eq!(batch.events.len(), 7, "the bad record left nothing behind");
         assert_eq!(registry.key(batch.events[0].series).name.as_ref(), LOG_OPERATION);
+    }
+
+    #[test]
+    fn configured_attribute_keys_make_transactions_and_changes_best_first() {
+        let rec = |attrs: Vec<KeyValue>| LogRecord {
+            time_unix_nano: 1_795_197_600_000_000_000,
+            severity_number: 9,
+            attributes: attrs,
+            ..Default::default()
+        };
+        let req = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource { attributes: vec![kv("service.name", s("wallet"))], ..Default::default() }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![
+                        rec(vec![
+                            kv("payment.status", s("failed")),
+                            kv("payment.value", any_value::Value::IntValue(3)),
+                        ]),
+                        // The first key wins over the second.
+                        rec(vec![kv("txn.result", s("success")), kv("payment.status", s("failed"))]),
+                        // The conventional key is no longer read.
+                        rec(vec![kv("transaction.outcome", s("success"))]),
+                        rec(vec![kv("release.type", s("rollback")), kv("release.id", s("r-17"))]),
+                    ],
+                    ..Default::default()
+                }],
+                schema_url: String::new(),
+            }],
+        };
+        let mut keys = LogAttributes::default();
+        keys.set("outcome", vec!["txn.result".into(), "payment.status".into()]).unwrap();
+        keys.set("amount", vec!["payment.value".into()]).unwrap();
+        keys.set("change", vec!["release.type".into()]).unwrap();
+        keys.set("change_id", vec!["release.id".into()]).unwrap();
+        assert_eq!(
+            keys.clone().set("result", vec!["x".into()]).unwrap_err(),
+            "`result` is not one of: outcome, amount, change, change_id"
+        );
+        assert!(keys.clone().set("outcome", vec![]).is_err(), "no key at all is a mistake");
+        let registry = Arc::new(SeriesRegistry::new(100));
+        let mut decoder = Decoder::new(registry.clone(), DecoderConfig::default());
+        let mut batch = SourceBatch::default();
+        let mapping = SpanMapping::new(&[], &[]).with_log_attributes(keys);
+        let summary = map_logs(&req, &mut decoder, &mapping, None, &mut batch);
+        assert_eq!(summary.rejected, 0, "{:?}", summary.errors);
+        let bodies: Vec<EventBody> = batch.events.iter().map(|e| e.body.clone()).collect();
+        assert!(
+            matches!(&bodies[1], EventBody::Transaction(t) if t.outcome == Outcome::Failed && t.amount_minor == 300)
+        );
+        assert!(matches!(&bodies[3], EventBody::Transaction(t) if t.outcome == Outcome::Success));
+        assert!(matches!(bodies[4], EventBody::Request(_)), "no transaction from the conventional key");
+        assert!(matches!(&bodies[6], EventBody::Change(c) if c.id == "r-17"));
+        assert_eq!(bodies.len(), 7);
     }
 }

@@ -32,7 +32,7 @@ mod status;
 pub mod traces;
 pub mod wire;
 
-pub use logs::map_logs;
+pub use logs::{LogAttributes, map_logs};
 pub use metrics::map_metrics;
 pub use traces::{SpanMapping, TraceSummary, decode_traces, map_traces};
 

@@ -37,6 +37,8 @@ const ERRORS_KEPT: usize = 5;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpanMapping {
     dims: Vec<(String, Vec<String>)>,
+    /// Where log records carry transactions and changes.
+    pub(crate) logs: super::logs::LogAttributes,
 }
 
 impl SpanMapping {
@@ -67,7 +69,13 @@ impl SpanMapping {
                 (d.clone(), keys)
             })
             .collect();
-        SpanMapping { dims }
+        SpanMapping { dims, logs: super::logs::LogAttributes::default() }
+    }
+
+    /// The attribute keys log records carry transactions and changes in.
+    pub fn with_log_attributes(mut self, logs: super::logs::LogAttributes) -> SpanMapping {
+        self.logs = logs;
+        self
     }
 }
 

@@ -153,6 +153,8 @@ pub(crate) struct OtlpSpec {
     pub(crate) dimensions: Vec<(String, Vec<String>)>,
     /// `Some(max bytes)`: durability `wal`, the log under `state.directory/wal/NAME`.
     pub(crate) wal_max_bytes: Option<u64>,
+    /// Where log records carry transactions and changes.
+    pub(crate) log_attributes: faultline_ingest::otlp::LogAttributes,
 }
 
 /// Queue sizes between the runtime's stages.

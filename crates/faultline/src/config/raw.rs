@@ -88,6 +88,9 @@ pub(crate) struct RawSource {
     /// OTLP: per dimension, the span or resource attribute keys it is read from, best first.
     #[serde(default)]
     pub(crate) dimensions: Option<BTreeMap<String, Vec<String>>>,
+    /// OTLP: per log field (outcome, amount, change, change_id), the record attribute keys it is read from.
+    #[serde(default)]
+    pub(crate) log_attributes: Option<BTreeMap<String, OneOrMany>>,
     /// Lines: their format (`event`, `json`, `logfmt`, `nginx`, `apache`, `syslog`).
     #[serde(default)]
     pub(crate) format: Option<String>,
@@ -154,6 +157,7 @@ impl RawSource {
             ("durability", self.durability.is_some()),
             ("wal_max_bytes", self.wal_max_bytes.is_some()),
             ("dimensions", self.dimensions.is_some()),
+            ("log_attributes", self.log_attributes.is_some()),
             ("format", self.format.is_some()),
             ("service", self.service.is_some()),
             ("fields", self.fields.is_some()),

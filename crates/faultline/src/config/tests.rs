@@ -282,12 +282,31 @@ port = 9000
 type = "file"
 path = "e.jsonl"
 latency_unit = "ms"
+
+[sources.otel]
+type = "otlp"
+format = "json"
+grpc_port = 0
+http_port = 0
+
+[sources.otel.log_attributes]
+result = "payment.status"
 "#;
 
 #[test]
 fn every_error_of_broken_line_sources_with_its_line() {
     let errs = parse_with_env(BROKEN_STREAMS, &|_| None).unwrap_err();
     insta::assert_snapshot!(render_errors("streams.toml", &errs));
+}
+
+#[test]
+fn otlp_log_attributes_name_their_keys_best_first() {
+    let text = "[sources.otel]\ntype = \"otlp\"\n[sources.otel.log_attributes]\noutcome = [\"payment.status\", \"txn\"]\nchange = \"release.type\"\n";
+    let spec = parse_with_env(text, &|_| None).unwrap();
+    let SourceKind::Otlp(o) = &spec.sources[0].kind else { panic!("{:?}", spec.sources[0]) };
+    assert_eq!(o.log_attributes.outcome, ["payment.status", "txn"]);
+    assert_eq!(o.log_attributes.change, ["release.type"]);
+    assert_eq!(o.log_attributes.amount, ["transaction.amount"], "the others keep their conventional key");
 }
 
 #[test]

@@ -145,6 +145,7 @@ const OTLP_KEYS: &[&str] = &[
     "durability",
     "wal_max_bytes",
     "dimensions",
+    "log_attributes",
 ];
 /// The source types.
 const SOURCE_TYPES: &[&str] = &["file", "stdin", "tcp", "syslog", "otlp"];
@@ -174,7 +175,11 @@ fn sources(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SourceSpec> {
         for key in &strays {
             c.error(
                 &format!("sources.{name}.{key}"),
-                format!("is not a key of a {kind} source (its keys: {})", allowed.join(", ")),
+                format!(
+                    "is not a key of {} {kind} source (its keys: {})",
+                    if kind == "otlp" { "an" } else { "a" },
+                    allowed.join(", ")
+                ),
             );
         }
         let spec = match kind {
@@ -332,6 +337,13 @@ fn otlp(name: &str, s: &RawSource, raw: &RawConfig, c: &mut Checker<'_>) -> Opti
             ok = false;
         }
     }
+    let mut log_attributes = faultline_ingest::otlp::LogAttributes::default();
+    for (field, keys) in s.log_attributes.clone().unwrap_or_default() {
+        if let Err(e) = log_attributes.set(&field, keys.into_vec()) {
+            c.error(&format!("sources.{name}.log_attributes.{field}"), e);
+            ok = false;
+        }
+    }
     let has_state = raw.state.directory.is_some();
     let wal_max_bytes = match s.durability.as_deref() {
         None if has_state => Some(s.wal_max_bytes.unwrap_or(DEFAULT_WAL_MAX_BYTES)),
@@ -369,6 +381,7 @@ fn otlp(name: &str, s: &RawSource, raw: &RawConfig, c: &mut Checker<'_>) -> Opti
         retry_after,
         dimensions,
         wal_max_bytes,
+        log_attributes,
     })
 }
 

@@ -104,7 +104,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                             grpc_max_bytes: o.grpc_max_bytes,
                             http_max_bytes: o.http_max_bytes,
                             retry_after: Duration::from_millis(o.retry_after.0.max(0) as u64),
-                            mapping: SpanMapping::new(&spec.decoder.dims, &o.dimensions),
+                            mapping: SpanMapping::new(&spec.decoder.dims, &o.dimensions)
+                                .with_log_attributes(o.log_attributes.clone()),
                             wal: o.wal_max_bytes.zip(spec.state.directory.as_ref()).map(|(max_bytes, dir)| WalConfig {
                                 dir: dir.join("wal").join(&s.name),
                                 max_bytes,
