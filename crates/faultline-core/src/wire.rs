@@ -82,6 +82,11 @@ impl Decoder {
         &self.registry
     }
 
+    /// The settings, so a format's parser knows which keys are dimensions.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
     /// Decodes one line, appending its events (one, or two for a request to a
     /// `peer`) to `out`. `processing_now` enables the future-horizon check.
     pub fn decode_line(
