@@ -7,6 +7,8 @@
 //! - `event`: the event JSON of DESIGN.md, one object per line.
 //! - `json`: JSON logs, fields found through a [`FieldMap`] (`json.rs`).
 //! - `logfmt`: `key=value key="quoted \"value\"" flag` lines, the same [`FieldMap`] (`logfmt.rs`).
+//! - `nginx`, `apache`: the combined (or common) access log, with the request
+//!   time after it (`access.rs`, `nginx.rs`, `apache.rs`; operations named by `route.rs`).
 //!
 //! Mapped log lines (json, logfmt) follow the OTLP logs mapping
 //! (`otlp/logs.rs`): a line is a request of its service's `logs` operation
@@ -32,10 +34,14 @@ use faultline_core::{Event, Millis, RejectReason};
 
 pub use field_map::{FieldMap, MappedField};
 
+mod access;
+mod apache;
 mod field_map;
 mod json;
 mod logfmt;
+mod nginx;
 mod record;
+mod route;
 
 #[cfg(test)]
 mod tests;
@@ -59,16 +65,26 @@ pub enum LineFormat {
         /// The unit of the mapped latency.
         latency_unit: LatencyUnit,
     },
+    /// nginx's combined access log, then `$request_time` and `$upstream_response_time`.
+    Nginx {
+        /// The unit of the request times (seconds unless configured).
+        latency_unit: LatencyUnit,
+    },
+    /// Apache's combined access log, then `%D` (microseconds unless configured).
+    Apache {
+        /// The unit of the request time.
+        latency_unit: LatencyUnit,
+    },
 }
 
 /// The unit of a latency a log line gives as a bare number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LatencyUnit {
-    /// Seconds (`s`).
+    /// Seconds (`s`): nginx's `$request_time`, Apache's `%T`.
     Seconds,
     /// Milliseconds (`ms`), the event JSON's unit.
     Millis,
-    /// Microseconds (`us`).
+    /// Microseconds (`us`): Apache's `%D`.
     Micros,
     /// Nanoseconds (`ns`).
     Nanos,
@@ -112,7 +128,7 @@ pub struct LogParser {
 
 impl LineFormat {
     /// The names `format` accepts.
-    pub const NAMES: &'static [&'static str] = &["event", "json", "logfmt"];
+    pub const NAMES: &'static [&'static str] = &["event", "json", "logfmt", "nginx", "apache"];
 
     /// The format `options` describe, checked: an unknown format or field name,
     /// an empty key, a unit that is none, a key the format does not read, an
@@ -129,6 +145,10 @@ impl LineFormat {
         let no_message_format = || match options.message_format {
             Some(_) => Err(err("message_format", format!("{} has no message format", options.format))),
             None => Ok(()),
+        };
+        let fixed_fields = |what: &str| match options.fields.is_empty() {
+            true => Ok(()),
+            false => Err(err("fields", format!("{what} has fixed fields; `fields` is for json and logfmt"))),
         };
         match options.format.as_str() {
             "" | "event" => {
@@ -153,6 +173,17 @@ impl LineFormat {
                 Ok(match options.format.as_str() {
                     "json" => LineFormat::Json { fields, latency_unit },
                     _ => LineFormat::Logfmt { fields, latency_unit },
+                })
+            }
+            "nginx" | "apache" => {
+                no_message_format()?;
+                fixed_fields("an access log")?;
+                if options.service.as_deref().is_none_or(str::is_empty) {
+                    return Err(err("service", "an access log names no service; set the service of its lines".into()));
+                }
+                Ok(match options.format.as_str() {
+                    "nginx" => LineFormat::Nginx { latency_unit: unit(LatencyUnit::Seconds)? },
+                    _ => LineFormat::Apache { latency_unit: unit(LatencyUnit::Micros)? },
                 })
             }
             other => Err(err("format", format!("unknown format `{other}` (known: {})", LineFormat::NAMES.join(", ")))),
@@ -255,6 +286,8 @@ impl LogParser {
 struct Scratch {
     /// The JSON walk's current key path (`http.response`).
     path: String,
+    /// An access log line's operation (`GET /users/:id`).
+    operation: String,
     /// The decoder's dimension names (kept here so a line's values can be
     /// looked up while the decoder is borrowed to emit).
     dims: Vec<String>,
@@ -286,6 +319,12 @@ fn decode_message(
         }
         LineFormat::Logfmt { fields, latency_unit } => {
             logfmt::decode(line, fields, *latency_unit, ctx, &scratch.dims, decoder, processing_now, out)
+        }
+        LineFormat::Nginx { latency_unit } => {
+            nginx::decode(line, *latency_unit, ctx, &mut scratch.operation, decoder, processing_now, out)
+        }
+        LineFormat::Apache { latency_unit } => {
+            apache::decode(line, *latency_unit, ctx, &mut scratch.operation, decoder, processing_now, out)
         }
         LineFormat::Event => decoder.decode_line(ctx.record, line.as_bytes(), processing_now, out),
     }

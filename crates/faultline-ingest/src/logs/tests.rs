@@ -86,7 +86,7 @@ fn options_are_checked_with_the_key_at_fault() {
         f(&mut o);
         o
     };
-    assert_eq!(bad(options("csv")), "format: unknown format `csv` (known: event, json, logfmt)");
+    assert_eq!(bad(options("csv")), "format: unknown format `csv` (known: event, json, logfmt, nginx, apache)");
     assert_eq!(
         bad(with("json", &|o| o.latency_unit = Some("min".into()))),
         "latency_unit: unknown unit `min` (known: s, ms, us, ns)"
@@ -101,10 +101,24 @@ fn options_are_checked_with_the_key_at_fault() {
         "message_format: logfmt has no message format"
     );
     assert_eq!(
+        bad(with("nginx", &|o| o.service = None)),
+        "service: an access log names no service; set the service of its lines"
+    );
+    assert_eq!(
+        bad(with("apache", &|o| o.fields.insert("ts".into(), vec![]).map_or((), |_| ()))),
+        "fields: an access log has fixed fields; `fields` is for json and logfmt"
+    );
+    assert_eq!(
         bad(with("event", &|o| o.latency_unit = Some("s".into()))),
         "latency_unit: the event format has its own field names; this key is for mapped formats"
     );
     let ok = |o: FormatOptions| LineFormat::from_options(&o).expect("valid");
+    assert_eq!(ok(options("nginx")), LineFormat::Nginx { latency_unit: LatencyUnit::Seconds });
+    assert_eq!(ok(options("apache")), LineFormat::Apache { latency_unit: LatencyUnit::Micros });
+    assert_eq!(
+        ok(with("apache", &|o| o.latency_unit = Some("s".into()))),
+        LineFormat::Apache { latency_unit: LatencyUnit::Seconds }
+    );
     assert_eq!(ok(FormatOptions::default()), LineFormat::Event);
 }
 
@@ -128,6 +142,11 @@ fn error_messages() {
         ("json", r#"["not", "an", "object"]"#),
         ("logfmt", r#"ts=1795197600000 msg="never closed"#),
         ("logfmt", "just some words"),
+        ("nginx", r#"203.0.113.9 - - 20/Nov/2026:18:00:00 +0000 "GET / HTTP/1.1" 200 5"#),
+        ("nginx", r#"203.0.113.9 - - [20/Nov/2026:25:00:00 +0000] "GET / HTTP/1.1" 200 5"#),
+        ("nginx", r#"203.0.113.9 - - [20/Nov/2026:18:00:00 +0000] "GET / HTTP/1.1" OK 5"#),
+        ("nginx", r#"203.0.113.9 - - [20/Nov/2026:18:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "ua" rt=fast"#),
+        ("apache", r#"203.0.113.9 - - [20/Nov/2026:18:00:00 +0000] "GET / HTTP/1.1 200 5"#),
     ] {
         let mut h = Harness::of(format);
         cases.push(format!("{format:7} {line}\n        => {}", h.line(line)));
@@ -168,6 +187,7 @@ fn format_text() -> impl Strategy<Value = String> {
     prop_oneof![
         r#"[\{\}\[\]":,0-9a-z.\\ -]{0,80}"#,
         r#"[<>0-9A-Za-z :\[\]"=./+-]{0,120}"#,
+        r#"[0-9.]{1,15} - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}\] "[A-Z]{0,4} [/a-z0-9?]{0,12} HTTP/1.1" [0-9]{3} [0-9-]{1,4}( "[^"]{0,5}"){0,2}( [0-9.,:=a-z -]{0,12}){0,3}"#,
         r#"(([a-z_.@]{1,10})=("[^"]{0,8}"|[0-9a-zA-Z.:-]{0,12}) ?){0,8}"#,
     ]
 }
@@ -177,14 +197,14 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(line in prop::collection::vec(any::<u8>(), 0..300)) {
-        for format in ["json", "logfmt"] {
+        for format in ["json", "logfmt", "nginx", "apache"] {
             fuzz(format, &line)?;
         }
     }
 
     #[test]
     fn format_like_text_never_panics(line in format_text()) {
-        for format in ["json", "logfmt"] {
+        for format in ["json", "logfmt", "nginx", "apache"] {
             fuzz(format, line.as_bytes())?;
         }
     }
@@ -284,11 +304,36 @@ impl Req {
             self.status
         )
     }
+
+    fn nginx_line(&self) -> String {
+        let secs = self.ts.0.div_euclid(1000) * 1000;
+        let t = Millis(secs).to_string();
+        // 2026-11-20T18:00:00.000Z → 20/Nov/2026:18:00:00 +0000
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let month = months[t[5..7].parse::<usize>().expect("month") - 1];
+        let time_local = format!("{}/{month}/{}:{} +0000", &t[8..10], &t[0..4], &t[11..19]);
+        let region = self.region.as_ref().map_or(String::new(), |r| format!(" region={r}"));
+        let rt = f64::from(self.latency_ms) / 1000.0;
+        let trailer = if self.quoted {
+            format!(r#"rt={rt:.3} urt="0.001, 0.002"{region}"#)
+        } else {
+            format!("{rt:.3} 0.001, 0.002{region}")
+        };
+        format!(
+            r#"203.0.113.9 - - [{time_local}] "GET {}/{}?page=2 HTTP/1.1" {} 512 "-" "Mozilla/5.0 (X11)" {trailer}"#,
+            self.route(),
+            self.words.1,
+            self.status
+        )
+    }
 }
 
 fn decode_one(format: &str, line: &str) -> String {
     let mut opts = options(format);
     opts.service = None;
+    if format == "nginx" {
+        opts.service = Some("placeholder".into());
+    }
     let mut h = Harness::new(&opts, &["region"]);
     h.line(line)
 }
@@ -311,5 +356,17 @@ proptest! {
         let latency = f64::from(r.latency_ms) / 8.0;
         let want = decode_one("event", &r.event_line(&r.route(), latency, r.error_level));
         prop_assert_eq!(decode_one("logfmt", &r.logfmt_line()), want);
+    }
+
+    /// An nginx line and the event line saying the same make the same events
+    /// (the id in the path normalised away, the time to the second).
+    #[test]
+    fn nginx_lines_equal_event_lines(mut r in req()) {
+        r.service = "placeholder".into();
+        let line = r.nginx_line();
+        r.ts = Millis(r.ts.0.div_euclid(1000) * 1000);
+        let operation = format!("GET {}/:id", r.route());
+        let want = decode_one("event", &r.event_line(&operation, f64::from(r.latency_ms), false));
+        prop_assert_eq!(decode_one("nginx", &line), want);
     }
 }
