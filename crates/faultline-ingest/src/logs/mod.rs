@@ -9,8 +9,10 @@
 //! - `logfmt`: `key=value key="quoted \"value\"" flag` lines, the same [`FieldMap`] (`logfmt.rs`).
 //! - `nginx`, `apache`: the combined (or common) access log, with the request
 //!   time after it (`access.rs`, `nginx.rs`, `apache.rs`; operations named by `route.rs`).
+//! - `syslog`: RFC 5424 and RFC 3164 messages, the message part optionally in one
+//!   of the formats above (`message_format`, `syslog.rs`).
 //!
-//! Mapped log lines (json, logfmt) follow the OTLP logs mapping
+//! Mapped log lines (json, logfmt, syslog messages) follow the OTLP logs mapping
 //! (`otlp/logs.rs`): a line is a request of its service's `logs` operation
 //! ([`LOG_OPERATION`]), an error when its level is error or worse. Where they
 //! differ: a JSON or logfmt line may name its own operation, status and
@@ -42,6 +44,7 @@ mod logfmt;
 mod nginx;
 mod record;
 mod route;
+mod syslog;
 
 #[cfg(test)]
 mod tests;
@@ -74,6 +77,11 @@ pub enum LineFormat {
     Apache {
         /// The unit of the request time.
         latency_unit: LatencyUnit,
+    },
+    /// RFC 5424 or RFC 3164 syslog messages.
+    Syslog {
+        /// The format of the message part; `None`: every message is a `logs` request.
+        message_format: Option<Box<LineFormat>>,
     },
 }
 
@@ -116,8 +124,9 @@ pub struct FormatError {
 }
 
 /// Parses the lines of one stream in one format. Keeps what the stream
-/// carries across lines: its latest event time, and the buffers a parser
-/// reuses so that a line costs no allocation once warm.
+/// carries across lines: its latest event time (a syslog RFC 3164 date has
+/// no year; it is taken from the stream's time, not the wall clock), and the
+/// buffers a parser reuses so that a line costs no allocation once warm.
 #[derive(Debug)]
 pub struct LogParser {
     format: LineFormat,
@@ -128,7 +137,9 @@ pub struct LogParser {
 
 impl LineFormat {
     /// The names `format` accepts.
-    pub const NAMES: &'static [&'static str] = &["event", "json", "logfmt", "nginx", "apache"];
+    pub const NAMES: &'static [&'static str] = &["event", "json", "logfmt", "nginx", "apache", "syslog"];
+    /// The names `message_format` accepts.
+    pub const MESSAGE_FORMATS: &'static [&'static str] = &["json", "logfmt", "nginx", "apache"];
 
     /// The format `options` describe, checked: an unknown format or field name,
     /// an empty key, a unit that is none, a key the format does not read, an
@@ -142,8 +153,8 @@ impl LineFormat {
                 message: format!("unknown unit `{u}` (known: s, ms, us, ns)"),
             }),
         };
-        let no_message_format = || match options.message_format {
-            Some(_) => Err(err("message_format", format!("{} has no message format", options.format))),
+        let not_syslog = || match options.message_format {
+            Some(_) => Err(err("message_format", format!("only syslog has a message format, not {}", options.format))),
             None => Ok(()),
         };
         let fixed_fields = |what: &str| match options.fields.is_empty() {
@@ -167,7 +178,7 @@ impl LineFormat {
                 Ok(LineFormat::Event)
             }
             "json" | "logfmt" => {
-                no_message_format()?;
+                not_syslog()?;
                 let fields = FieldMap::from_options(&options.fields)?;
                 let latency_unit = unit(LatencyUnit::Millis)?;
                 Ok(match options.format.as_str() {
@@ -176,7 +187,7 @@ impl LineFormat {
                 })
             }
             "nginx" | "apache" => {
-                no_message_format()?;
+                not_syslog()?;
                 fixed_fields("an access log")?;
                 if options.service.as_deref().is_none_or(str::is_empty) {
                     return Err(err("service", "an access log names no service; set the service of its lines".into()));
@@ -185,6 +196,39 @@ impl LineFormat {
                     "nginx" => LineFormat::Nginx { latency_unit: unit(LatencyUnit::Seconds)? },
                     _ => LineFormat::Apache { latency_unit: unit(LatencyUnit::Micros)? },
                 })
+            }
+            "syslog" => {
+                let inner = match options.message_format.as_deref() {
+                    None => {
+                        fixed_fields("syslog without a message format")?;
+                        if options.latency_unit.is_some() {
+                            return Err(err("latency_unit", "syslog without a message format reads no latency".into()));
+                        }
+                        None
+                    }
+                    Some(f @ ("json" | "logfmt" | "nginx" | "apache")) => {
+                        // The message part's format, checked as if it were the source's
+                        // (less the access logs' `service`: the app name stands in).
+                        let inner = FormatOptions {
+                            format: f.to_string(),
+                            service: Some(options.service.clone().unwrap_or_else(|| "syslog".into())),
+                            fields: options.fields.clone(),
+                            latency_unit: options.latency_unit.clone(),
+                            message_format: None,
+                        };
+                        Some(Box::new(LineFormat::from_options(&inner)?))
+                    }
+                    Some(other) => {
+                        return Err(err(
+                            "message_format",
+                            format!(
+                                "unknown message format `{other}` (known: {})",
+                                LineFormat::MESSAGE_FORMATS.join(", ")
+                            ),
+                        ));
+                    }
+                };
+                Ok(LineFormat::Syslog { message_format: inner })
             }
             other => Err(err("format", format!("unknown format `{other}` (known: {})", LineFormat::NAMES.join(", ")))),
         }
@@ -242,7 +286,8 @@ impl LogParser {
 
     /// Decodes one line (without its line ending), appending its events to
     /// `out`. `record` numbers the line in its stream, for the error.
-    /// `processing_now` enables the future-horizon check.
+    /// `processing_now` enables the future-horizon check and dates an RFC 3164
+    /// message (which has no year) while the stream has no time of its own yet.
     pub fn decode(
         &mut self,
         record: u64,
@@ -257,6 +302,16 @@ impl LogParser {
         }
         let result = match &self.format {
             LineFormat::Event => decoder.decode_line(record, line, processing_now, out),
+            LineFormat::Syslog { message_format } => {
+                let line = utf8(record, line, RejectReason::Unparsed)?;
+                let frame = syslog::Frame {
+                    record,
+                    service: self.service.as_deref(),
+                    year_from: self.stream_time.or(processing_now),
+                    message_format: message_format.as_deref(),
+                };
+                syslog::decode(line, &frame, &mut self.scratch, decoder, processing_now, out)
+            }
             format => {
                 let reason = if matches!(format, LineFormat::Json { .. }) {
                     RejectReason::InvalidJson
@@ -294,7 +349,7 @@ struct Scratch {
 }
 
 /// What a line's parser takes from around the line: its number, the service of
-/// lines that name none, the time of lines that carry none.
+/// lines that name none, the time of lines that carry none (a syslog frame's).
 #[derive(Debug, Clone, Copy)]
 struct LineContext<'a> {
     record: u64,
@@ -302,7 +357,8 @@ struct LineContext<'a> {
     fallback_ts: Option<Millis>,
 }
 
-/// Decodes `line` in one of the mapped line formats (all but `event`).
+/// Decodes `line` in one of the line formats other than `event` and `syslog`
+/// (the formats a syslog message part may have).
 fn decode_message(
     format: &LineFormat,
     line: &str,
@@ -326,7 +382,12 @@ fn decode_message(
         LineFormat::Apache { latency_unit } => {
             apache::decode(line, *latency_unit, ctx, &mut scratch.operation, decoder, processing_now, out)
         }
-        LineFormat::Event => decoder.decode_line(ctx.record, line.as_bytes(), processing_now, out),
+        LineFormat::Event | LineFormat::Syslog { .. } => Err(ParseError {
+            line: ctx.record,
+            field: None,
+            reason: RejectReason::Unparsed,
+            detail: "a syslog message part is json, logfmt, nginx or apache".into(),
+        }),
     }
 }
 

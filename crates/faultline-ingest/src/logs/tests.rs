@@ -86,7 +86,7 @@ fn options_are_checked_with_the_key_at_fault() {
         f(&mut o);
         o
     };
-    assert_eq!(bad(options("csv")), "format: unknown format `csv` (known: event, json, logfmt, nginx, apache)");
+    assert_eq!(bad(options("csv")), "format: unknown format `csv` (known: event, json, logfmt, nginx, apache, syslog)");
     assert_eq!(
         bad(with("json", &|o| o.latency_unit = Some("min".into()))),
         "latency_unit: unknown unit `min` (known: s, ms, us, ns)"
@@ -98,7 +98,7 @@ fn options_are_checked_with_the_key_at_fault() {
     );
     assert_eq!(
         bad(with("logfmt", &|o| o.message_format = Some("json".into()))),
-        "message_format: logfmt has no message format"
+        "message_format: only syslog has a message format, not logfmt"
     );
     assert_eq!(
         bad(with("nginx", &|o| o.service = None)),
@@ -107,6 +107,14 @@ fn options_are_checked_with_the_key_at_fault() {
     assert_eq!(
         bad(with("apache", &|o| o.fields.insert("ts".into(), vec![]).map_or((), |_| ()))),
         "fields: an access log has fixed fields; `fields` is for json and logfmt"
+    );
+    assert_eq!(
+        bad(with("syslog", &|o| o.message_format = Some("cef".into()))),
+        "message_format: unknown message format `cef` (known: json, logfmt, nginx, apache)"
+    );
+    assert_eq!(
+        bad(with("syslog", &|o| o.latency_unit = Some("s".into()))),
+        "latency_unit: syslog without a message format reads no latency"
     );
     assert_eq!(
         bad(with("event", &|o| o.latency_unit = Some("s".into()))),
@@ -118,6 +126,14 @@ fn options_are_checked_with_the_key_at_fault() {
     assert_eq!(
         ok(with("apache", &|o| o.latency_unit = Some("s".into()))),
         LineFormat::Apache { latency_unit: LatencyUnit::Seconds }
+    );
+    let syslog_nginx = with("syslog", &|o| {
+        o.service = None;
+        o.message_format = Some("nginx".into());
+    });
+    assert_eq!(
+        ok(syslog_nginx),
+        LineFormat::Syslog { message_format: Some(Box::new(LineFormat::Nginx { latency_unit: LatencyUnit::Seconds })) }
     );
     assert_eq!(ok(FormatOptions::default()), LineFormat::Event);
 }
@@ -147,6 +163,7 @@ fn error_messages() {
         ("nginx", r#"203.0.113.9 - - [20/Nov/2026:18:00:00 +0000] "GET / HTTP/1.1" OK 5"#),
         ("nginx", r#"203.0.113.9 - - [20/Nov/2026:18:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "ua" rt=fast"#),
         ("apache", r#"203.0.113.9 - - [20/Nov/2026:18:00:00 +0000] "GET / HTTP/1.1 200 5"#),
+        ("syslog", "this is no syslog message"),
     ] {
         let mut h = Harness::of(format);
         cases.push(format!("{format:7} {line}\n        => {}", h.line(line)));
@@ -173,7 +190,11 @@ fn known_reason(e: &ParseError) -> bool {
 }
 
 fn fuzz(format: &str, line: &[u8]) -> Result<(), TestCaseError> {
-    let mut h = Harness::new(&options(format), &["region", "cloud.region"]);
+    let mut opts = options(format);
+    if format == "syslog" {
+        opts.message_format = None;
+    }
+    let mut h = Harness::new(&opts, &["region", "cloud.region"]);
     let mut out = Vec::new();
     match h.parser.decode(1, line, &mut h.decoder, Some(NOW), &mut out) {
         Ok(()) => prop_assert!(!out.is_empty()),
@@ -188,6 +209,7 @@ fn format_text() -> impl Strategy<Value = String> {
         r#"[\{\}\[\]":,0-9a-z.\\ -]{0,80}"#,
         r#"[<>0-9A-Za-z :\[\]"=./+-]{0,120}"#,
         r#"[0-9.]{1,15} - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}\] "[A-Z]{0,4} [/a-z0-9?]{0,12} HTTP/1.1" [0-9]{3} [0-9-]{1,4}( "[^"]{0,5}"){0,2}( [0-9.,:=a-z -]{0,12}){0,3}"#,
+        r#"<[0-9]{1,3}>(1 )?[A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} [a-z]{0,6} [a-z]{0,6}(\[[0-9]{1,3}\])?: [ -~]{0,30}"#,
         r#"(([a-z_.@]{1,10})=("[^"]{0,8}"|[0-9a-zA-Z.:-]{0,12}) ?){0,8}"#,
     ]
 }
@@ -197,18 +219,32 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(line in prop::collection::vec(any::<u8>(), 0..300)) {
-        for format in ["json", "logfmt", "nginx", "apache"] {
+        for format in ["json", "logfmt", "nginx", "apache", "syslog"] {
             fuzz(format, &line)?;
         }
     }
 
     #[test]
     fn format_like_text_never_panics(line in format_text()) {
-        for format in ["json", "logfmt", "nginx", "apache"] {
+        for format in ["json", "logfmt", "nginx", "apache", "syslog"] {
             fuzz(format, line.as_bytes())?;
         }
     }
 
+    #[test]
+    fn syslog_messages_of_every_format_never_panic(
+        header in r#"<[0-9]{1,3}>(1 2026-11-20T18:00:00Z h a - - - |Nov 20 18:00:00 h a: )"#,
+        body in format_text(),
+        inner in prop::sample::select(vec!["json", "logfmt", "nginx", "apache"]),
+    ) {
+        let mut opts = options("syslog");
+        opts.message_format = Some(inner.to_string());
+        let mut h = Harness::new(&opts, &["region"]);
+        let mut out = Vec::new();
+        if let Err(e) = h.parser.decode(1, format!("{header}{body}").as_bytes(), &mut h.decoder, Some(NOW), &mut out) {
+            prop_assert!(known_reason(&e), "{e:?}");
+        }
+    }
 }
 
 /// A request as a generator makes it: what every format can say.
