@@ -40,6 +40,27 @@ impl Millis {
         i64::try_from(nanos.div_euclid(1_000_000)).ok().map(Millis)
     }
 
+    /// The UTC time of a calendar date and time of day (for parsers of other
+    /// date forms, such as access logs' `10/Oct/2000:13:55:36`); `None` when a
+    /// part is out of range (month 13, 31 April, hour 24, second 60).
+    pub fn from_utc(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Option<Millis> {
+        let (m, d) = (i64::from(month), i64::from(day));
+        if !(0..=9999).contains(&year) || !(1..=12).contains(&m) || d < 1 || d > days_in_month(year, m) {
+            return None;
+        }
+        if hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        let secs = days_from_civil(year, m, d) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+        Some(Millis(secs * 1000))
+    }
+
+    /// The UTC calendar year and month (1–12) this time falls in.
+    pub fn utc_year_month(self) -> (i64, u32) {
+        let (y, m, _) = civil_from_days(self.0.div_euclid(86_400_000));
+        (y, m as u32)
+    }
+
     /// Formats as RFC 3339 UTC with milliseconds: `2026-11-20T18:00:00.120Z`.
     pub fn to_rfc3339(self) -> String {
         self.to_string()
@@ -190,6 +211,18 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_parts_agree_with_rfc3339() {
+        let t = Millis::parse_rfc3339("2000-10-10T13:55:36Z").unwrap();
+        assert_eq!(Millis::from_utc(2000, 10, 10, 13, 55, 36), Some(t));
+        assert_eq!(t.utc_year_month(), (2000, 10));
+        assert_eq!(Millis(-1).utc_year_month(), (1969, 12));
+        assert_eq!(Millis::from_utc(2024, 2, 29, 0, 0, 0).map(|t| t.utc_year_month()), Some((2024, 2)));
+        for bad in [(2023, 2, 29, 0, 0, 0), (2024, 13, 1, 0, 0, 0), (2024, 4, 31, 0, 0, 0), (2024, 1, 1, 24, 0, 0)] {
+            assert_eq!(Millis::from_utc(bad.0, bad.1, bad.2, bad.3, bad.4, bad.5), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn rfc3339_round_trips_with_millis() {

@@ -82,7 +82,7 @@ impl Decoder {
         &self.registry
     }
 
-    /// The settings.
+    /// The settings, so a format's parser knows which keys are dimensions.
     pub fn config(&self) -> &DecoderConfig {
         &self.config
     }

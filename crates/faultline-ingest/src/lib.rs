@@ -8,8 +8,34 @@
 //! so a restart resumes each partition where the restored state ends.
 //!
 //! Sources here: [`FileSource`] (a file read to its end, or followed like
-//! `tail -F`) and [`ReaderSource`] (any reader to its end: stdin, `replay`).
-//! OTLP, TCP/syslog and Kafka come with their issues, on the same contract.
+//! `tail -F`), [`ReaderSource`] (any reader to its end: stdin, `replay`) and
+//! [`OtlpSource`] (the OTLP receiver). TCP/UDP syslog and Kafka come with their
+//! issues, on the same contract.
+//!
+//! A line source reads its lines in one [`LineFormat`] (module [`logs`]): the
+//! event JSON of DESIGN.md, JSON logs and logfmt through a [`FieldMap`],
+//! nginx and Apache access logs, RFC 5424 / RFC 3164 syslog. A source's config
+//! ([`FormatOptions`]) is checked once by [`LineFormat::from_options`] (a
+//! [`FormatError`] names the key at fault); a [`LogParser`] then turns each line
+//! into the core's borrowed `Fields` and the core's event rules
+//! (`Decoder::emit`), so every format rejects for the same reasons:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use faultline_core::wire::{Decoder, DecoderConfig};
+//! use faultline_core::SeriesRegistry;
+//! use faultline_ingest::{FormatOptions, LogParser};
+//!
+//! let options = FormatOptions { format: "nginx".into(), service: Some("shop".into()), ..Default::default() };
+//! let mut parser = LogParser::from_options(&options)?;
+//! let mut decoder = Decoder::new(Arc::new(SeriesRegistry::new(1000)), DecoderConfig::default());
+//! let mut events = Vec::new();
+//! let line = r#"203.0.113.9 - - [20/Nov/2026:18:00:00 +0000] "GET /users/42 HTTP/1.1" 503 0 "-" "curl/8" 0.120"#;
+//! parser.decode(1, line.as_bytes(), &mut decoder, None, &mut events).expect("an access line");
+//! let key = decoder.registry().key(events[0].series);
+//! assert_eq!((&*key.service, &*key.name), ("shop", "GET /users/:id"));
+//! # Ok::<(), faultline_ingest::FormatError>(())
+//! ```
 
 mod decode;
 mod file;
@@ -25,7 +51,7 @@ pub use decode::LineDecoder;
 pub use faultline_core::Position;
 pub use file::FileSource;
 pub use line::MAX_LINE_BYTES;
-pub use logs::{FormatOptions, LineFormat, LogParser};
+pub use logs::{FieldMap, FormatError, FormatOptions, LatencyUnit, LineFormat, LogParser, MappedField};
 pub use otlp::{OtlpConfig, OtlpSource};
 pub use reader::ReaderSource;
 pub use source::{
