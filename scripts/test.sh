@@ -13,6 +13,8 @@ step() { printf '\n== %s (%ss)\n' "$*" "$(($(date +%s) - start))" >&2; }
 
 step "tools"
 command -v python3 >/dev/null || { apt-get update -q && apt-get install -yq python3; }
+# util-linux `logger`: the real syslog client of the log-stream tests.
+command -v logger >/dev/null || { apt-get update -q && apt-get install -yq bsdutils; }
 if ! command -v cargo-insta >/dev/null; then
   # Snapshot tests run through cargo-insta so orphaned snapshots fail the run.
   cargo install cargo-insta --locked --version '^1' --root "$CACHE" -q

@@ -7,6 +7,7 @@ mod demo;
 mod deploy;
 mod harness;
 mod load;
+mod logs;
 mod otlp;
 mod postmortem;
 mod service;

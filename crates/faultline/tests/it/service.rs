@@ -250,7 +250,7 @@ fn endpoints_answer_counters_follow_the_input_and_sigterm_exits_0() {
 
 #[test]
 fn check_config_accepts_shipped_pipelines_and_names_a_typo_line() {
-    for name in ["demo", "payments", "checkout"] {
+    for name in ["demo", "payments", "checkout", "otlp", "logs"] {
         let out =
             Command::new(bin()).arg("check-config").arg(repo(&format!("pipelines/{name}.toml"))).output().unwrap();
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
