@@ -35,6 +35,10 @@ pub struct Seen {
     pub faulted: u64,
     /// Faults still to answer with.
     pub faults: VecDeque<Fault>,
+    /// A delay before every answer (a slow receiver).
+    pub delay: Option<std::time::Duration>,
+    /// When each accepted event arrived.
+    pub arrived: Vec<std::time::Instant>,
 }
 
 /// A running fake PagerDuty.
@@ -174,6 +178,10 @@ pub fn check(v: &Value, keys: &BTreeSet<String>) -> Vec<String> {
 }
 
 async fn enqueue(State(fake): State<FakePagerDuty>, headers: HeaderMap, body: Bytes) -> Response {
+    let delay = fake.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).delay;
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     {
         let mut seen = fake.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(f) = seen.faults.pop_front() {
@@ -211,7 +219,11 @@ async fn enqueue(State(fake): State<FakePagerDuty>, headers: HeaderMap, body: By
         return refuse("Event object is invalid", errs);
     }
     let dedup = v["dedup_key"].clone();
-    fake.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).accepted.push(v);
+    {
+        let mut seen = fake.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.accepted.push(v);
+        seen.arrived.push(std::time::Instant::now());
+    }
     (StatusCode::ACCEPTED, axum::Json(json!({"status": "success", "message": "Event processed", "dedup_key": dedup})))
         .into_response()
 }

@@ -13,7 +13,13 @@
 //!
 //! Pending records (after the slowest cursor) are also held in memory, so
 //! workers read without touching the disk. Segments every cursor has passed
-//! are deleted. The outbox is bounded by `max_bytes` of pending records: past
+//! are deleted once a checkpoint covers them ([`Outbox::checkpointed`]).
+//!
+//! An event appended again with the same dedup key, action and content as one
+//! the kept segments hold is skipped: after a crash the engine emits again
+//! what it emitted since its last checkpoint, and those events are still on
+//! disk (their segments are not deleted before a checkpoint covers them), so
+//! a receiver gets no repeat beyond the one event in flight at the crash. The outbox is bounded by `max_bytes` of pending records: past
 //! it the oldest pending `updated` events whose incident has a later event
 //! pending are coalesced away (skipped by every sink: the later event carries
 //! the incident's whole state), and a trigger (`opened`) or resolve is never
@@ -131,6 +137,25 @@ pub struct Outbox {
     coalesced: std::collections::HashSet<u64>,
     /// Events coalesced since open.
     coalesced_total: u64,
+    /// Content hashes of the records in the kept segments, by segment.
+    seg_hashes: BTreeMap<u64, Vec<u64>>,
+    /// The same hashes, for lookups.
+    recent: std::collections::HashSet<u64>,
+    /// Appends skipped as repeats since open.
+    repeats_total: u64,
+    /// Sequence numbers below this are covered by a durable checkpoint.
+    covered: u64,
+}
+
+/// A record's content hash: dedup key, action and JSON (SipHash with fixed keys: the same across runs).
+fn content_hash(key: &str, action: Action, json: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated, reason = "SipHasher with fixed keys is stable across runs, as a hash kept on disk must be")]
+    let mut h = std::hash::SipHasher::new_with_keys(0x6661_756c_746c_696e, 0x6f75_7462_6f78_0001);
+    key.hash(&mut h);
+    action.code().hash(&mut h);
+    json.hash(&mut h);
+    h.finish()
 }
 
 fn segment_path(dir: &Path, first: u64) -> PathBuf {
@@ -202,6 +227,7 @@ impl Outbox {
         firsts.sort_unstable();
         let mut records = Vec::new();
         let mut segments = BTreeMap::new();
+        let mut seg_hashes: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for (i, first) in firsts.iter().enumerate() {
             let path = segment_path(dir, *first);
             let mut bytes = Vec::new();
@@ -217,6 +243,7 @@ impl Outbox {
                 }
             }
             segments.insert(*first, entries.last().map_or(first.saturating_sub(1), |e| e.seq));
+            seg_hashes.insert(*first, entries.iter().map(|e| content_hash(&e.dedup_key, e.action, &e.json)).collect());
             records.extend(entries);
         }
         let next_seq = records.last().map_or_else(|| segments.keys().next_back().copied().unwrap_or(1), |e| e.seq + 1);
@@ -258,23 +285,39 @@ impl Outbox {
             pending_bytes,
             coalesced: Default::default(),
             coalesced_total: 0,
+            recent: seg_hashes.values().flatten().copied().collect(),
+            seg_hashes,
+            repeats_total: 0,
+            covered: 0,
         };
         outbox.coalesce();
         outbox.compact()?;
         Ok(outbox)
     }
 
-    /// Appends `entries` in order and syncs them once: durable when this returns.
+    /// Appends `entries` in order and syncs them once: durable when this returns. An entry the
+    /// kept segments already hold (same dedup key, action and content) is skipped as a repeat.
+    /// The sequence numbers given.
     pub fn append(&mut self, entries: &[NewEntry]) -> std::io::Result<std::ops::Range<u64>> {
         let first = self.next_seq;
-        if entries.is_empty() {
+        let mut fresh: Vec<(&NewEntry, u64)> = Vec::with_capacity(entries.len());
+        for e in entries {
+            let h = content_hash(&e.dedup_key, e.action, &e.json);
+            if self.recent.contains(&h) || fresh.iter().any(|(_, x)| *x == h) {
+                self.repeats_total += 1;
+                tracing::debug!(dedup_key = %e.dedup_key, action = e.action.as_str(), "outbox: a repeat of a kept event, skipped");
+                continue;
+            }
+            fresh.push((e, h));
+        }
+        if fresh.is_empty() {
             return Ok(first..first);
         }
         if self.active_bytes >= self.segment_bytes {
             self.roll()?;
         }
         let mut bytes = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
+        for (i, (e, _)) in fresh.iter().enumerate() {
             if e.json.len() > MAX_RECORD_BYTES {
                 return Err(std::io::Error::other(format!("an incident event of {} bytes", e.json.len())));
             }
@@ -285,7 +328,7 @@ impl Outbox {
             return Err(e);
         }
         self.active_bytes += bytes.len() as u64;
-        for (i, e) in entries.iter().enumerate() {
+        for (i, (e, h)) in fresh.iter().enumerate() {
             let seq = first + i as u64;
             self.pending_bytes += (FRAME + 11 + e.dedup_key.len() + e.json.len()) as u64;
             self.pending.push_back(Entry {
@@ -294,11 +337,20 @@ impl Outbox {
                 action: e.action,
                 json: e.json.clone(),
             });
+            self.recent.insert(*h);
+            self.seg_hashes.entry(self.active).or_default().push(*h);
         }
-        self.next_seq = first + entries.len() as u64;
+        self.next_seq = first + fresh.len() as u64;
         self.segments.insert(self.active, self.next_seq - 1);
         self.coalesce();
         Ok(first..self.next_seq)
+    }
+
+    /// A durable checkpoint covers every event appended so far: segments
+    /// every sink has passed may go now (the engine never emits them again).
+    pub fn checkpointed(&mut self) -> std::io::Result<()> {
+        self.covered = self.next_seq;
+        self.compact()
     }
 
     fn roll(&mut self) -> std::io::Result<()> {
@@ -343,12 +395,15 @@ impl Outbox {
         let done: Vec<u64> = self
             .segments
             .iter()
-            .filter(|(first, last)| **first != self.active && **last <= slowest)
+            .filter(|(first, last)| **first != self.active && **last <= slowest && **last < self.covered)
             .map(|(first, _)| *first)
             .collect();
         for first in done {
             std::fs::remove_file(segment_path(&self.dir, first))?;
             self.segments.remove(&first);
+            for h in self.seg_hashes.remove(&first).unwrap_or_default() {
+                self.recent.remove(&h);
+            }
         }
         Ok(())
     }
@@ -413,6 +468,11 @@ impl Outbox {
     /// Events coalesced away since open.
     pub fn coalesced_total(&self) -> u64 {
         self.coalesced_total
+    }
+
+    /// Appends skipped as repeats of kept events since open.
+    pub fn repeats_total(&self) -> u64 {
+        self.repeats_total
     }
 
     /// The sequence number the next append gets.

@@ -85,11 +85,32 @@ fn segments_every_sink_has_passed_are_deleted() {
     drain(&mut o, "a");
     assert_eq!(logs(dir.path()), before, "b has passed none of them");
     drain(&mut o, "b");
+    assert_eq!(logs(dir.path()), before, "kept until a checkpoint covers them");
+    o.checkpointed().unwrap();
     assert_eq!(logs(dir.path()), 1, "only the active segment is left");
     drop(o);
     let o = Outbox::open(dir.path(), &sinks(&["a", "b"]), 1 << 10, 1 << 20).unwrap();
     assert_eq!(o.next_seq(), 201);
     assert!(o.next_for("a").is_none());
+}
+
+#[test]
+fn an_event_emitted_again_after_a_crash_is_not_appended_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Outbox::open(dir.path(), &sinks(&["pd"]), 1 << 10, 1 << 20).unwrap();
+    o.append(&[ev("a", Action::Opened), ev("a", Action::Updated)]).unwrap();
+    assert_eq!(drain(&mut o, "pd").len(), 2);
+    drop(o);
+    // The restarted engine emits again what followed its last checkpoint, then goes on.
+    let mut o = Outbox::open(dir.path(), &sinks(&["pd"]), 1 << 10, 1 << 20).unwrap();
+    let again = o.append(&[ev("a", Action::Opened), ev("a", Action::Updated), ev("a", Action::Resolved)]).unwrap();
+    assert_eq!(again.end - again.start, 1, "only the new event is appended");
+    assert_eq!(o.repeats_total(), 2);
+    assert_eq!(drain(&mut o, "pd"), [("a".to_string(), Action::Resolved)]);
+    // The same action with other content is a new event.
+    let mut changed = ev("a", Action::Updated);
+    changed.json.push(' ');
+    assert_eq!(o.append(&[changed]).unwrap().count(), 1);
 }
 
 #[test]
@@ -99,8 +120,10 @@ fn over_its_bound_the_oldest_updates_coalesce_and_no_trigger_or_resolve_is_dropp
     // Room for about 6 events.
     let mut o = Outbox::open(dir.path(), &sinks(&["pd"]), 1 << 20, 6 * one).unwrap();
     o.append(&[ev("a", Action::Opened)]).unwrap();
-    for _ in 0..8 {
-        o.append(&[ev("a", Action::Updated)]).unwrap();
+    for n in 0..8 {
+        let mut e = ev("a", Action::Updated);
+        e.json = format!("{{\"action\":\"updated\",\"n\":{n}}}");
+        o.append(&[e]).unwrap();
     }
     o.append(&[ev("b", Action::Opened), ev("a", Action::Resolved)]).unwrap();
     let got = drain(&mut o, "pd");
@@ -132,7 +155,9 @@ proptest! {
         for op in ops {
             match op {
                 0 | 1 => {
-                    o.append(&[ev(&format!("k{}", appended % 3), Action::Opened)]).unwrap();
+                    let mut e = ev(&format!("k{}", appended % 3), Action::Opened);
+                    e.json = format!("{{\"n\":{appended}}}");
+                    o.append(&[e]).unwrap();
                     appended += 1;
                 }
                 2 | 3 => {

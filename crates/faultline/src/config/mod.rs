@@ -12,6 +12,7 @@ mod incidents;
 mod locate;
 mod raw;
 mod sensitive;
+mod sinks;
 pub(crate) mod validate;
 
 use std::fmt;
@@ -211,6 +212,30 @@ pub(crate) enum SinkKind {
     Stdout,
     /// Appended to a file.
     File(PathBuf),
+    /// PagerDuty Events API v2, through the outbox.
+    PagerDuty(sinks::PagerDutySpec, sinks::DeliverySpec),
+    /// A Slack incoming webhook (its URL is the secret), through the outbox.
+    Slack(sensitive::Sensitive<String>, sinks::DeliverySpec),
+    /// A signed webhook, through the outbox.
+    Webhook {
+        /// Where to post.
+        url: String,
+        /// The HMAC-SHA256 signing secret.
+        secret: Option<sensitive::Sensitive<String>>,
+        /// Extra headers.
+        headers: Vec<(String, sensitive::Sensitive<String>)>,
+        /// Timeout and routing.
+        delivery: sinks::DeliverySpec,
+    },
+    /// Configured but off (its secret is not in the environment): said at start.
+    Off(String),
+}
+
+impl SinkKind {
+    /// Whether it delivers through the outbox.
+    pub(crate) fn is_delivery(&self) -> bool {
+        matches!(self, SinkKind::PagerDuty(..) | SinkKind::Slack(..) | SinkKind::Webhook { .. })
+    }
 }
 
 /// What a sink writes.
@@ -277,7 +302,7 @@ pub(crate) fn parse_with_env(
         }
     };
     env::apply(&mut raw, env, &mut errors);
-    validate::validate(raw, &locator, errors)
+    validate::validate(raw, &locator, errors, env)
 }
 
 /// Every error as `FILE:LINE: path: message`, one a line, in file order.

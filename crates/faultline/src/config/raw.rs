@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 pub(crate) use super::detectors::RawDetectors;
 pub(crate) use super::incidents::RawIncidents;
+pub(crate) use super::sinks::RawSink;
 
 /// The whole file, as written.
 #[derive(Debug, Deserialize, Default)]
@@ -280,17 +281,4 @@ impl Default for RawState {
     fn default() -> Self {
         RawState { directory: None, checkpoint_interval: "10s".into() }
     }
-}
-
-/// `[sinks.NAME]`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct RawSink {
-    /// `"stdout"` or `"file"`.
-    #[serde(rename = "type")]
-    pub(crate) kind: String,
-    /// File to append to (file sinks).
-    pub(crate) path: Option<String>,
-    /// `"incidents"` (default) or `"signals"` (one line per closed series-window signal).
-    #[serde(default)]
-    pub(crate) emit: Option<String>,
 }

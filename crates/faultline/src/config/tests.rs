@@ -331,3 +331,68 @@ max_connections = 4
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn delivery_sinks_read_their_secrets_from_the_environment_and_are_off_without_them() {
+    let text = "[state]\ndirectory = \"/tmp/s\"\n\
+                [sinks.pd]\ntype = \"pagerduty\"\nservice_routing_keys_env = { payments = \"PD_PAYMENTS\" }\n\
+                severity_map = { P3 = \"warning\" }\nseverities = [\"P0\", \"P1\"]\n\
+                [sinks.hook]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret_env = \"HOOK_SECRET\"\n\
+                headers = { X-Team = \"payments\", Authorization = \"env:HOOK_AUTH\" }\n\
+                [sinks.chat]\ntype = \"slack\"\n";
+    let env = |k: &str| match k {
+        "PAGERDUTY_ROUTING_KEY" => Some("default-key".to_string()),
+        "PD_PAYMENTS" => Some("payments-key".to_string()),
+        "HOOK_SECRET" => Some("s3cret".to_string()),
+        "HOOK_AUTH" => Some("Bearer t0ken".to_string()),
+        _ => None,
+    };
+    let spec = parse_with_env(text, &env).unwrap();
+    let kind = |n: &str| spec.sinks.iter().find(|s| s.name == n).map(|s| s.kind.clone()).unwrap();
+    match kind("pd") {
+        SinkKind::PagerDuty(p, d) => {
+            assert_eq!(p.default_key.as_ref().map(|k| k.expose().as_str()), Some("default-key"));
+            assert_eq!(p.by_service["payments"].expose(), "payments-key");
+            assert_eq!(p.severities["P3"], "warning");
+            assert_eq!(p.severities["P0"], "critical", "the rest keep their defaults");
+            assert_eq!(p.url, faultline_sinks::pagerduty::EVENTS_URL);
+            assert_eq!(d.severities, ["P0", "P1"]);
+            let shown = format!("{p:?}");
+            assert!(!shown.contains("default-key") && !shown.contains("payments-key"), "secrets never print: {shown}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match kind("hook") {
+        SinkKind::Webhook { secret, headers, .. } => {
+            assert_eq!(secret.unwrap().expose(), "s3cret");
+            let auth = headers.iter().find(|(k, _)| k == "Authorization").unwrap();
+            assert_eq!(auth.1.expose(), "Bearer t0ken", "an env: header value is read from the environment");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(kind("chat"), SinkKind::Off("no webhook URL: SLACK_WEBHOOK_URL is not set".into()));
+    // No key at all: the PagerDuty sink is off, not an error.
+    let off = parse_with_env(text, &|k| (k == "HOOK_SECRET" || k == "HOOK_AUTH").then(|| "x".to_string())).unwrap();
+    let pd = off.sinks.iter().find(|s| s.name == "pd").unwrap();
+    assert_eq!(pd.kind, SinkKind::Off("no routing key: PAGERDUTY_ROUTING_KEY is not set".into()));
+}
+
+const BROKEN_SINKS: &str = r#"[sinks.pd]
+type = "pagerduty"
+severity_map = { P0 = "urgent" }
+path = "x.jsonl"
+
+[sinks.hook]
+type = "webhook"
+emit = "signals"
+secret_env = "NOT_SET_ANYWHERE"
+"#;
+
+#[test]
+fn every_error_of_broken_delivery_sinks_with_its_line() {
+    let errs = parse_with_env(BROKEN_SINKS, &|_| None).unwrap_err();
+    insta::assert_snapshot!(render_errors("sinks.toml", &errs));
+    let with_state = format!("[state]\ndirectory = \"/tmp/s\"\n{BROKEN_SINKS}");
+    let errs = parse_with_env(&with_state, &|_| None).unwrap_err();
+    insta::assert_snapshot!("broken_delivery_sinks_with_a_state_directory", render_errors("sinks.toml", &errs));
+}

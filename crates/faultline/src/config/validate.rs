@@ -13,8 +13,7 @@ use faultline_ingest::{FormatOptions, LineFormat};
 
 use super::raw::{RawConfig, RawSource};
 use super::{
-    AdminSpec, ConfigError, Emit, FormatSpec, OtlpSpec, PipelineSpec, RuntimeSpec, SinkKind, SinkSpec, SourceKind,
-    SourceSpec, StateSpec,
+    AdminSpec, ConfigError, FormatSpec, OtlpSpec, PipelineSpec, RuntimeSpec, SourceKind, SourceSpec, StateSpec,
 };
 use crate::config::locate::Locator;
 
@@ -45,6 +44,7 @@ pub(crate) fn validate(
     raw: RawConfig,
     locator: &Locator<'_>,
     errors: Vec<ConfigError>,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<PipelineSpec, Vec<ConfigError>> {
     let mut c = Checker { locator, errors };
     let w = &raw.windows;
@@ -64,7 +64,7 @@ pub(crate) fn validate(
         c.error("series.dimensions", format!("at most {MAX_DIMS} dimensions, got {n}"));
     }
     let sources = sources(&raw, &mut c);
-    let sinks = sinks(&raw, &mut c);
+    let sinks = super::sinks::sinks(&raw.sinks, raw.state.directory.is_some(), env, &mut c);
     let runtime = &raw.runtime;
     // Upper bounds keep a typo from reserving memory the machine does not have.
     for (key, n, max) in [
@@ -387,36 +387,6 @@ fn otlp(name: &str, s: &RawSource, raw: &RawConfig, c: &mut Checker<'_>) -> Opti
 
 /// Default bound of an OTLP source's write-ahead log, bytes (1 GiB).
 const DEFAULT_WAL_MAX_BYTES: u64 = 1 << 30;
-
-fn sinks(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SinkSpec> {
-    let mut out = Vec::new();
-    for (name, s) in &raw.sinks {
-        let emit = match s.emit.as_deref() {
-            None | Some("incidents") => Some(Emit::Incidents),
-            Some("signals") => Some(Emit::Signals),
-            Some(other) => {
-                c.error(&format!("sinks.{name}.emit"), format!("`{other}` is not one of: incidents, signals"));
-                None
-            }
-        };
-        let kind = match (s.kind.as_str(), &s.path) {
-            ("stdout", _) => Some(SinkKind::Stdout),
-            ("file", Some(p)) => Some(SinkKind::File(PathBuf::from(p))),
-            ("file", None) => {
-                c.error(&format!("sinks.{name}"), "a file sink needs `path`".into());
-                None
-            }
-            (other, _) => {
-                c.error(&format!("sinks.{name}.type"), format!("unknown sink type `{other}` (known: stdout, file)"));
-                None
-            }
-        };
-        if let (Some(kind), Some(emit)) = (kind, emit) {
-            out.push(SinkSpec { name: name.clone(), kind, emit });
-        }
-    }
-    out
-}
 
 /// Most shard threads a pipeline runs.
 pub(crate) const MAX_SHARDS: usize = 64;

@@ -73,6 +73,11 @@ catalog! {
     CHECKPOINT_BYTES = "faultline_checkpoint_size_bytes", Gauge, "Size of the last checkpoint written, bytes.";
     CHECKPOINT_STALL = "faultline_checkpoint_stall_seconds", Gauge, "Time ingest stood still for the last checkpoint (barrier through every shard and state copy), seconds.";
     CHECKPOINTS_HELD = "faultline_checkpoints_held_total", Counter, "Checkpoints not written because a sink had not durably taken the output before them.";
+    DELIVERY_EVENTS = "faultline_delivery_events_total", Counter, "Incident events a delivery sink finished with, by sink and result (delivered; rejected: dead-lettered for good; skipped: not its route).";
+    DELIVERY_RETRIES = "faultline_delivery_retries_total", Counter, "Delivery attempts that will be retried (refused, timed out, 429, 5xx), by sink.";
+    DELIVERY_PENDING = "faultline_delivery_pending", Gauge, "Incident events in the outbox a delivery sink has still to deliver, by sink.";
+    OUTBOX_BYTES = "faultline_outbox_pending_bytes", Gauge, "Bytes of incident events in the outbox some sink has still to deliver.";
+    OUTBOX_COALESCED = "faultline_outbox_coalesced_total", Counter, "Older incident updates coalesced into later ones because the outbox was over its bound.";
     SOURCE_REJECT_SAMPLE = "faultline_source_reject_sample_info", Gauge, "The latest rejected record of a source, by source and reason, with its stream, record number, error and first characters as labels (all samples: GET /api/v1/ingest/errors); the value is when it came, Unix seconds.";
 }
 

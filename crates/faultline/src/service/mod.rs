@@ -2,6 +2,7 @@
 
 mod admin;
 pub(crate) mod checkpoint;
+mod delivery;
 mod demo;
 mod ingest_errors;
 mod metrics;
@@ -56,6 +57,9 @@ pub(crate) struct DemoArgs {
     seconds: u64,
 }
 
+/// How long delivery sinks may take at shutdown to deliver what is pending.
+const DELIVERY_GRACE: Duration = Duration::from_secs(5);
+
 /// How long shutdown may take after the first signal before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
@@ -63,7 +67,17 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let spec = config::load(&args.config)?;
     anyhow::ensure!(!spec.sources.is_empty(), "{}: no [sources.NAME] section: nothing to read", args.config.display());
-    let sinks = spec.sinks.iter().map(SinkOut::open).collect::<anyhow::Result<Vec<_>>>()?;
+    for s in &spec.sinks {
+        if let config::SinkKind::Off(why) = &s.kind {
+            eprintln!("faultline: sink {} is off: {why}", s.name);
+        }
+    }
+    let sinks = spec
+        .sinks
+        .iter()
+        .filter(|s| matches!(s.kind, config::SinkKind::Stdout | config::SinkKind::File(_)))
+        .map(SinkOut::open)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let batch_events = spec.runtime.batch_events;
     // OTLP, TCP and UDP ports are bound before any thread starts, so a port in use fails the start.
     let sources = move |registry: &Arc<SeriesRegistry>, spec: &PipelineSpec| -> anyhow::Result<Vec<Box<dyn Source>>> {
@@ -169,7 +183,9 @@ pub(crate) fn serve(
         }));
         let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
         let sources = sources(&registry, spec)?;
-        let running = runtime::start(spec, options, sources, registry, sinks, admin.clone())?;
+        let deliveries = delivery::start(spec, &format!("http://{bound}"), admin.clone())?;
+        let outbox = deliveries.as_ref().map(|d| d.outbox.clone());
+        let running = runtime::start(spec, options, sources, registry, sinks, outbox, admin.clone())?;
         let stop = running.stop.clone();
         let mut done = tokio::task::spawn_blocking(move || running.wait());
         let result = tokio::select! {
@@ -189,6 +205,10 @@ pub(crate) fn serve(
                 }
             }
         };
+        if let Some(d) = deliveries {
+            // What the sinks have not delivered yet stays in the outbox for the next start.
+            d.drain_and_stop(DELIVERY_GRACE).await;
+        }
         let _ = stop_http.send(());
         let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
         result.map(|()| ExitCode::SUCCESS)

@@ -85,6 +85,7 @@ pub(crate) fn start(
     sources: Vec<Box<dyn Source>>,
     registry: Arc<SeriesRegistry>,
     sinks: Vec<SinkOut>,
+    outbox: Option<faultline_sinks::SharedOutbox>,
     admin: Arc<AdminState>,
 ) -> anyhow::Result<Running> {
     let state_dir = spec.state.directory.clone();
@@ -166,7 +167,7 @@ pub(crate) fn start(
     let (done_tx, done) = sync_channel(1);
     let sink_admin = admin.clone();
     threads.push(std::thread::Builder::new().name("sinks".into()).spawn(move || {
-        let _ = done_tx.send(run_sinks(out_rx, sinks, state_dir, &sink_registry, &sink_admin, &committed));
+        let _ = done_tx.send(run_sinks(out_rx, sinks, outbox, state_dir, &sink_registry, &sink_admin, &committed));
     })?);
     admin.set_ready(true);
     Ok(Running { stop, threads, done })

@@ -13,6 +13,7 @@ use faultline_core::checkpoint::Checkpoint;
 use faultline_core::pipeline::PipelineCopy;
 use faultline_core::{Millis, Position, SeriesRegistry};
 use faultline_ingest::Committed;
+use faultline_sinks::SharedOutbox;
 
 use super::admin::AdminState;
 use super::checkpoint;
@@ -134,6 +135,7 @@ impl SinkOut {
                 let sync = f.try_clone()?;
                 (Box::new(BufWriter::new(f)), Some(sync))
             }
+            other => anyhow::bail!("sink {}: {other:?} is not a line sink", spec.name),
         };
         Ok(SinkOut { name: spec.name.clone(), emit: spec.emit, writer, file, render: None, broken: None })
     }
@@ -204,6 +206,7 @@ impl SinkOut {
 pub(crate) fn run_sinks(
     rx: Receiver<ToSinks>,
     mut sinks: Vec<SinkOut>,
+    outbox: Option<SharedOutbox>,
     state_dir: Option<PathBuf>,
     registry: &SeriesRegistry,
     admin: &AdminState,
@@ -213,10 +216,34 @@ pub(crate) fn run_sinks(
     let m = &admin.metrics;
     let mut closed = false;
     let mut source_failures = Vec::new();
+    // The first outbox append that failed: no checkpoint may pass the events it lost.
+    let mut outbox_broken: Option<String> = None;
     for msg in rx {
         m.add(QUEUE_POPPED, &[("queue", SINK_QUEUE)], 1.0);
         match msg {
             ToSinks::Records(records) => {
+                if let Some(o) = &outbox {
+                    let entries: Vec<_> = records
+                        .iter()
+                        .filter_map(|r| match r {
+                            Record::Incident(ev) => Some(super::delivery::entry(ev)),
+                            Record::Signal(_) => None,
+                        })
+                        .collect();
+                    if !entries.is_empty() {
+                        let appended = o.lock().append(&entries);
+                        match appended {
+                            Ok(_) => o.appended.notify_waiters(),
+                            Err(e) => {
+                                m.add(SINK_FAILURES, &[("sink", "outbox")], entries.len() as f64);
+                                if outbox_broken.is_none() {
+                                    tracing::error!(error = %e, "appending to the outbox failed: no checkpoint is written from now on");
+                                    outbox_broken = Some(e.to_string());
+                                }
+                            }
+                        }
+                    }
+                }
                 for s in &mut sinks {
                     let (mut ok, mut failed) = (0u64, 0u64);
                     for r in &records {
@@ -243,8 +270,12 @@ pub(crate) fn run_sinks(
                         s.fail("flush", &e);
                     }
                 }
-                // A checkpoint passes only what every sink has durably taken.
-                if let Some((name, why)) = sinks.iter().find_map(|s| s.broken.as_ref().map(|b| (&s.name, b))) {
+                // A checkpoint passes only what every sink, and the outbox, has durably taken.
+                let broken = sinks
+                    .iter()
+                    .find_map(|s| s.broken.as_ref().map(|b| (s.name.as_str(), b)))
+                    .or(outbox_broken.as_ref().map(|b| ("outbox", b)));
+                if let Some((name, why)) = broken {
                     m.add(CHECKPOINTS_HELD, &[], 1.0);
                     admin.set_ready(false);
                     tracing::warn!(sink = %name, reason = %why, "checkpoint held back: a sink lost output");
@@ -257,6 +288,12 @@ pub(crate) fn run_sinks(
                         // Durable now: sources may free what it covers (write-ahead log segments).
                         if state_dir.is_some() {
                             committed.publish(&cp.positions);
+                        }
+                        // Events before it are never emitted again: delivered segments may go.
+                        if let Some(o) = &outbox
+                            && let Err(e) = o.lock().checkpointed()
+                        {
+                            tracing::warn!(error = %e, "freeing delivered outbox segments failed");
                         }
                         m.add(CHECKPOINTS, &[], 1.0);
                         m.set(CHECKPOINT_DURATION, &[], started.elapsed().as_secs_f64());
@@ -275,6 +312,11 @@ pub(crate) fn run_sinks(
                 break;
             }
         }
+    }
+    if let Some(why) = &outbox_broken {
+        anyhow::bail!(
+            "the outbox lost incident events ({why}); the last checkpoint before it was kept, so a restart emits them again"
+        );
     }
     if let Some(s) = sinks.iter().find(|s| s.broken.is_some()) {
         anyhow::bail!(

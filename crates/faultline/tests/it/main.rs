@@ -3,6 +3,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] fns: a failed setup step should panic")]
 
 mod checkpoint;
+mod delivery;
 mod demo;
 mod deploy;
 mod harness;
