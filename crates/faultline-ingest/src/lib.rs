@@ -13,6 +13,8 @@
 
 mod decode;
 mod file;
+#[doc(hidden)]
+pub mod fuzzing;
 mod line;
 pub mod logs;
 pub mod otlp;

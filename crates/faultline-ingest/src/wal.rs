@@ -161,29 +161,41 @@ impl Wal {
         for (seg, _) in segments_in(dir)?.range(from_seg..) {
             let mut data = Vec::new();
             File::open(segment_path(dir, *seg))?.read_to_end(&mut data)?;
-            let mut at = if *seg == from_seg { from_off as usize } else { 0 };
-            while at + HEADER as usize <= data.len() {
-                let len = u32::from_le_bytes(data[at..at + 4].try_into().unwrap_or_default()) as usize;
-                let crc = u32::from_le_bytes(data[at + 4..at + 8].try_into().unwrap_or_default());
-                let end = at + HEADER as usize + len;
-                if end > data.len() {
-                    break;
-                }
-                let kind = data[at + 8];
-                let payload = &data[at + HEADER as usize..end];
-                let mut h = crc32fast::Hasher::new();
-                h.update(&[kind]);
-                h.update(payload);
-                if h.finalize() != crc {
-                    break;
-                }
-                each(kind, payload, Position::Wal { segment: *seg, offset: end as u64 });
-                n += 1;
-                at = end;
-            }
+            let from = if *seg == from_seg { from_off } else { 0 };
+            n += segment_records(&data, from, |kind, payload, end| {
+                each(kind, payload, Position::Wal { segment: *seg, offset: end });
+            });
         }
         Ok(n)
     }
+}
+
+/// The records in one segment's bytes from offset `from`, in order:
+/// `(kind, payload, offset just past it)`; how many. A torn record (short
+/// or failing its checksum) ends the segment there.
+pub(crate) fn segment_records(data: &[u8], from: u64, mut each: impl FnMut(u8, &[u8], u64)) -> u64 {
+    let mut n = 0;
+    let mut at = from as usize;
+    while at + HEADER as usize <= data.len() {
+        let len = u32::from_le_bytes(data[at..at + 4].try_into().unwrap_or_default()) as usize;
+        let crc = u32::from_le_bytes(data[at + 4..at + 8].try_into().unwrap_or_default());
+        let end = at + HEADER as usize + len;
+        if end > data.len() {
+            break;
+        }
+        let kind = data[at + 8];
+        let payload = &data[at + HEADER as usize..end];
+        let mut h = crc32fast::Hasher::new();
+        h.update(&[kind]);
+        h.update(payload);
+        if h.finalize() != crc {
+            break;
+        }
+        each(kind, payload, end as u64);
+        n += 1;
+        at = end;
+    }
+    n
 }
 
 #[cfg(test)]

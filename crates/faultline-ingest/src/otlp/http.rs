@@ -21,6 +21,29 @@ use super::{Body, Ingest, Outcome, Signal, partial_message};
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 
+/// Why a gzip body was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GzipError {
+    /// It inflates past the size limit (a gzip bomb stops there).
+    #[error("the body inflates past the size limit")]
+    TooLarge,
+    /// It is not valid gzip.
+    #[error("not valid gzip: {0}")]
+    NotGzip(std::io::Error),
+}
+
+/// Inflates a gzip body, reading at most one byte past `max_bytes`: larger
+/// bodies are refused without ever being held whole.
+pub fn inflate_gzip(raw: &[u8], max_bytes: usize) -> Result<Vec<u8>, GzipError> {
+    let mut out = Vec::new();
+    let limit = (max_bytes as u64).saturating_add(1);
+    flate2::read::GzDecoder::new(raw).take(limit).read_to_end(&mut out).map_err(GzipError::NotGzip)?;
+    if out.len() > max_bytes {
+        return Err(GzipError::TooLarge);
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone)]
 struct Http {
     ingest: Arc<Ingest>,
@@ -120,21 +143,18 @@ async fn export(signal: Signal, State(s): State<Http>, headers: HeaderMap, body:
     let inflated;
     let bytes: &[u8] = match encoding.trim().to_ascii_lowercase().as_str() {
         "identity" | "" => &raw,
-        "gzip" => {
-            // Read at most one byte past the limit: a gzip bomb stops there.
-            let mut out = Vec::new();
-            let limit = s.max_bytes as u64 + 1;
-            if let Err(e) = flate2::read::GzDecoder::new(&raw[..]).take(limit).read_to_end(&mut out) {
+        "gzip" => match inflate_gzip(&raw, s.max_bytes) {
+            Ok(out) => {
+                inflated = out;
+                &inflated
+            }
+            Err(GzipError::TooLarge) => return too_large(&s),
+            Err(GzipError::NotGzip(e)) => {
                 s.ingest.refused();
                 let msg = format!("the body is not valid gzip: {e}");
                 return error(form, StatusCode::BAD_REQUEST, status::INVALID_ARGUMENT, &msg, None);
             }
-            if out.len() > s.max_bytes {
-                return too_large(&s);
-            }
-            inflated = out;
-            &inflated
-        }
+        },
         other => {
             s.ingest.refused();
             let msg = format!("Content-Encoding `{other}` is not gzip");
