@@ -175,8 +175,9 @@ impl Wal {
 /// or failing its checksum) ends the segment there.
 pub(crate) fn segment_records(data: &[u8], from: u64, mut each: impl FnMut(u8, &[u8], u64)) -> u64 {
     let mut n = 0;
-    let mut at = from as usize;
-    while at + HEADER as usize <= data.len() {
+    // `from` comes from a checkpoint: past the segment (even past `usize`), nothing follows it.
+    let mut at = usize::try_from(from).unwrap_or(usize::MAX);
+    while data.len().saturating_sub(at) >= HEADER as usize {
         let len = u32::from_le_bytes(data[at..at + 4].try_into().unwrap_or_default()) as usize;
         let crc = u32::from_le_bytes(data[at + 4..at + 8].try_into().unwrap_or_default());
         let end = at + HEADER as usize + len;
@@ -236,6 +237,23 @@ mod tests {
         let e = wal.append(3, b"after restart").unwrap();
         assert_eq!(e, Position::Wal { segment: 4, offset: 22 });
         assert_eq!(replayed(dir.path(), Some(c)).iter().map(|r| r.0).collect::<Vec<_>>(), vec![3]);
+    }
+
+    /// Issue 19 (fuzzing, `wal_segment`): a replay from an offset near `u64::MAX` overflowed
+    /// `at + HEADER` (a panic in debug builds, an out-of-range slice in release ones).
+    #[test]
+    fn issue_19_a_position_past_the_segment_replays_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+        let first = wal.append(1, b"kept").unwrap();
+        drop(wal);
+        let segment = std::fs::read(segment_path(dir.path(), 1)).unwrap();
+        assert_eq!(first, Position::Wal { segment: 1, offset: segment.len() as u64 });
+        for from in [u64::MAX, u64::MAX - 3, segment.len() as u64 + 1, segment.len() as u64] {
+            assert_eq!(segment_records(&segment, from, |_, _, _| panic!("a record past {from}")), 0);
+        }
+        assert_eq!(segment_records(&segment, 0, |_, _, _| {}), 1);
+        assert_eq!(replayed(dir.path(), Some(Position::Wal { segment: 1, offset: u64::MAX })), vec![]);
     }
 
     #[test]
