@@ -148,8 +148,10 @@ impl Ctx<'_, '_> {
         }
     }
 
-    /// `count` requests at `latency_us` of the point's operation.
-    fn requests(&mut self, resource: &Picked<'_>, point: &Picked<'_>, ts_ns: u64, latency_us: f64, count: u64) {
+    /// `count` requests at `latency_us` of the point's operation; `false` when they are
+    /// rejected (then the point is, once: its other buckets would fail the same way).
+    #[must_use]
+    fn requests(&mut self, resource: &Picked<'_>, point: &Picked<'_>, ts_ns: u64, latency_us: f64, count: u64) -> bool {
         let mut buf = String::new();
         let op = point.operation(&mut buf).unwrap_or("");
         let fields = EventFields {
@@ -166,9 +168,10 @@ impl Ctx<'_, '_> {
         for _ in 0..count {
             if let Err(e) = self.decoder.emit(self.summary.spans, &fields, dim, self.now, &mut self.batch.events) {
                 self.reject(e);
-                return;
+                return false;
             }
         }
+        true
     }
 }
 
@@ -236,7 +239,9 @@ pub fn map_metrics(
                                     (Some(lo), None) => lo,
                                     (None, None) => p.sum.map_or(0.0, |s| s / p.count.max(1) as f64),
                                 };
-                                cx.requests(&resource, &point, p.time_unix_nano, mid * scale, *c);
+                                if !cx.requests(&resource, &point, p.time_unix_nano, mid * scale, *c) {
+                                    break;
+                                }
                             }
                         }
                     }
@@ -270,14 +275,16 @@ pub fn map_metrics(
                             pick(&p.attributes, mapping, &mut point);
                             let scale = us_per(&m.unit);
                             let base = 2f64.powf(2f64.powi(-p.scale));
-                            if zero > 0 {
-                                cx.requests(&resource, &point, p.time_unix_nano, 0.0, zero);
+                            if zero > 0 && !cx.requests(&resource, &point, p.time_unix_nano, 0.0, zero) {
+                                continue;
                             }
                             for (i, c) in delta.iter().enumerate().filter(|(_, c)| **c > 0) {
                                 let idx = f64::from(pos.offset) + i as f64;
                                 // (base^idx, base^(idx+1)]: its geometric middle.
                                 let mid = base.powf(idx + 0.5);
-                                cx.requests(&resource, &point, p.time_unix_nano, mid * scale, *c);
+                                if !cx.requests(&resource, &point, p.time_unix_nano, mid * scale, *c) {
+                                    break;
+                                }
                             }
                         }
                     }

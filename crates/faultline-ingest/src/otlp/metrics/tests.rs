@@ -7,7 +7,8 @@ use faultline_core::wire::DecoderConfig;
 use faultline_core::{SeriesKey, SeriesKind, SeriesRegistry};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    Gauge as OtlpGauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge as OtlpGauge, Histogram, HistogramDataPoint, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, exponential_histogram_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
@@ -211,4 +212,32 @@ fn a_point_standing_for_too_many_requests_is_rejected_not_expanded() {
     let (events, s) = r.map(&request(Some("pay"), vec![histogram(1, 0, vec![MAX_REQUESTS_PER_POINT + 1, 0, 0], 200)]));
     assert_eq!((events.len(), s.rejected), (0, 1));
     assert!(s.errors[0].contains("export more often"), "{:?}", s.errors);
+}
+
+/// Issue 19 (fuzzing, `otlp_metrics`): a histogram point whose requests are refused (there
+/// a time too far ahead, here a bad status) was rejected once per non-empty bucket, so
+/// `rejected_data_points` and the reject counters said three points where there was one.
+#[test]
+fn issue_19_a_refused_histogram_point_is_one_rejection() {
+    let mut r = Run::new();
+    let explicit = histogram(1, 0, vec![1, 1, 1], 999);
+    let exponential = Metric {
+        name: "http.server.request.duration".into(),
+        unit: "s".into(),
+        data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: vec![ExponentialHistogramDataPoint {
+                attributes: vec![ikv("http.response.status_code", 999)],
+                time_unix_nano: 1_795_197_610_000_000_000,
+                zero_count: 1,
+                positive: Some(exponential_histogram_data_point::Buckets { offset: 0, bucket_counts: vec![1, 1] }),
+                ..Default::default()
+            }],
+            aggregation_temporality: 1,
+        })),
+        ..Default::default()
+    };
+    let mut batch = SourceBatch::default();
+    let req = request(Some("pay"), vec![explicit, exponential]);
+    let s = map_metrics(&req, &mut r.decoder, &r.mapping, &mut r.streams, None, &mut batch);
+    assert_eq!((s.spans, s.rejected, batch.rejects.total(), batch.events.len()), (2, 2, 2, 0), "{:?}", s.errors);
 }
