@@ -108,8 +108,10 @@ impl Ctx<'_, '_> {
         reject_item(&mut self.summary, self.batch, "point", e);
     }
 
-    /// Whether a point of `total` requests may be expanded; rejects it when not.
-    fn within_cap(&mut self, total: u64) -> bool {
+    /// Whether a point of `counts` and `zero` requests may be expanded; rejects it when not.
+    fn within_cap(&mut self, counts: &[u64], zero: u64) -> bool {
+        // Saturating: counts are the client's, and a wrapped sum would pass the cap.
+        let total = counts.iter().fold(zero, |sum, c| sum.saturating_add(*c));
         if total <= MAX_REQUESTS_PER_POINT {
             return true;
         }
@@ -225,7 +227,7 @@ pub fn map_metrics(
                             ) else {
                                 continue;
                             };
-                            if !cx.within_cap(delta.0.iter().sum()) {
+                            if !cx.within_cap(&delta.0, 0) {
                                 continue;
                             }
                             let mut point = Picked::default();
@@ -268,7 +270,7 @@ pub fn map_metrics(
                             ) else {
                                 continue;
                             };
-                            if !cx.within_cap(delta.iter().sum::<u64>() + zero) {
+                            if !cx.within_cap(&delta, zero) {
                                 continue;
                             }
                             let mut point = Picked::default();

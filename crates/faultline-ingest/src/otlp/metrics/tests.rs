@@ -56,7 +56,7 @@ fn histogram(temporality: i32, start: u64, counts: Vec<u64>, status: i64) -> Met
                 ],
                 start_time_unix_nano: start,
                 time_unix_nano: 1_795_197_610_000_000_000,
-                count: counts.iter().sum(),
+                count: counts.iter().fold(0, |sum, c| sum.wrapping_add(*c)),
                 bucket_counts: counts,
                 explicit_bounds: vec![0.01, 0.1],
                 ..Default::default()
@@ -240,4 +240,31 @@ fn issue_19_a_refused_histogram_point_is_one_rejection() {
     let req = request(Some("pay"), vec![explicit, exponential]);
     let s = map_metrics(&req, &mut r.decoder, &r.mapping, &mut r.streams, None, &mut batch);
     assert_eq!((s.spans, s.rejected, batch.rejects.total(), batch.events.len()), (2, 2, 2, 0), "{:?}", s.errors);
+}
+
+/// Issue 19 (property test of the `otlp_metrics` fuzz target's property): bucket counts
+/// whose sum overflows u64 panicked in debug builds; in release ones the wrapped sum passed
+/// the cap and one request expanded into u64::MAX events.
+#[test]
+fn issue_19_counts_whose_sum_overflows_are_rejected_not_expanded() {
+    let mut r = Run::new();
+    let huge = u64::MAX / 2 + 1;
+    let explicit = histogram(1, 0, vec![huge, huge, 0], 200);
+    let exponential = Metric {
+        name: "http.server.request.duration".into(),
+        unit: "s".into(),
+        data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: vec![ExponentialHistogramDataPoint {
+                time_unix_nano: 1_795_197_610_000_000_000,
+                zero_count: u64::MAX,
+                positive: Some(exponential_histogram_data_point::Buckets { offset: 0, bucket_counts: vec![1] }),
+                ..Default::default()
+            }],
+            aggregation_temporality: 1,
+        })),
+        ..Default::default()
+    };
+    let (events, s) = r.map(&request(Some("pay"), vec![explicit, exponential]));
+    assert_eq!((events.len(), s.rejected), (0, 2));
+    assert!(s.errors.iter().all(|e| e.contains("export more often")), "{:?}", s.errors);
 }
