@@ -217,3 +217,50 @@ async fn export(signal: Signal, State(s): State<Http>, headers: HeaderMap, body:
         Outcome::Invalid(why) => error(form, StatusCode::BAD_REQUEST, status::INVALID_ARGUMENT, &why, None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The bounded gzip read: what fits is inflated whole, what does not is refused, bad bytes are errors.
+
+    use std::io::Write;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn gzip(b: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b).unwrap();
+        enc.finish().unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn bodies_within_the_limit_inflate_whole_and_larger_ones_are_refused(
+            body in proptest::collection::vec(any::<u8>(), 0..3000),
+            max_bytes in 0usize..3000,
+        ) {
+            match inflate_gzip(&gzip(&body), max_bytes) {
+                Ok(out) => prop_assert_eq!(out, body),
+                Err(GzipError::TooLarge) => prop_assert!(body.len() > max_bytes),
+                Err(GzipError::NotGzip(e)) => prop_assert!(false, "valid gzip refused: {}", e),
+            }
+        }
+
+        /// The `otlp_http` fuzz target's property: no panic, never more than the limit.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let valid = gzip(&bytes);
+            for raw in [&bytes[..], &valid[..cut.index(valid.len())]] {
+                if let Ok(out) = inflate_gzip(raw, 200) {
+                    prop_assert!(out.len() <= 200);
+                }
+            }
+        }
+    }
+}

@@ -480,3 +480,6 @@ pub(crate) fn decode_body(
             .map_err(|e| format!("not an OTLP/JSON ExportLogsServiceRequest: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -268,3 +268,180 @@ fn issue_19_counts_whose_sum_overflows_are_rejected_not_expanded() {
     assert_eq!((events.len(), s.rejected), (0, 2));
     assert!(s.errors.iter().all(|e| e.contains("export more often")), "{:?}", s.errors);
 }
+
+mod arbitrary {
+    //! Any points, however odd their numbers, map without a panic and are counted once (the `otlp_metrics` fuzz target's property).
+
+    use proptest::prelude::*;
+    use prost::Message;
+
+    use super::*;
+
+    fn arb_attrs() -> impl Strategy<Value = Vec<KeyValue>> {
+        let key = prop_oneof![
+            Just("http.route"),
+            Just("http.response.status_code"),
+            Just("db.client.connection.state"),
+            Just("db.client.connection.pool.name"),
+            Just("system.cpu.state"),
+            Just("cpu"),
+            Just("cloud.region"),
+        ];
+        let value = prop_oneof![
+            "[a-z/]{0,4}".prop_map(any_value::Value::StringValue),
+            Just(any_value::Value::StringValue("used".into())),
+            Just(any_value::Value::StringValue("idle".into())),
+            any::<i64>().prop_map(any_value::Value::IntValue),
+            (100i64..600).prop_map(any_value::Value::IntValue),
+        ];
+        proptest::collection::vec((key, value), 0..4).prop_map(|kv| {
+            kv.into_iter()
+                .map(|(k, v)| KeyValue {
+                    key: k.into(),
+                    value: Some(AnyValue { value: Some(v) }),
+                    ..Default::default()
+                })
+                .collect()
+        })
+    }
+
+    /// Counts near zero, and huge ones whose sums overflow.
+    fn arb_count() -> impl Strategy<Value = u64> {
+        prop_oneof![0u64..4, Just(u64::MAX), Just(u64::MAX / 2 + 1), any::<u64>()]
+    }
+
+    fn arb_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![-2.0f64..2.0, Just(f64::NAN), Just(f64::INFINITY), Just(f64::MAX), Just(-0.0), any::<f64>()]
+    }
+
+    fn arb_time() -> impl Strategy<Value = u64> {
+        prop_oneof![Just(1_795_197_610_000_000_000u64), Just(0u64), any::<u64>()]
+    }
+
+    fn arb_numbers() -> impl Strategy<Value = Vec<NumberDataPoint>> {
+        proptest::collection::vec((arb_attrs(), arb_f64(), 0u64..3, arb_time()), 0..3).prop_map(|ps| {
+            ps.into_iter()
+                .map(|(attributes, v, start, time)| NumberDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    value: Some(number_data_point::Value::AsDouble(v)),
+                    ..Default::default()
+                })
+                .collect()
+        })
+    }
+
+    fn arb_metric() -> impl Strategy<Value = Metric> {
+        let name = prop_oneof![
+            Just("http.server.request.duration"),
+            Just("db.client.connection.count"),
+            Just("db.client.connection.max"),
+            Just("system.cpu.utilization"),
+            Just("x.memory.utilization"),
+            Just("other"),
+        ];
+        let unit = prop_oneof![Just("s"), Just("ms"), Just("us"), Just("")];
+        let temporality = 0i32..4;
+        let histogram = (
+            arb_attrs(),
+            0u64..3,
+            arb_time(),
+            proptest::collection::vec(arb_count(), 0..5),
+            proptest::collection::vec(arb_f64(), 0..4),
+            proptest::option::of(arb_f64()),
+            temporality.clone(),
+        )
+            .prop_map(|(attributes, start, time, bucket_counts, explicit_bounds, sum, t)| {
+                metric::Data::Histogram(Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        attributes,
+                        start_time_unix_nano: start,
+                        time_unix_nano: time,
+                        count: bucket_counts.iter().fold(0u64, |a, b| a.wrapping_add(*b)),
+                        sum,
+                        bucket_counts,
+                        explicit_bounds,
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: t,
+                })
+            });
+        let exponential = (
+            arb_attrs(),
+            0u64..3,
+            arb_time(),
+            prop_oneof![-12i32..22, any::<i32>()],
+            arb_count(),
+            proptest::option::of((any::<i32>(), proptest::collection::vec(arb_count(), 0..4))),
+            temporality.clone(),
+        )
+            .prop_map(|(attributes, start, time, scale, zero_count, positive, t)| {
+                metric::Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: vec![ExponentialHistogramDataPoint {
+                        attributes,
+                        start_time_unix_nano: start,
+                        time_unix_nano: time,
+                        scale,
+                        zero_count,
+                        positive: positive.map(|(offset, bucket_counts)| exponential_histogram_data_point::Buckets {
+                            offset,
+                            bucket_counts,
+                        }),
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: t,
+                })
+            });
+        let gauge = arb_numbers().prop_map(|data_points| metric::Data::Gauge(OtlpGauge { data_points }));
+        let sum = (arb_numbers(), temporality, any::<bool>()).prop_map(|(data_points, t, is_monotonic)| {
+            metric::Data::Sum(Sum { data_points, aggregation_temporality: t, is_monotonic })
+        });
+        (name, unit, prop_oneof![histogram, exponential, gauge, sum]).prop_map(|(name, unit, data)| Metric {
+            name: name.into(),
+            unit: unit.into(),
+            data: Some(data),
+            ..Default::default()
+        })
+    }
+
+    /// Maps `req` and checks what every summary must say of its batch.
+    fn map_checked(r: &mut Run, req: &ExportMetricsServiceRequest) -> Result<(), TestCaseError> {
+        let mut batch = SourceBatch::default();
+        let s = map_metrics(req, &mut r.decoder, &r.mapping, &mut r.streams, None, &mut batch);
+        prop_assert_eq!(s.rejected, batch.rejects.total());
+        prop_assert!(s.rejected <= s.spans, "{:?}", s);
+        prop_assert_eq!(s.errors.len() as u64, s.rejected.min(5));
+        prop_assert!(
+            batch.events.len() as u64 <= s.spans * (MAX_REQUESTS_PER_POINT + 2),
+            "{} events",
+            batch.events.len()
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Two requests through one receiver's streams, so the second gives deltas and resets.
+        #[test]
+        fn any_points_map_without_a_panic(
+            first in proptest::collection::vec(arb_metric(), 0..4),
+            second in proptest::collection::vec(arb_metric(), 0..4),
+            service in proptest::option::of(Just("pay")),
+        ) {
+            let mut r = Run::new();
+            map_checked(&mut r, &request(service, first.clone()))?;
+            map_checked(&mut r, &request(service, first))?;
+            map_checked(&mut r, &request(service, second))?;
+        }
+
+        /// Bytes that prost decodes map without a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(req) = ExportMetricsServiceRequest::decode(&bytes[..]) {
+                map_checked(&mut Run::new(), &req)?;
+            }
+        }
+    }
+}
