@@ -47,6 +47,7 @@ fn main() -> std::io::Result<()> {
     write("otlp_metrics", "cumulative_proto", &prefixed(0, &proto))?;
     let as_json = [json(&m1), json(&m2)].join(SEPARATOR);
     write("otlp_metrics", "cumulative_json", &prefixed(1, &as_json))?;
+    write("otlp_metrics", "overflowing_counts", &prefixed(0, &overflowing_counts().encode_to_vec()))?;
 
     // Logs: form byte, then one request.
     let logs = logs();
@@ -275,6 +276,22 @@ fn metrics(scale: u64, start: u64) -> ExportMetricsServiceRequest {
             schema_url: String::new(),
         }],
     }
+}
+
+/// A histogram point whose bucket counts sum past u64 (the bug of commit "bucket counts whose
+/// sum overflows are rejected"), so the fuzzer starts next to it.
+fn overflowing_counts() -> ExportMetricsServiceRequest {
+    let mut req = metrics(1, 0);
+    let metrics = &mut req.resource_metrics[0].scope_metrics[0].metrics;
+    metrics.truncate(2);
+    for m in metrics.iter_mut() {
+        match &mut m.data {
+            Some(metric::Data::Histogram(h)) => h.data_points[0].bucket_counts = vec![1 << 63, 1 << 63, 0],
+            Some(metric::Data::ExponentialHistogram(h)) => h.data_points[0].zero_count = u64::MAX,
+            _ => {}
+        }
+    }
+    req
 }
 
 fn logs() -> ExportLogsServiceRequest {
