@@ -32,6 +32,8 @@ export FAULTLINE_OTEL_PYTHON="$CACHE/venv/bin/python"
 
 step "format"
 cargo fmt --all -- --check
+# The fuzz crate is outside the workspace (scripts/fuzz.sh builds it); its format is checked here.
+cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
 
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -39,6 +39,8 @@
 
 mod decode;
 mod file;
+#[doc(hidden)]
+pub mod fuzzing;
 mod line;
 pub mod logs;
 pub mod otlp;

@@ -161,33 +161,48 @@ impl Wal {
         for (seg, _) in segments_in(dir)?.range(from_seg..) {
             let mut data = Vec::new();
             File::open(segment_path(dir, *seg))?.read_to_end(&mut data)?;
-            let mut at = if *seg == from_seg { from_off as usize } else { 0 };
-            while at + HEADER as usize <= data.len() {
-                let len = u32::from_le_bytes(data[at..at + 4].try_into().unwrap_or_default()) as usize;
-                let crc = u32::from_le_bytes(data[at + 4..at + 8].try_into().unwrap_or_default());
-                let end = at + HEADER as usize + len;
-                if end > data.len() {
-                    break;
-                }
-                let kind = data[at + 8];
-                let payload = &data[at + HEADER as usize..end];
-                let mut h = crc32fast::Hasher::new();
-                h.update(&[kind]);
-                h.update(payload);
-                if h.finalize() != crc {
-                    break;
-                }
-                each(kind, payload, Position::Wal { segment: *seg, offset: end as u64 });
-                n += 1;
-                at = end;
-            }
+            let from = if *seg == from_seg { from_off } else { 0 };
+            n += segment_records(&data, from, |kind, payload, end| {
+                each(kind, payload, Position::Wal { segment: *seg, offset: end });
+            });
         }
         Ok(n)
     }
 }
 
+/// The records in one segment's bytes from offset `from`, in order:
+/// `(kind, payload, offset just past it)`; how many. A torn record (short
+/// or failing its checksum) ends the segment there.
+pub(crate) fn segment_records(data: &[u8], from: u64, mut each: impl FnMut(u8, &[u8], u64)) -> u64 {
+    let mut n = 0;
+    // `from` comes from a checkpoint: past the segment (even past `usize`), nothing follows it.
+    let mut at = usize::try_from(from).unwrap_or(usize::MAX);
+    while data.len().saturating_sub(at) >= HEADER as usize {
+        let len = u32::from_le_bytes(data[at..at + 4].try_into().unwrap_or_default()) as usize;
+        let crc = u32::from_le_bytes(data[at + 4..at + 8].try_into().unwrap_or_default());
+        let end = at + HEADER as usize + len;
+        if end > data.len() {
+            break;
+        }
+        let kind = data[at + 8];
+        let payload = &data[at + HEADER as usize..end];
+        let mut h = crc32fast::Hasher::new();
+        h.update(&[kind]);
+        h.update(payload);
+        if h.finalize() != crc {
+            break;
+        }
+        each(kind, payload, end as u64);
+        n += 1;
+        at = end;
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn replayed(dir: &Path, from: Option<Position>) -> Vec<(u8, Vec<u8>, Position)> {
@@ -226,6 +241,23 @@ mod tests {
         assert_eq!(replayed(dir.path(), Some(c)).iter().map(|r| r.0).collect::<Vec<_>>(), vec![3]);
     }
 
+    /// Issue 19 (fuzzing, `wal_segment`): a replay from an offset near `u64::MAX` overflowed
+    /// `at + HEADER` (a panic in debug builds, an out-of-range slice in release ones).
+    #[test]
+    fn issue_19_a_position_past_the_segment_replays_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+        let first = wal.append(1, b"kept").unwrap();
+        drop(wal);
+        let segment = std::fs::read(segment_path(dir.path(), 1)).unwrap();
+        assert_eq!(first, Position::Wal { segment: 1, offset: segment.len() as u64 });
+        for from in [u64::MAX, u64::MAX - 3, segment.len() as u64 + 1, segment.len() as u64] {
+            assert_eq!(segment_records(&segment, from, |_, _, _| panic!("a record past {from}")), 0);
+        }
+        assert_eq!(segment_records(&segment, 0, |_, _, _| {}), 1);
+        assert_eq!(replayed(dir.path(), Some(Position::Wal { segment: 1, offset: u64::MAX })), vec![]);
+    }
+
     #[test]
     fn a_torn_or_corrupt_tail_ends_its_segment() {
         let dir = tempfile::tempdir().unwrap();
@@ -242,5 +274,49 @@ mod tests {
         data[10] ^= 0xff;
         std::fs::write(&path, data).unwrap();
         assert!(replayed(dir.path(), None).is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// The `wal_segment` fuzz target's property: corrupt or torn segments never panic,
+        /// and the records read are whole ones, exactly the bytes they were read from.
+        #[test]
+        fn corrupt_segments_yield_only_whole_records(
+            records in proptest::collection::vec((any::<u8>(), proptest::collection::vec(any::<u8>(), 0..20)), 0..4),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 0..3),
+            cut in any::<prop::sample::Index>(),
+            from in prop_oneof![0u64..40, Just(u64::MAX)],
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut wal = Wal::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+            for (kind, payload) in &records {
+                wal.append(*kind, payload).unwrap();
+            }
+            drop(wal);
+            let mut data = std::fs::read(segment_path(dir.path(), 1)).unwrap();
+            for (at, x) in &flips {
+                if !data.is_empty() {
+                    let i = at.index(data.len());
+                    data[i] ^= x;
+                }
+            }
+            data.truncate(cut.index(data.len() + 1));
+            let mut rebuilt = Vec::new();
+            let mut last = from;
+            segment_records(&data, from, |kind, payload, end| {
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&[kind]);
+                crc.update(payload);
+                rebuilt.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                rebuilt.extend_from_slice(&crc.finalize().to_le_bytes());
+                rebuilt.push(kind);
+                rebuilt.extend_from_slice(payload);
+                last = end;
+            });
+            if !rebuilt.is_empty() {
+                prop_assert_eq!(&data[from as usize..last as usize], &rebuilt[..]);
+            }
+        }
     }
 }

@@ -44,7 +44,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_source_file_opens_with_its_job() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut files = Vec::new();
-    for dir in ["crates", "benches"] {
+    for dir in ["crates", "benches", "fuzz"] {
         rust_files(&root.join(dir), &mut files);
     }
     assert!(files.len() > 10, "found only {} files", files.len());

@@ -21,6 +21,29 @@ use super::{Body, Ingest, Outcome, Signal, partial_message};
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 
+/// Why a gzip body was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GzipError {
+    /// It inflates past the size limit (a gzip bomb stops there).
+    #[error("the body inflates past the size limit")]
+    TooLarge,
+    /// It is not valid gzip.
+    #[error("not valid gzip: {0}")]
+    NotGzip(std::io::Error),
+}
+
+/// Inflates a gzip body, reading at most one byte past `max_bytes`: larger
+/// bodies are refused without ever being held whole.
+pub fn inflate_gzip(raw: &[u8], max_bytes: usize) -> Result<Vec<u8>, GzipError> {
+    let mut out = Vec::new();
+    let limit = (max_bytes as u64).saturating_add(1);
+    flate2::read::GzDecoder::new(raw).take(limit).read_to_end(&mut out).map_err(GzipError::NotGzip)?;
+    if out.len() > max_bytes {
+        return Err(GzipError::TooLarge);
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone)]
 struct Http {
     ingest: Arc<Ingest>,
@@ -120,21 +143,18 @@ async fn export(signal: Signal, State(s): State<Http>, headers: HeaderMap, body:
     let inflated;
     let bytes: &[u8] = match encoding.trim().to_ascii_lowercase().as_str() {
         "identity" | "" => &raw,
-        "gzip" => {
-            // Read at most one byte past the limit: a gzip bomb stops there.
-            let mut out = Vec::new();
-            let limit = s.max_bytes as u64 + 1;
-            if let Err(e) = flate2::read::GzDecoder::new(&raw[..]).take(limit).read_to_end(&mut out) {
+        "gzip" => match inflate_gzip(&raw, s.max_bytes) {
+            Ok(out) => {
+                inflated = out;
+                &inflated
+            }
+            Err(GzipError::TooLarge) => return too_large(&s),
+            Err(GzipError::NotGzip(e)) => {
                 s.ingest.refused();
                 let msg = format!("the body is not valid gzip: {e}");
                 return error(form, StatusCode::BAD_REQUEST, status::INVALID_ARGUMENT, &msg, None);
             }
-            if out.len() > s.max_bytes {
-                return too_large(&s);
-            }
-            inflated = out;
-            &inflated
-        }
+        },
         other => {
             s.ingest.refused();
             let msg = format!("Content-Encoding `{other}` is not gzip");
@@ -195,5 +215,52 @@ async fn export(signal: Signal, State(s): State<Http>, headers: HeaderMap, body:
             error(form, StatusCode::SERVICE_UNAVAILABLE, status::UNAVAILABLE, "the service is stopping", Some(retry))
         }
         Outcome::Invalid(why) => error(form, StatusCode::BAD_REQUEST, status::INVALID_ARGUMENT, &why, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The bounded gzip read: what fits is inflated whole, what does not is refused, bad bytes are errors.
+
+    use std::io::Write;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn gzip(b: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b).unwrap();
+        enc.finish().unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn bodies_within_the_limit_inflate_whole_and_larger_ones_are_refused(
+            body in proptest::collection::vec(any::<u8>(), 0..3000),
+            max_bytes in 0usize..3000,
+        ) {
+            match inflate_gzip(&gzip(&body), max_bytes) {
+                Ok(out) => prop_assert_eq!(out, body),
+                Err(GzipError::TooLarge) => prop_assert!(body.len() > max_bytes),
+                Err(GzipError::NotGzip(e)) => prop_assert!(false, "valid gzip refused: {}", e),
+            }
+        }
+
+        /// The `otlp_http` fuzz target's property: no panic, never more than the limit.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let valid = gzip(&bytes);
+            for raw in [&bytes[..], &valid[..cut.index(valid.len())]] {
+                if let Ok(out) = inflate_gzip(raw, 200) {
+                    prop_assert!(out.len() <= 200);
+                }
+            }
+        }
     }
 }

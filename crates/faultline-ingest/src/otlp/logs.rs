@@ -324,4 +324,102 @@ mod tests {
         assert!(matches!(&bodies[6], EventBody::Change(c) if c.id == "r-17"));
         assert_eq!(bodies.len(), 7);
     }
+
+    mod arbitrary {
+        //! Any records map without a panic and are counted once (the `otlp_logs` fuzz target's property).
+
+        use proptest::prelude::*;
+        use prost::Message;
+
+        use super::*;
+
+        fn arb_value() -> impl Strategy<Value = any_value::Value> {
+            prop_oneof![
+                prop_oneof![
+                    Just("declined".to_string()),
+                    Just("success".to_string()),
+                    Just("deploy".to_string()),
+                    Just("rollback".to_string()),
+                    "[a-z]{0,5}",
+                ]
+                .prop_map(|v| s(&v)),
+                any::<i64>().prop_map(any_value::Value::IntValue),
+                prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(-1.0), any::<f64>()]
+                    .prop_map(any_value::Value::DoubleValue),
+                any::<bool>().prop_map(any_value::Value::BoolValue),
+            ]
+        }
+
+        fn arb_record() -> impl Strategy<Value = LogRecord> {
+            let key = prop_oneof![
+                Just("transaction.outcome"),
+                Just("transaction.amount"),
+                Just("change.kind"),
+                Just("change.id"),
+                Just("region"),
+            ];
+            let time = prop_oneof![Just(0u64), Just(1_795_197_600_000_000_000u64), any::<u64>()];
+            (
+                time.clone(),
+                time,
+                any::<i32>(),
+                prop_oneof![Just("ERROR".to_string()), Just("fatal".to_string()), "[a-zA-Z]{0,8}"],
+                proptest::collection::vec((key, arb_value()), 0..4),
+                proptest::option::of(arb_value()),
+            )
+                .prop_map(|(time, observed, severity, text, attrs, body)| LogRecord {
+                    time_unix_nano: time,
+                    observed_time_unix_nano: observed,
+                    severity_number: severity,
+                    severity_text: text,
+                    attributes: attrs.into_iter().map(|(k, v)| kv(k, v)).collect(),
+                    body: body.map(|v| AnyValue { value: Some(v) }),
+                    ..Default::default()
+                })
+        }
+
+        fn map_checked(req: &ExportLogsServiceRequest) -> Result<(), TestCaseError> {
+            let registry = Arc::new(SeriesRegistry::new(100));
+            let config = DecoderConfig { dims: vec!["region".into()], ..Default::default() };
+            let mut decoder = Decoder::new(registry, config.clone());
+            let mut batch = SourceBatch::default();
+            let summary = map_logs(req, &mut decoder, &SpanMapping::new(&config.dims, &[]), None, &mut batch);
+            prop_assert_eq!(summary.rejected, batch.rejects.total());
+            prop_assert!(summary.rejected + summary.ignored <= summary.spans, "{:?}", summary);
+            prop_assert_eq!(summary.errors.len() as u64, summary.rejected.min(5));
+            // A record gives at most a request, a transaction and a change.
+            prop_assert!(batch.events.len() as u64 <= 3 * (summary.spans - summary.rejected));
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn any_records_map_without_a_panic(
+                records in proptest::collection::vec(arb_record(), 0..6),
+                service in proptest::option::of(Just("pay")),
+            ) {
+                let req = ExportLogsServiceRequest {
+                    resource_logs: vec![ResourceLogs {
+                        resource: Some(Resource {
+                            attributes: service.map(|v| vec![kv("service.name", s(v))]).unwrap_or_default(),
+                            ..Default::default()
+                        }),
+                        scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
+                        schema_url: String::new(),
+                    }],
+                };
+                map_checked(&req)?;
+            }
+
+            /// Bytes that prost decodes map without a panic.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                if let Ok(req) = ExportLogsServiceRequest::decode(&bytes[..]) {
+                    map_checked(&req)?;
+                }
+            }
+        }
+    }
 }

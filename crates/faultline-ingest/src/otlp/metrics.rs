@@ -132,8 +132,10 @@ impl Ctx<'_, '_> {
         reject_item(&mut self.summary, self.batch, "point", e);
     }
 
-    /// Whether a point of `total` requests may be expanded; rejects it when not.
-    fn within_cap(&mut self, total: u64) -> bool {
+    /// Whether a point of `counts` and `zero` requests may be expanded; rejects it when not.
+    fn within_cap(&mut self, counts: &[u64], zero: u64) -> bool {
+        // Saturating: counts are the client's, and a wrapped sum would pass the cap.
+        let total = counts.iter().fold(zero, |sum, c| sum.saturating_add(*c));
         if total <= MAX_REQUESTS_PER_POINT {
             return true;
         }
@@ -172,8 +174,10 @@ impl Ctx<'_, '_> {
         }
     }
 
-    /// `count` requests at `latency_us` of the point's operation.
-    fn requests(&mut self, resource: &Picked<'_>, point: &Picked<'_>, ts_ns: u64, latency_us: f64, count: u64) {
+    /// `count` requests at `latency_us` of the point's operation; `false` when they are
+    /// rejected (then the point is, once: its other buckets would fail the same way).
+    #[must_use]
+    fn requests(&mut self, resource: &Picked<'_>, point: &Picked<'_>, ts_ns: u64, latency_us: f64, count: u64) -> bool {
         let mut buf = String::new();
         let op = point.operation(&mut buf).unwrap_or("");
         let fields = EventFields {
@@ -190,9 +194,10 @@ impl Ctx<'_, '_> {
         for _ in 0..count {
             if let Err(e) = self.decoder.emit(self.summary.spans, &fields, dim, self.now, &mut self.batch.events) {
                 self.reject(e);
-                return;
+                return false;
             }
         }
+        true
     }
 }
 
@@ -248,7 +253,7 @@ pub fn map_metrics(
                             ) else {
                                 continue;
                             };
-                            if !cx.within_cap(delta.0.iter().sum()) {
+                            if !cx.within_cap(&delta.0, 0) {
                                 continue;
                             }
                             let mut point = Picked::default();
@@ -262,7 +267,9 @@ pub fn map_metrics(
                                     (Some(lo), None) => lo,
                                     (None, None) => p.sum.map_or(0.0, |s| s / p.count.max(1) as f64),
                                 };
-                                cx.requests(&resource, &point, p.time_unix_nano, mid * scale, *c);
+                                if !cx.requests(&resource, &point, p.time_unix_nano, mid * scale, *c) {
+                                    break;
+                                }
                             }
                         }
                     }
@@ -291,21 +298,23 @@ pub fn map_metrics(
                             ) else {
                                 continue;
                             };
-                            if !cx.within_cap(delta.iter().sum::<u64>() + zero) {
+                            if !cx.within_cap(&delta, zero) {
                                 continue;
                             }
                             let mut point = Picked::default();
                             pick(&p.attributes, mapping, &mut point);
                             let scale = us_per(&m.unit);
                             let base = 2f64.powf(2f64.powi(-p.scale));
-                            if zero > 0 {
-                                cx.requests(&resource, &point, p.time_unix_nano, 0.0, zero);
+                            if zero > 0 && !cx.requests(&resource, &point, p.time_unix_nano, 0.0, zero) {
+                                continue;
                             }
                             for (i, c) in delta.iter().enumerate().filter(|(_, c)| **c > 0) {
                                 let idx = f64::from(pos.offset) + i as f64;
                                 // (base^idx, base^(idx+1)]: its geometric middle.
                                 let mid = base.powf(idx + 0.5);
-                                cx.requests(&resource, &point, p.time_unix_nano, mid * scale, *c);
+                                if !cx.requests(&resource, &point, p.time_unix_nano, mid * scale, *c) {
+                                    break;
+                                }
                             }
                         }
                     }

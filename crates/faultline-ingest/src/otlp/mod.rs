@@ -25,7 +25,7 @@ use crate::source::{BatchSender, NotQueued, Source, SourceBatch, StartAt};
 use crate::wal::Wal;
 
 mod grpc;
-mod http;
+pub(crate) mod http;
 pub mod logs;
 pub mod metrics;
 mod status;
@@ -92,7 +92,7 @@ fn wal_kind(signal: Signal, body: Body<'_>) -> (u8, &[u8]) {
 }
 
 /// A record kind back to its signal and form.
-fn from_wal_kind(kind: u8, payload: &[u8]) -> Option<(Signal, Body<'_>)> {
+pub(crate) fn from_wal_kind(kind: u8, payload: &[u8]) -> Option<(Signal, Body<'_>)> {
     Some(match kind {
         1 => (Signal::Traces, Body::Proto(payload)),
         2 => (Signal::Traces, Body::Json(payload)),
@@ -351,29 +351,7 @@ impl Ingest {
             .unwrap_or_else(|| Decoder::new(self.registry.clone(), self.decoder_config.clone()));
         let now = Some((self.clock)());
         let mut batch = SourceBatch::default();
-        let metrics = |req: ExportMetricsServiceRequest, decoder: &mut Decoder, batch: &mut SourceBatch| {
-            let mut streams = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            map_metrics(&req, decoder, &self.mapping, &mut streams, now, batch)
-        };
-        let decoded = match (signal, body) {
-            (Signal::Traces, Body::Proto(b)) => decode_traces(b, &mut decoder, &self.mapping, now, &mut batch)
-                .map_err(|e| format!("not an ExportTraceServiceRequest: {e}")),
-            (Signal::Traces, Body::Json(b)) => serde_json::from_slice::<ExportTraceServiceRequest>(b)
-                .map(|req| map_traces(&req, &mut decoder, &self.mapping, now, &mut batch))
-                .map_err(|e| format!("not an OTLP/JSON ExportTraceServiceRequest: {e}")),
-            (Signal::Metrics, Body::Proto(b)) => <ExportMetricsServiceRequest as prost::Message>::decode(b)
-                .map(|req| metrics(req, &mut decoder, &mut batch))
-                .map_err(|e| format!("not an ExportMetricsServiceRequest: {e}")),
-            (Signal::Metrics, Body::Json(b)) => serde_json::from_slice::<ExportMetricsServiceRequest>(b)
-                .map(|req| metrics(req, &mut decoder, &mut batch))
-                .map_err(|e| format!("not an OTLP/JSON ExportMetricsServiceRequest: {e}")),
-            (Signal::Logs, Body::Proto(b)) => <ExportLogsServiceRequest as prost::Message>::decode(b)
-                .map(|req| map_logs(&req, &mut decoder, &self.mapping, now, &mut batch))
-                .map_err(|e| format!("not an ExportLogsServiceRequest: {e}")),
-            (Signal::Logs, Body::Json(b)) => serde_json::from_slice::<ExportLogsServiceRequest>(b)
-                .map(|req| map_logs(&req, &mut decoder, &self.mapping, now, &mut batch))
-                .map_err(|e| format!("not an OTLP/JSON ExportLogsServiceRequest: {e}")),
-        };
+        let decoded = decode_body(signal, body, &mut decoder, &self.mapping, &self.streams, now, &mut batch);
         self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(decoder);
         let summary = decoded?;
         batch.records = summary.spans;
@@ -464,3 +442,44 @@ pub(crate) fn partial_message(summary: &TraceSummary) -> String {
     }
     msg
 }
+
+/// Decodes one request body of `signal` into `batch` (the work of [`Ingest::decode`], apart
+/// from the receiver's state): the selective walk for protobuf traces, prost's decode or
+/// OTLP/JSON's into the mapping otherwise. An error means the body is not such a request.
+pub(crate) fn decode_body(
+    signal: Signal,
+    body: Body<'_>,
+    decoder: &mut Decoder,
+    mapping: &SpanMapping,
+    streams: &Mutex<metrics::Streams>,
+    now: Option<Millis>,
+    batch: &mut SourceBatch,
+) -> Result<TraceSummary, String> {
+    let metrics = |req: ExportMetricsServiceRequest, decoder: &mut Decoder, batch: &mut SourceBatch| {
+        let mut streams = streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map_metrics(&req, decoder, mapping, &mut streams, now, batch)
+    };
+    match (signal, body) {
+        (Signal::Traces, Body::Proto(b)) => {
+            decode_traces(b, decoder, mapping, now, batch).map_err(|e| format!("not an ExportTraceServiceRequest: {e}"))
+        }
+        (Signal::Traces, Body::Json(b)) => serde_json::from_slice::<ExportTraceServiceRequest>(b)
+            .map(|req| map_traces(&req, decoder, mapping, now, batch))
+            .map_err(|e| format!("not an OTLP/JSON ExportTraceServiceRequest: {e}")),
+        (Signal::Metrics, Body::Proto(b)) => <ExportMetricsServiceRequest as prost::Message>::decode(b)
+            .map(|req| metrics(req, decoder, batch))
+            .map_err(|e| format!("not an ExportMetricsServiceRequest: {e}")),
+        (Signal::Metrics, Body::Json(b)) => serde_json::from_slice::<ExportMetricsServiceRequest>(b)
+            .map(|req| metrics(req, decoder, batch))
+            .map_err(|e| format!("not an OTLP/JSON ExportMetricsServiceRequest: {e}")),
+        (Signal::Logs, Body::Proto(b)) => <ExportLogsServiceRequest as prost::Message>::decode(b)
+            .map(|req| map_logs(&req, decoder, mapping, now, batch))
+            .map_err(|e| format!("not an ExportLogsServiceRequest: {e}")),
+        (Signal::Logs, Body::Json(b)) => serde_json::from_slice::<ExportLogsServiceRequest>(b)
+            .map(|req| map_logs(&req, decoder, mapping, now, batch))
+            .map_err(|e| format!("not an OTLP/JSON ExportLogsServiceRequest: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,6 @@
+//! Fuzzes the `logfmt` log line format: any lines give events or listed errors, never a panic.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(init: faultline_fuzz::log_lines::require_format("logfmt"), |data: &[u8]| {
+    faultline_fuzz::log_lines::decode_lines("logfmt", data)
+});
