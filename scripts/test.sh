@@ -13,6 +13,8 @@ step() { printf '\n== %s (%ss)\n' "$*" "$(($(date +%s) - start))" >&2; }
 
 step "tools"
 command -v python3 >/dev/null || { apt-get update -q && apt-get install -yq python3; }
+# The real Alertmanager of the delivery tests (Debian's; the test starts it on a free port).
+[ -x /usr/bin/prometheus-alertmanager ] || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -yq --no-install-recommends prometheus-alertmanager; }
 # util-linux `logger`: the real syslog client of the log-stream tests.
 command -v logger >/dev/null || { apt-get update -q && apt-get install -yq bsdutils; }
 if ! command -v cargo-insta >/dev/null; then

@@ -6,6 +6,7 @@
 //! itself), and moves its cursor once the receiver took one. After a crash,
 //! what was pending is delivered again, with the same (dedup key, action).
 
+pub mod alertmanager;
 pub mod deliver;
 #[cfg(feature = "fake")]
 pub mod fake;

@@ -38,6 +38,10 @@ pub(crate) struct ReplayArgs {
     /// No summary on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Also deliver the incident events to the config's sinks (files, PagerDuty, Slack,
+    /// webhooks, Alertmanager) through its outbox, waiting up to two minutes for them to take it.
+    #[arg(long)]
+    with_sinks: bool,
 }
 
 /// Replay output.
@@ -72,16 +76,29 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         progress = crate::progress::bar(len, args.quiet, "replay");
         Box::new(BufReader::with_capacity(1 << 20, progress.wrap_read(f)))
     };
+    if args.with_sinks {
+        anyhow::ensure!(matches!(args.emit, Emit::Incidents), "--with-sinks delivers incident events: drop --emit");
+        anyhow::ensure!(args.config.is_some(), "--with-sinks delivers to a config's sinks: give --config");
+    }
     let stdout = std::io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
+    let mut captured = Vec::new();
     let summary = match args.emit {
         Emit::Signals => replay_signals(&spec, reader, args.shards, &progress, &mut out)?,
+        Emit::Incidents if args.with_sinks => {
+            let s = replay_incidents(&spec, reader, args.emit, args.shards, &progress, &mut captured)?;
+            out.write_all(&captured)?;
+            s
+        }
         Emit::Incidents | Emit::Postmortems => {
             replay_incidents(&spec, reader, args.emit, args.shards, &progress, &mut out)?
         }
     };
     out.flush()?;
     progress.finish_and_clear();
+    if args.with_sinks {
+        deliver(&spec, &String::from_utf8_lossy(&captured))?;
+    }
     if !args.quiet {
         let what = match args.emit {
             Emit::Signals => "signal lines",
@@ -105,6 +122,52 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Delivers replayed incident event lines to the config's sinks: appended to its file sinks,
+/// and through the outbox to its delivery sinks, waiting for them to drain.
+fn deliver(spec: &PipelineSpec, lines: &str) -> anyhow::Result<()> {
+    use crate::config::SinkKind;
+    for s in &spec.sinks {
+        match &s.kind {
+            SinkKind::File(path) if s.emit == config::Emit::Incidents => {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening sink {} file {}", s.name, path.display()))?;
+                f.write_all(lines.as_bytes())?;
+                f.sync_data()?;
+                eprintln!(
+                    "replay: sink {}: {} incident events appended to {}",
+                    s.name,
+                    lines.lines().count(),
+                    path.display()
+                );
+            }
+            SinkKind::Off(why) => eprintln!("replay: sink {} is off: {why}", s.name),
+            _ => {}
+        }
+    }
+    let entries: Vec<_> = lines.lines().filter_map(crate::service::delivery::entry_from_line).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    rt.block_on(async {
+        let admin = Arc::new(crate::service::admin::AdminState::default());
+        let Some(d) = crate::service::delivery::start(spec, &format!("http://{}", spec.admin.addr()), admin)? else {
+            return anyhow::Ok(());
+        };
+        let appended = d.outbox.lock().append(&entries)?;
+        d.outbox.appended.notify_waiters();
+        eprintln!(
+            "replay: {} incident events into the outbox ({} already in it from an earlier run)",
+            appended.end - appended.start,
+            entries.len() as u64 - (appended.end - appended.start)
+        );
+        for (name, delivered, rejected, pending) in d.drain_and_stop(std::time::Duration::from_secs(120)).await {
+            eprintln!("replay: sink {name}: {delivered} delivered, {rejected} rejected, {pending} still pending");
+        }
+        anyhow::Ok(())
+    })
 }
 
 /// What a replay did.

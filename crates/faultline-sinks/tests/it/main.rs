@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] fns: a failed setup step should panic")]
 
+mod alertmanager;
 mod common;
 mod pagerduty;
 mod webhook;

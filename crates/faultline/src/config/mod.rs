@@ -227,6 +227,15 @@ pub(crate) enum SinkKind {
         /// Timeout and routing.
         delivery: sinks::DeliverySpec,
     },
+    /// Alertmanager's v2 API, through the outbox.
+    Alertmanager {
+        /// Its base URL.
+        url: String,
+        /// How often alerts are posted again.
+        refresh: Duration,
+        /// Timeout and routing.
+        delivery: sinks::DeliverySpec,
+    },
     /// Configured but off (its secret is not in the environment): said at start.
     Off(String),
 }
@@ -234,7 +243,10 @@ pub(crate) enum SinkKind {
 impl SinkKind {
     /// Whether it delivers through the outbox.
     pub(crate) fn is_delivery(&self) -> bool {
-        matches!(self, SinkKind::PagerDuty(..) | SinkKind::Slack(..) | SinkKind::Webhook { .. })
+        matches!(
+            self,
+            SinkKind::PagerDuty(..) | SinkKind::Slack(..) | SinkKind::Webhook { .. } | SinkKind::Alertmanager { .. }
+        )
     }
 }
 

@@ -58,6 +58,9 @@ pub(crate) struct RawSink {
     /// webhook: extra headers (values may name a variable as `env:NAME`).
     #[serde(default)]
     pub(crate) headers: Option<BTreeMap<String, String>>,
+    /// alertmanager: how often firing (and recently resolved) alerts are posted again (default "60s").
+    #[serde(default)]
+    pub(crate) refresh: Option<String>,
     /// delivery sinks: only incidents of these services (default all).
     #[serde(default)]
     pub(crate) services: Option<Vec<String>>,
@@ -96,7 +99,7 @@ pub(crate) struct DeliverySpec {
 
 const LINE_KEYS: &[&str] = &["path", "emit"];
 const SEVERITY_NAMES: &[&str] = &["P0", "P1", "P2", "P3"];
-const SINK_TYPES: &[&str] = &["stdout", "file", "pagerduty", "slack", "webhook"];
+const SINK_TYPES: &[&str] = &["stdout", "file", "pagerduty", "slack", "webhook", "alertmanager"];
 
 impl RawSink {
     fn keys_set(&self) -> Vec<&'static str> {
@@ -113,6 +116,7 @@ impl RawSink {
             ("timeout", self.timeout.is_some()),
             ("secret_env", self.secret_env.is_some()),
             ("headers", self.headers.is_some()),
+            ("refresh", self.refresh.is_some()),
             ("services", self.services.is_some()),
             ("severities", self.severities.is_some()),
         ]
@@ -149,6 +153,7 @@ pub(crate) fn sinks(
             ],
             "slack" => &["url_env", "timeout", "services", "severities"],
             "webhook" => &["url", "secret_env", "headers", "timeout", "services", "severities"],
+            "alertmanager" => &["url", "refresh", "timeout", "services", "severities"],
             other => {
                 c.error(&path("type"), format!("unknown sink type `{other}` (known: {})", SINK_TYPES.join(", ")));
                 continue;
@@ -165,7 +170,7 @@ pub(crate) fn sinks(
                 None
             }
         };
-        let delivery = matches!(s.kind.as_str(), "pagerduty" | "slack" | "webhook");
+        let delivery = matches!(s.kind.as_str(), "pagerduty" | "slack" | "webhook" | "alertmanager");
         if delivery && !has_state {
             c.error(
                 &format!("sinks.{name}"),
@@ -201,6 +206,23 @@ pub(crate) fn sinks(
                         Some(SinkKind::Slack(Sensitive::new(url), d.clone().unwrap_or_else(default_delivery)))
                     }
                     _ => Some(SinkKind::Off(format!("no webhook URL: {var} is not set"))),
+                }
+            }
+            "alertmanager" => {
+                let refresh = c.duration(&path("refresh"), s.refresh.as_deref().unwrap_or("60s"));
+                if refresh.0 < 1000 {
+                    c.error(&path("refresh"), "at least 1s".into());
+                }
+                match &s.url {
+                    Some(url) => Some(SinkKind::Alertmanager {
+                        url: url.clone(),
+                        refresh: Duration::from_millis(refresh.0.max(1000).unsigned_abs()),
+                        delivery: d.clone().unwrap_or_else(default_delivery),
+                    }),
+                    None => {
+                        c.error(&format!("sinks.{name}"), "an alertmanager sink needs `url` (http://host:9093)".into());
+                        None
+                    }
                 }
             }
             _ => {

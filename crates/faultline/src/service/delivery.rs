@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use faultline_core::incident::IncidentEvent;
+use faultline_sinks::alertmanager::Alertmanager;
 use faultline_sinks::pagerduty::{PagerDuty, PagerDutyConfig, RoutingKey};
 use faultline_sinks::slack::Slack;
 use faultline_sinks::webhook::Webhook;
@@ -41,6 +42,26 @@ pub(crate) struct Deliveries {
 pub(crate) fn entry(ev: &IncidentEvent) -> NewEntry {
     let action = Action::parse(ev.action.as_str()).unwrap_or(Action::Updated);
     NewEntry { dedup_key: ev.incident.dedup_key.clone(), action, json: ev.to_json_line() }
+}
+
+/// The outbox entry of an incident event line (DESIGN.md's JSON), `None` when it is none.
+pub(crate) fn entry_from_line(line: &str) -> Option<NewEntry> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let action = Action::parse(v["action"].as_str()?)?;
+    let dedup_key = v["incident"]["dedup_key"].as_str()?.to_string();
+    Some(NewEntry { dedup_key, action, json: line.to_string() })
+}
+
+/// Where every delivery sink stands: (name, delivered, rejected, pending).
+fn report(d: &Deliveries) -> Vec<(String, u64, u64, u64)> {
+    let o = d.outbox.lock();
+    d.stats
+        .iter()
+        .map(|(n, s)| {
+            let pending = o.state(n).map_or(0, |st| st.pending);
+            (n.clone(), s.delivered.load(Ordering::Relaxed), s.rejected.load(Ordering::Relaxed), pending)
+        })
+        .collect()
 }
 
 /// Opens the outbox and starts a worker per delivery sink on the current runtime; `None`
@@ -78,6 +99,11 @@ pub(crate) fn start(spec: &PipelineSpec, console: &str, admin: Arc<AdminState>) 
                 (Box::new(PagerDuty::new(config)?), d)
             }
             SinkKind::Slack(url, d) => (Box::new(Slack::new(url.expose(), Some(console.to_string()), d.timeout)?), d),
+            SinkKind::Alertmanager { url, refresh, delivery } => {
+                let am = Alertmanager::new(url, Some(console.to_string()), delivery.timeout)?;
+                tasks.push(tokio::spawn(am.clone().refresh(*refresh, stopped.clone())));
+                (Box::new(am), delivery)
+            }
             SinkKind::Webhook { url, secret, headers, delivery } => {
                 let headers = headers.iter().map(|(k, v)| (k.clone(), v.expose().clone())).collect();
                 let secret = secret.as_ref().map(|s| s.expose().as_bytes().to_vec());
@@ -132,8 +158,9 @@ fn publish(outbox: &SharedOutbox, stats: &[(String, Arc<SinkStats>)], admin: &Ad
 }
 
 impl Deliveries {
-    /// Waits up to `grace` for every sink to deliver what is pending, then stops the workers.
-    pub(crate) async fn drain_and_stop(self, grace: Duration) {
+    /// Waits up to `grace` for every sink to deliver what is pending, then stops the workers;
+    /// where each sink stood then: (name, delivered, rejected, pending).
+    pub(crate) async fn drain_and_stop(self, grace: Duration) -> Vec<(String, u64, u64, u64)> {
         let deadline = tokio::time::Instant::now() + grace;
         while tokio::time::Instant::now() < deadline {
             let pending: u64 = {
@@ -145,9 +172,11 @@ impl Deliveries {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let last = report(&self);
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
+        last
     }
 }

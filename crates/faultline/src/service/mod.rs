@@ -1,8 +1,8 @@
 //! `faultline run` and `faultline demo`: config to running threads, the admin endpoint, signals and shutdown.
 
-mod admin;
+pub(crate) mod admin;
 pub(crate) mod checkpoint;
-mod delivery;
+pub(crate) mod delivery;
 mod demo;
 mod ingest_errors;
 mod metrics;
@@ -207,7 +207,11 @@ pub(crate) fn serve(
         };
         if let Some(d) = deliveries {
             // What the sinks have not delivered yet stays in the outbox for the next start.
-            d.drain_and_stop(DELIVERY_GRACE).await;
+            for (name, _, _, pending) in d.drain_and_stop(DELIVERY_GRACE).await {
+                if pending > 0 {
+                    eprintln!("faultline: sink {name}: {pending} incident events left in the outbox for the next start");
+                }
+            }
         }
         let _ = stop_http.send(());
         let _ = tokio::time::timeout(Duration::from_secs(2), http).await;

@@ -196,3 +196,34 @@ fn a_page_arrives_within_a_second_of_the_window_that_shows_the_outage() {
     child.wait().unwrap();
     assert!(took < Duration::from_secs(1), "time to page {took:?}");
 }
+
+#[test]
+fn replay_with_sinks_delivers_a_recording_once_however_often_it_is_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = outage(dir.path());
+    let want = expected(&input);
+    let rt = runtime();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let pd = fake(&rt, seen.clone());
+    let cfg = config(dir.path(), &input, false);
+    let replay = || {
+        let out = Command::new(bin())
+            .args(["replay", "--with-sinks", "--config"])
+            .arg(&cfg)
+            .arg("--input")
+            .arg(&input)
+            .env("PAGERDUTY_ROUTING_KEY", KEY)
+            .env("PAGERDUTY_EVENTS_URL", pd.url())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (printed, said) = replay();
+    assert!(printed.lines().count() >= want.len(), "replay still prints the events");
+    assert_eq!(pd.actions(), want, "{said}");
+    assert!(said.contains("sink pagerduty: "), "{said}");
+    let (_, said) = replay();
+    assert_eq!(pd.actions(), want, "the second replay's events are already in the outbox: {said}");
+    assert!(said.contains("0 incident events into the outbox"), "{said}");
+}
