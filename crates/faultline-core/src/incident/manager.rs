@@ -73,6 +73,16 @@ pub struct IncidentManager {
     catalog: CauseCatalog,
     state: ManagerState,
     evidence: WindowEvidence,
+    /// The service of the latest window counted and the set it is known in: windows come
+    /// in label-set order, so runs of one service skip the set's string search.
+    last_known: Option<(KnownSet, Box<str>)>,
+}
+
+/// Which of [`ManagerState`]'s service sets a service was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KnownSet {
+    Payment,
+    App,
 }
 
 impl IncidentManager {
@@ -84,7 +94,7 @@ impl IncidentManager {
 
     /// A manager resuming from checkpointed state: incidents keep their ids and dedup keys.
     pub fn from_state(config: IncidentConfig, catalog: CauseCatalog, state: ManagerState) -> IncidentManager {
-        IncidentManager { config, catalog, state, evidence: WindowEvidence::default() }
+        IncidentManager { config, catalog, state, evidence: WindowEvidence::default(), last_known: None }
     }
 
     /// The checkpointable state. Consistent between [`IncidentManager::end_window`] calls.
@@ -106,6 +116,7 @@ impl IncidentManager {
     pub fn restore(&mut self, state: ManagerState) {
         self.state = state;
         self.evidence.clear();
+        self.last_known = None;
     }
 
     /// Open incidents and resolved ones still inside the flap window.
@@ -120,13 +131,22 @@ impl IncidentManager {
 
     /// Counts a closed window of the series `key` (errors per dimension, transactions, changes).
     pub fn observe_window(&mut self, key: &Arc<SeriesKey>, closed: &ClosedWindow) {
-        let known = match key.kind {
-            SeriesKind::Transaction => Some(&mut self.state.payment_services),
-            SeriesKind::Request | SeriesKind::Dependency => Some(&mut self.state.app_services),
+        let set = match key.kind {
+            SeriesKind::Transaction => Some(KnownSet::Payment),
+            SeriesKind::Request | SeriesKind::Dependency => Some(KnownSet::App),
             _ => None,
         };
-        if let Some(known) = known.filter(|k| !k.contains(&*key.service)) {
-            known.insert(key.service.to_string());
+        if let Some(set) = set
+            && self.last_known.as_ref().is_none_or(|(s, service)| *s != set || **service != *key.service)
+        {
+            let known = match set {
+                KnownSet::Payment => &mut self.state.payment_services,
+                KnownSet::App => &mut self.state.app_services,
+            };
+            if !known.contains(&*key.service) {
+                known.insert(key.service.to_string());
+            }
+            self.last_known = Some((set, key.service.clone()));
         }
         self.evidence.observe_window(key, closed);
     }
