@@ -22,8 +22,9 @@ if ! command -v cargo-insta >/dev/null; then
   cargo install cargo-insta --locked --version '^1' --root "$CACHE" -q
 fi
 
-# The OpenTelemetry Python SDK and its OTLP exporters: the real clients of the OTLP tests.
-OTEL_PKGS="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2"
+# The OpenTelemetry Python SDK and its OTLP exporters: the real clients of the OTLP tests; and
+# grpcio-tools, which generates the gRPC API test's client from proto/.
+OTEL_PKGS="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 grpcio-tools==1.85.4"
 if [ "$(cat "$CACHE/venv/.faultline-pkgs" 2>/dev/null)" != "$OTEL_PKGS" ]; then
   python3 -m venv "$CACHE/venv" || { apt-get update -q && apt-get install -yq python3-venv && python3 -m venv "$CACHE/venv"; }
   # shellcheck disable=SC2086

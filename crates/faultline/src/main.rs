@@ -3,6 +3,7 @@
 mod checkpoint_cmd;
 mod config;
 mod eval;
+mod incidents_cmd;
 mod nab;
 mod progress;
 mod replay;
@@ -41,6 +42,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Write NAB result files for a directory of NAB data.
     Nab(nab::NabArgs),
+    /// List a running instance's incidents, or watch their events (its gRPC API).
+    Incidents(incidents_cmd::IncidentsArgs),
     /// Inspect a state directory's checkpoint.
     #[command(subcommand)]
     Checkpoint(checkpoint_cmd::CheckpointCommand),
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Nab(args) => nab::run(args),
         Command::Checkpoint(cmd) => checkpoint_cmd::run(cmd),
+        Command::Incidents(args) => incidents_cmd::run(args),
         Command::Sql { .. } => {
             Err(anyhow::anyhow!("`faultline sql` is not yet implemented: SQL over DataFusion comes with its own issue"))
         }

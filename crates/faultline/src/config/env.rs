@@ -7,6 +7,7 @@ use super::raw::RawConfig;
 pub(crate) const OVERRIDES: &[(&str, &str)] = &[
     ("FAULTLINE_ADMIN_BIND", "admin.bind"),
     ("FAULTLINE_ADMIN_PORT", "admin.port"),
+    ("FAULTLINE_GRPC_PORT", "admin.grpc_port"),
     ("FAULTLINE_STATE_DIR", "state.directory"),
     ("FAULTLINE_CHECKPOINT_INTERVAL", "state.checkpoint_interval"),
     ("FAULTLINE_SHARDS", "runtime.shards"),
@@ -28,6 +29,10 @@ pub(crate) fn apply(raw: &mut RawConfig, env: &dyn Fn(&str) -> Option<String>, e
             "admin.bind" => raw.admin.bind = value.clone(),
             "admin.port" => match value.parse() {
                 Ok(p) => raw.admin.port = p,
+                Err(_) => bad("a port number (0-65535)"),
+            },
+            "admin.grpc_port" => match value.parse() {
+                Ok(p) => raw.admin.grpc_port = Some(p),
                 Err(_) => bad("a port number (0-65535)"),
             },
             "state.directory" => raw.state.directory = Some(value.clone()),

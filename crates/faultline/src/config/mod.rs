@@ -176,12 +176,19 @@ pub(crate) struct AdminSpec {
     pub(crate) bind: IpAddr,
     /// Port (0 picks a free one).
     pub(crate) port: u16,
+    /// The gRPC API's port (0 picks a free one).
+    pub(crate) grpc_port: u16,
 }
 
 impl AdminSpec {
     /// The socket address to bind.
     pub(crate) fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// The gRPC API's socket address.
+    pub(crate) fn grpc_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.grpc_port)
     }
 }
 

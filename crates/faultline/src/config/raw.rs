@@ -259,11 +259,14 @@ pub(crate) struct RawAdmin {
     pub(crate) bind: String,
     /// TCP port; 0 picks a free one.
     pub(crate) port: u16,
+    /// The gRPC API's port (incidents, the incident stream), on the same address; default 7072,
+    /// or a free one when `port` is 0.
+    pub(crate) grpc_port: Option<u16>,
 }
 
 impl Default for RawAdmin {
     fn default() -> Self {
-        RawAdmin { bind: "127.0.0.1".into(), port: 7070 }
+        RawAdmin { bind: "127.0.0.1".into(), port: 7070, grpc_port: None }
     }
 }
 

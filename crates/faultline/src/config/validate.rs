@@ -115,7 +115,11 @@ pub(crate) fn validate(
                 batch_events: runtime.batch_events,
                 sink_queue: runtime.sink_queue,
             },
-            admin: AdminSpec { bind, port: raw.admin.port },
+            admin: AdminSpec {
+                bind,
+                port: raw.admin.port,
+                grpc_port: raw.admin.grpc_port.unwrap_or(if raw.admin.port == 0 { 0 } else { 7072 }),
+            },
             state: StateSpec {
                 directory: raw.state.directory.map(PathBuf::from),
                 checkpoint_interval: Duration::from_millis(interval.0.unsigned_abs()),

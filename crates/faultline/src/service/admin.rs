@@ -23,6 +23,8 @@ pub(crate) struct AdminState {
     pub(crate) last_checkpoint: std::sync::Mutex<Option<std::time::Instant>>,
     /// The last rejected records of every source.
     pub(crate) ingest_errors: IngestErrors,
+    /// Incidents and their recent events, for the gRPC API.
+    pub(crate) feed: super::api::Feed,
     /// The pipeline's latest window end (signal points, incidents), read-only, for the SQL tables.
     pub(crate) snapshots: std::sync::OnceLock<faultline_core::pipeline::SnapshotCell>,
 }

@@ -1,6 +1,7 @@
 //! `faultline run` and `faultline demo`: config to running threads, the admin endpoint, signals and shutdown.
 
 pub(crate) mod admin;
+pub(crate) mod api;
 pub(crate) mod checkpoint;
 pub(crate) mod delivery;
 mod demo;
@@ -181,6 +182,15 @@ pub(crate) fn serve(
         let http = tokio::spawn(admin::serve(listener, admin.clone(), async {
             let _ = http_stopped.await;
         }));
+        let grpc_addr = spec.admin.grpc_addr();
+        let grpc_listener = tokio::net::TcpListener::bind(grpc_addr).await.with_context(|| {
+            format!("binding the gRPC API on {grpc_addr} (set [admin] grpc_port or FAULTLINE_GRPC_PORT)")
+        })?;
+        eprintln!("faultline: gRPC API on {} (faultline incidents --watch)", grpc_listener.local_addr()?);
+        let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+        let grpc = tokio::spawn(api::serve(grpc_listener, admin.clone(), async {
+            let _ = grpc_stopped.await;
+        }));
         let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
         let sources = sources(&registry, spec)?;
         let deliveries = delivery::start(spec, &format!("http://{bound}"), admin.clone())?;
@@ -214,7 +224,9 @@ pub(crate) fn serve(
             }
         }
         let _ = stop_http.send(());
+        let _ = stop_grpc.send(());
         let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), grpc).await;
         result.map(|()| ExitCode::SUCCESS)
     })
 }

@@ -222,6 +222,11 @@ pub(crate) fn run_sinks(
         m.add(QUEUE_POPPED, &[("queue", SINK_QUEUE)], 1.0);
         match msg {
             ToSinks::Records(records) => {
+                for r in &records {
+                    if let Record::Incident(ev) = r {
+                        admin.feed.push(ev);
+                    }
+                }
                 if let Some(o) = &outbox {
                     let entries: Vec<_> = records
                         .iter()

@@ -2,6 +2,7 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] fns: a failed setup step should panic")]
 
+mod api;
 mod checkpoint;
 mod delivery;
 mod demo;
