@@ -150,6 +150,9 @@ pub struct Worker {
     pub dead_letters: PathBuf,
     /// Counters.
     pub stats: Arc<SinkStats>,
+    /// Attempts a minute at most (a receiver's documented limit: Slack's webhooks take about one a
+    /// second); `None`: no limit beyond the receiver's own.
+    pub per_minute: Option<u32>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -161,6 +164,8 @@ impl std::fmt::Debug for Worker {
 impl Worker {
     /// Delivers until `stop` turns true (an attempt under way is finished first).
     pub async fn run(mut self, shared: SharedOutbox, mut stop: tokio::sync::watch::Receiver<bool>) {
+        // When the rate limit lets the next attempt go.
+        let mut next_slot = tokio::time::Instant::now();
         loop {
             if *stop.borrow() {
                 return;
@@ -181,7 +186,7 @@ impl Worker {
                 }
                 continue;
             };
-            if !self.deliver(&entry, &mut stop).await {
+            if !self.deliver(&entry, &mut stop, &mut next_slot).await {
                 return;
             }
             let acked = shared.lock().ack(&self.name, entry.seq);
@@ -194,7 +199,12 @@ impl Worker {
     }
 
     /// Delivers one entry to the end (delivered, rejected or skipped): `false` when stopped first.
-    async fn deliver(&mut self, entry: &Entry, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    async fn deliver(
+        &mut self,
+        entry: &Entry,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+        next_slot: &mut tokio::time::Instant,
+    ) -> bool {
         let event: IncidentEventJson = match serde_json::from_str(&entry.json) {
             Ok(e) => e,
             Err(e) => {
@@ -207,7 +217,12 @@ impl Worker {
             return true;
         }
         let mut n = 0;
+        let spacing = self.per_minute.map(|r| Duration::from_secs(60) / r.max(1));
         loop {
+            if let Some(gap) = spacing {
+                tokio::time::sleep_until(*next_slot).await;
+                *next_slot = tokio::time::Instant::now() + gap;
+            }
             match self.receiver.deliver(entry, &event).await {
                 Attempt::Delivered => {
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);

@@ -153,7 +153,8 @@ fn deliver(spec: &PipelineSpec, lines: &str) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     rt.block_on(async {
         let admin = Arc::new(crate::service::admin::AdminState::default());
-        let Some(d) = crate::service::delivery::start(spec, &format!("http://{}", spec.admin.addr()), admin)? else {
+        let console = spec.admin.external_url.clone().unwrap_or_else(|| format!("http://{}", spec.admin.addr()));
+        let Some(d) = crate::service::delivery::start(spec, &console, admin)? else {
             return anyhow::Ok(());
         };
         let appended = d.outbox.lock().append(&entries)?;

@@ -55,6 +55,16 @@ impl Running {
 
 /// A worker named `name` delivering the outbox in `dir` to `receiver`, quick retries.
 pub(crate) fn start(dir: &std::path::Path, name: &str, receiver: Box<dyn Receiver>) -> Running {
+    start_with(dir, name, receiver, None)
+}
+
+/// [`start`] with a rate limit of `per_minute` attempts.
+pub(crate) fn start_with(
+    dir: &std::path::Path,
+    name: &str,
+    receiver: Box<dyn Receiver>,
+    per_minute: Option<u32>,
+) -> Running {
     let outbox = Outbox::open(&dir.join("outbox"), &[name.to_string()], 1 << 20, 64 << 20).unwrap();
     let shared = SharedOutbox::new(outbox);
     let stats = Arc::new(SinkStats::default());
@@ -65,6 +75,7 @@ pub(crate) fn start(dir: &std::path::Path, name: &str, receiver: Box<dyn Receive
         retry: RetryPolicy { base: Duration::from_millis(20), max: Duration::from_millis(300) },
         dead_letters: dir.join(format!("{name}.dead.jsonl")),
         stats: stats.clone(),
+        per_minute,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(shared.clone(), stopped));

@@ -5,4 +5,5 @@
 mod alertmanager;
 mod common;
 mod pagerduty;
+mod slack;
 mod webhook;

@@ -170,7 +170,7 @@ pub(crate) struct RuntimeSpec {
 }
 
 /// Where the admin HTTP endpoint listens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AdminSpec {
     /// Bind address.
     pub(crate) bind: IpAddr,
@@ -178,6 +178,8 @@ pub(crate) struct AdminSpec {
     pub(crate) port: u16,
     /// The gRPC API's port (0 picks a free one).
     pub(crate) grpc_port: u16,
+    /// The console's address for links, when set.
+    pub(crate) external_url: Option<String>,
 }
 
 impl AdminSpec {
@@ -210,6 +212,8 @@ pub(crate) struct SinkSpec {
     pub(crate) kind: SinkKind,
     /// What lines.
     pub(crate) emit: Emit,
+    /// File sinks: rotate past this many bytes, keeping this many old files (`path.1` newest).
+    pub(crate) rotate: Option<(u64, u32)>,
 }
 
 /// Sink types.

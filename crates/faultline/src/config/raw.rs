@@ -262,11 +262,14 @@ pub(crate) struct RawAdmin {
     /// The gRPC API's port (incidents, the incident stream), on the same address; default 7072,
     /// or a free one when `port` is 0.
     pub(crate) grpc_port: Option<u16>,
+    /// The console's address as people reach it (behind a proxy, say), for the links in pages
+    /// and messages; default `http://BIND:PORT`.
+    pub(crate) external_url: Option<String>,
 }
 
 impl Default for RawAdmin {
     fn default() -> Self {
-        RawAdmin { bind: "127.0.0.1".into(), port: 7070, grpc_port: None }
+        RawAdmin { bind: "127.0.0.1".into(), port: 7070, grpc_port: None, external_url: None }
     }
 }
 

@@ -58,6 +58,12 @@ pub(crate) struct RawSink {
     /// webhook: extra headers (values may name a variable as `env:NAME`).
     #[serde(default)]
     pub(crate) headers: Option<BTreeMap<String, String>>,
+    /// file: rotate the file once it is past this many bytes (at a checkpoint, whole lines).
+    #[serde(default)]
+    pub(crate) max_bytes: Option<u64>,
+    /// file: rotated files kept (`path.1` … `path.N`, default 5).
+    #[serde(default)]
+    pub(crate) max_files: Option<u32>,
     /// alertmanager: how often firing (and recently resolved) alerts are posted again (default "60s").
     #[serde(default)]
     pub(crate) refresh: Option<String>,
@@ -95,9 +101,11 @@ pub(crate) struct DeliverySpec {
     pub(crate) services: Vec<String>,
     /// Only these severities (empty: all).
     pub(crate) severities: Vec<String>,
+    /// Attempts a minute at most (Slack: 60 unless set).
+    pub(crate) per_minute: Option<u32>,
 }
 
-const LINE_KEYS: &[&str] = &["path", "emit"];
+const LINE_KEYS: &[&str] = &["path", "emit", "max_bytes", "max_files"];
 const SEVERITY_NAMES: &[&str] = &["P0", "P1", "P2", "P3"];
 const SINK_TYPES: &[&str] = &["stdout", "file", "pagerduty", "slack", "webhook", "alertmanager"];
 
@@ -117,6 +125,8 @@ impl RawSink {
             ("secret_env", self.secret_env.is_some()),
             ("headers", self.headers.is_some()),
             ("refresh", self.refresh.is_some()),
+            ("max_bytes", self.max_bytes.is_some()),
+            ("max_files", self.max_files.is_some()),
             ("services", self.services.is_some()),
             ("severities", self.severities.is_some()),
         ]
@@ -151,9 +161,9 @@ pub(crate) fn sinks(
                 "services",
                 "severities",
             ],
-            "slack" => &["url_env", "timeout", "services", "severities"],
-            "webhook" => &["url", "secret_env", "headers", "timeout", "services", "severities"],
-            "alertmanager" => &["url", "refresh", "timeout", "services", "severities"],
+            "slack" => &["url_env", "timeout", "services", "severities", "rate_per_minute"],
+            "webhook" => &["url", "secret_env", "headers", "timeout", "services", "severities", "rate_per_minute"],
+            "alertmanager" => &["url", "refresh", "timeout", "services", "severities", "rate_per_minute"],
             other => {
                 c.error(&path("type"), format!("unknown sink type `{other}` (known: {})", SINK_TYPES.join(", ")));
                 continue;
@@ -258,8 +268,24 @@ pub(crate) fn sinks(
                 })
             }
         };
+        let rotate = match (s.max_bytes, s.max_files) {
+            (None, None) => None,
+            (Some(b), _) if b < 4096 => {
+                c.error(&path("max_bytes"), format!("at least 4096, not {b}"));
+                None
+            }
+            (_, Some(0)) => {
+                c.error(&path("max_files"), "keep at least 1 rotated file".into());
+                None
+            }
+            (None, Some(_)) => {
+                c.error(&path("max_files"), "rotation needs `max_bytes`".into());
+                None
+            }
+            (Some(b), n) => Some((b, n.unwrap_or(5).min(1000))),
+        };
         if let (Some(kind), Some(emit)) = (kind, emit) {
-            out.push(SinkSpec { name: name.clone(), kind, emit });
+            out.push(SinkSpec { name: name.clone(), kind, emit, rotate });
         }
     }
     out
@@ -270,7 +296,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 fn default_delivery() -> DeliverySpec {
-    DeliverySpec { timeout: Duration::from_secs(10), services: Vec::new(), severities: Vec::new() }
+    DeliverySpec { timeout: Duration::from_secs(10), services: Vec::new(), severities: Vec::new(), per_minute: None }
 }
 
 fn delivery_spec(name: &str, s: &RawSink, c: &mut Checker<'_>) -> DeliverySpec {
@@ -281,10 +307,23 @@ fn delivery_spec(name: &str, s: &RawSink, c: &mut Checker<'_>) -> DeliverySpec {
             c.error(&format!("sinks.{name}.severities"), format!("`{sev}` is not one of: P0, P1, P2, P3"));
         }
     }
+    let per_minute = match (s.kind.as_str(), s.rate_per_minute) {
+        // PagerDuty's limit is per routing key, in its receiver.
+        ("pagerduty", _) => None,
+        (_, Some(n)) if (1..=6000).contains(&n) => Some(n),
+        (_, Some(n)) => {
+            c.error(&format!("sinks.{name}.rate_per_minute"), format!("must be between 1 and 6000, not {n}"));
+            None
+        }
+        // Slack's incoming webhooks take about one message a second.
+        ("slack", None) => Some(60),
+        (_, None) => None,
+    };
     DeliverySpec {
         timeout: Duration::from_millis(timeout.0.max(1).unsigned_abs()),
         services: s.services.clone().unwrap_or_default(),
         severities,
+        per_minute,
     }
 }
 

@@ -64,6 +64,12 @@ pub(crate) fn validate(
         c.error("series.dimensions", format!("at most {MAX_DIMS} dimensions, got {n}"));
     }
     let sources = sources(&raw, &mut c);
+    let external_url = raw.admin.external_url.clone();
+    if let Some(u) = &external_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        c.error("admin.external_url", format!("`{u}` is not an http(s) URL"));
+    }
     let sinks = super::sinks::sinks(&raw.sinks, raw.state.directory.is_some(), env, &mut c);
     let runtime = &raw.runtime;
     // Upper bounds keep a typo from reserving memory the machine does not have.
@@ -119,6 +125,7 @@ pub(crate) fn validate(
                 bind,
                 port: raw.admin.port,
                 grpc_port: raw.admin.grpc_port.unwrap_or(if raw.admin.port == 0 { 0 } else { 7072 }),
+                external_url: external_url.map(|u| u.trim_end_matches('/').to_string()),
             },
             state: StateSpec {
                 directory: raw.state.directory.map(PathBuf::from),

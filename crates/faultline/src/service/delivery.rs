@@ -119,6 +119,7 @@ pub(crate) fn start(spec: &PipelineSpec, console: &str, admin: Arc<AdminState>) 
             retry: RetryPolicy::default(),
             dead_letters: dir.join("outbox").join(format!("{}.dead-letters.jsonl", s.name)),
             stats: sink_stats.clone(),
+            per_minute: delivery.per_minute,
         };
         tasks.push(tokio::spawn(worker.run(shared.clone(), stopped.clone())));
         stats.push((s.name.clone(), sink_stats));

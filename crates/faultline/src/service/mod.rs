@@ -193,7 +193,8 @@ pub(crate) fn serve(
         }));
         let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
         let sources = sources(&registry, spec)?;
-        let deliveries = delivery::start(spec, &format!("http://{bound}"), admin.clone())?;
+        let console = spec.admin.external_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let deliveries = delivery::start(spec, &console, admin.clone())?;
         let outbox = deliveries.as_ref().map(|d| d.outbox.clone());
         let running = runtime::start(spec, options, sources, registry, sinks, outbox, admin.clone())?;
         let stop = running.stop.clone();

@@ -111,6 +111,8 @@ pub(crate) struct SinkOut {
     /// The first write or flush that failed: output after the last
     /// checkpoint may be lost, so no later checkpoint may be written.
     broken: Option<String>,
+    /// A file sink's path, with its rotation (past bytes, files kept).
+    rotation: Option<(PathBuf, u64, u32)>,
 }
 
 impl std::fmt::Debug for SinkOut {
@@ -137,7 +139,11 @@ impl SinkOut {
             }
             other => anyhow::bail!("sink {}: {other:?} is not a line sink", spec.name),
         };
-        Ok(SinkOut { name: spec.name.clone(), emit: spec.emit, writer, file, render: None, broken: None })
+        let rotation = match (&spec.kind, spec.rotate) {
+            (SinkKind::File(path), Some((bytes, files))) => Some((path.clone(), bytes, files)),
+            _ => None,
+        };
+        Ok(SinkOut { name: spec.name.clone(), emit: spec.emit, writer, file, render: None, broken: None, rotation })
     }
 
     /// A stdout sink of incident events rendered by `render` (`None` skips a line).
@@ -149,6 +155,7 @@ impl SinkOut {
             file: None,
             render: Some(render),
             broken: None,
+            rotation: None,
         }
     }
 
@@ -190,6 +197,37 @@ impl SinkOut {
             );
             self.broken = Some(format!("{what}: {err}"));
         }
+    }
+
+    /// After a flush at a checkpoint: a file past its size moves to `path.1` (older ones up,
+    /// the oldest dropped) and a new one starts; its lines are whole, every one delivered.
+    fn rotate_if_due(&mut self) -> std::io::Result<()> {
+        let Some((path, max_bytes, max_files)) = &self.rotation else { return Ok(()) };
+        let Some(f) = &self.file else { return Ok(()) };
+        if f.metadata()?.len() < *max_bytes {
+            return Ok(());
+        }
+        let numbered = |n: u32| {
+            let mut p = path.clone().into_os_string();
+            p.push(format!(".{n}"));
+            PathBuf::from(p)
+        };
+        let _ = std::fs::remove_file(numbered(*max_files));
+        for n in (1..*max_files).rev() {
+            match std::fs::rename(numbered(n), numbered(n + 1)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        std::fs::rename(path, numbered(1))?;
+        let fresh = OpenOptions::new().create(true).append(true).open(path)?;
+        self.file = Some(fresh.try_clone()?);
+        self.writer = Box::new(BufWriter::new(fresh));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        tracing::info!(sink = %self.name, file = %path.display(), "sink file rotated");
+        Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -273,6 +311,9 @@ pub(crate) fn run_sinks(
                     if let Err(e) = s.flush() {
                         m.add(SINK_FAILURES, &[("sink", &s.name)], 1.0);
                         s.fail("flush", &e);
+                    } else if let Err(e) = s.rotate_if_due() {
+                        // The lines are durable in the old file; writing goes on there.
+                        tracing::warn!(sink = %s.name, error = %e, "rotating the sink file failed");
                     }
                 }
                 // A checkpoint passes only what every sink, and the outbox, has durably taken.
@@ -343,7 +384,45 @@ pub(crate) fn run_sinks(
 
 #[cfg(test)]
 mod tests {
-    use super::drop_torn_tail;
+    use super::{Record, SinkOut, drop_torn_tail};
+    use crate::config::{Emit, SinkKind, SinkSpec};
+
+    #[test]
+    fn a_file_past_its_size_rotates_at_the_checkpoint_keeping_max_files_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signals.jsonl");
+        let spec = SinkSpec {
+            name: "f".into(),
+            kind: SinkKind::File(path.clone()),
+            emit: Emit::Signals,
+            rotate: Some((4096, 2)),
+        };
+        let mut sink = SinkOut::open(&spec).unwrap();
+        let line = format!("{{\"n\":\"{}\"}}", "x".repeat(90));
+        for round in 0..5 {
+            for _ in 0..50 {
+                assert!(sink.write(&Record::Signal(line.clone())).unwrap());
+            }
+            sink.flush().unwrap();
+            sink.rotate_if_due().unwrap();
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "round {round}: a new file after each rotation");
+        }
+        let kept: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut kept = kept;
+        kept.sort();
+        assert_eq!(kept, ["signals.jsonl", "signals.jsonl.1", "signals.jsonl.2"], "the oldest beyond 2 are dropped");
+        let old = std::fs::read_to_string(dir.path().join("signals.jsonl.2")).unwrap();
+        assert_eq!(old.lines().count(), 50, "whole lines only");
+        assert!(old.lines().all(|l| l == line));
+        // Under the size: no rotation.
+        sink.write(&Record::Signal(line.clone())).unwrap();
+        sink.flush().unwrap();
+        sink.rotate_if_due().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+    }
 
     #[test]
     fn a_torn_last_line_is_dropped_and_whole_lines_stay() {
