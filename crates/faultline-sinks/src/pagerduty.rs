@@ -125,7 +125,7 @@ impl PagerDuty {
             Action::Resolved => {
                 return Some(json!({"routing_key": key.0, "event_action": "resolve", "dedup_key": i.dedup_key}));
             }
-            Action::Updated if !escalates(self.triggered.get(&i.dedup_key), &i.severity) => {
+            Action::Updated if !escalates(self.triggered.get(&i.dedup_key), event) => {
                 return None;
             }
             _ => {}

@@ -43,7 +43,7 @@ impl Slack {
     /// The message for `event`, or `None` for an update that is no escalation.
     pub fn message(&self, action: Action, event: &IncidentEventJson) -> Option<Value> {
         let i = &event.incident;
-        if action == Action::Updated && !escalates(self.triggered.get(&i.dedup_key), &i.severity) {
+        if action == Action::Updated && !escalates(self.triggered.get(&i.dedup_key), event) {
             return None;
         }
         let (emoji, status) = match action {
