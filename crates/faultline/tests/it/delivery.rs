@@ -227,3 +227,51 @@ fn replay_with_sinks_delivers_a_recording_once_however_often_it_is_replayed() {
     assert_eq!(pd.actions(), want, "the second replay's events are already in the outbox: {said}");
     assert!(said.contains("0 incident events into the outbox"), "{said}");
 }
+
+#[test]
+fn the_shipped_payments_pipeline_pages_pagerduty_once_per_incident_and_resolves_it() {
+    // pipelines/payments.toml as shipped, its input, state and admin moved into the test's directory.
+    let dir = tempfile::tempdir().unwrap();
+    let input = outage(dir.path());
+    let shipped = std::fs::read_to_string(crate::harness::repo("pipelines/payments.toml")).unwrap();
+    let edit = |text: &str, from: &str, to: &str| {
+        assert!(text.contains(from), "pipelines/payments.toml no longer has `{from}`");
+        text.replace(from, to)
+    };
+    let state = dir.path().join("state");
+    let c = edit(&shipped, "path = \"/var/log/payments/events.jsonl\"", &format!("path = \"{}\"", input.display()));
+    let c = edit(&c, "follow = true", "follow = false");
+    let c = edit(&c, "directory = \"/var/lib/faultline\"", &format!("directory = \"{}\"", state.display()));
+    let c = edit(
+        &c,
+        "path = \"/var/lib/faultline/incidents.jsonl\"",
+        &format!("path = \"{}\"", dir.path().join("incidents.jsonl").display()),
+    );
+    let c = edit(&c, "port = 7070", "port = 0");
+    let c = edit(&c, "bind = \"0.0.0.0\"", "bind = \"127.0.0.1\"");
+    let cfg = dir.path().join("payments.toml");
+    std::fs::write(&cfg, c).unwrap();
+    let rt = runtime();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    seen.lock().unwrap().faults.extend([Fault::ServerError, Fault::TooMany(1)]);
+    let pd = fake(&rt, seen.clone());
+    let mut child = run(&cfg, &pd);
+    assert!(wait_exit(&mut child, Duration::from_secs(120)).success());
+    // What the same pipeline emits, from its own incident file.
+    let text = std::fs::read_to_string(dir.path().join("incidents.jsonl")).unwrap();
+    let keys: std::collections::BTreeSet<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["incident"]["dedup_key"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(!keys.is_empty(), "the outage opened an incident");
+    let got = pd.actions();
+    for key in &keys {
+        let mine: Vec<&str> = got.iter().filter(|(k, _)| k == key).map(|(_, a)| a.as_str()).collect();
+        assert_eq!(mine.first(), Some(&"trigger"), "{key}: paged first: {got:?}");
+        assert_eq!(mine.iter().filter(|a| **a == "resolve").count(), 1, "{key}: resolved once: {got:?}");
+        assert_eq!(mine.last(), Some(&"resolve"), "{key}: the resolve comes last: {got:?}");
+    }
+    assert!(seen.lock().unwrap().invalid.is_empty());
+}
