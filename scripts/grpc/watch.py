@@ -95,7 +95,15 @@ def main():
         missing = "found"
     except grpc.RpcError as err:
         missing = err.code().name
-    print(json.dumps({"seen": seen, "resumed": resumed, "listed": listed, "got": got, "missing": missing}))
+    # A sequence number from before a restart (or long gone) is not resumed from.
+    try:
+        for _ in client.WatchIncidents(pb.WatchIncidentsRequest(after_seq=1), timeout=10):
+            break
+        stale = "resumed"
+    except grpc.RpcError as err:
+        stale = err.code().name
+    out = {"seen": seen, "resumed": resumed, "listed": listed, "got": got, "missing": missing, "stale": stale}
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -160,16 +160,16 @@ impl Feed {
     }
 }
 
-/// The gRPC service over a feed.
+/// The gRPC service over the admin state's feed.
 #[derive(Debug)]
 pub(crate) struct Api {
-    feed: std::sync::Arc<super::admin::AdminState>,
+    admin: std::sync::Arc<super::admin::AdminState>,
 }
 
 impl Api {
     /// Serves the feed of `admin`.
     pub(crate) fn new(admin: std::sync::Arc<super::admin::AdminState>) -> Api {
-        Api { feed: admin }
+        Api { admin }
     }
 }
 
@@ -182,12 +182,12 @@ impl pb::incidents_server::Incidents for Api {
         request: Request<pb::ListIncidentsRequest>,
     ) -> Result<Response<pb::ListIncidentsResponse>, Status> {
         let r = request.into_inner();
-        Ok(Response::new(pb::ListIncidentsResponse { incidents: self.feed.feed.list(r.open_only, &r.service) }))
+        Ok(Response::new(pb::ListIncidentsResponse { incidents: self.admin.feed.list(r.open_only, &r.service) }))
     }
 
     async fn get_incident(&self, request: Request<pb::GetIncidentRequest>) -> Result<Response<pb::Incident>, Status> {
         let id = request.into_inner().id;
-        let s = self.feed.feed.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let s = self.admin.feed.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         s.incidents
             .values()
             .find(|(_, i)| i.id == id || i.dedup_key == id)
@@ -202,7 +202,7 @@ impl pb::incidents_server::Incidents for Api {
         request: Request<pb::WatchIncidentsRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let after = request.into_inner().after_seq;
-        let feed = &self.feed.feed;
+        let feed = &self.admin.feed;
         // Subscribed before the state is read: nothing falls between the two.
         let mut live = feed.tx.subscribe();
         let (first, mut last_sent): (Vec<pb::IncidentEvent>, u64) = {

@@ -55,6 +55,7 @@ fn a_generated_client_watches_an_incident_open_and_resolve_and_resumes_after_a_s
     assert!(report["listed"].as_array().unwrap().contains(&first["dedup_key"]), "{report}");
     assert_eq!(report["got"], "payments-api");
     assert_eq!(report["missing"], "NOT_FOUND");
+    assert_eq!(report["stale"], "OUT_OF_RANGE", "a number older than what is kept: watch again from 0");
     // The CLI client lists it from the same API.
     let listed =
         Command::new(bin()).args(["incidents", "--json", "--url", &format!("http://{addr}")]).output().unwrap();
