@@ -64,6 +64,23 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
+/// `faultline run` on `config` (written under `dir`): the child, the admin and OTLP/HTTP
+/// addresses, and the endpoint an SDK exporting over `transport` points at.
+fn start_for(dir: &std::path::Path, config: &str, transport: &str) -> (Child, String, String, String) {
+    let cfg = dir.join("otlp.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut child = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (admin, grpc, http) = addresses(&mut child);
+    let endpoint = if transport == "grpc" { format!("http://{grpc}") } else { format!("http://{http}") };
+    (child, admin, http, endpoint)
+}
+
 #[test]
 fn an_sdk_instrumented_service_with_an_error_burst_is_paged_over_grpc_and_http() {
     let shipped = std::fs::read_to_string(repo("pipelines/otlp.toml")).unwrap();
@@ -73,17 +90,7 @@ fn an_sdk_instrumented_service_with_an_error_burst_is_paged_over_grpc_and_http()
         // The shipped pipeline on free ports, with a file sink to read back.
         let config = shipped_on_free_ports(&shipped, dir.path())
             + &format!("\n[sinks.file]\ntype = \"file\"\npath = \"{}\"\n", incidents.display());
-        let cfg = dir.path().join("otlp.toml");
-        std::fs::write(&cfg, config).unwrap();
-        let mut child = Command::new(bin())
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (admin, grpc, http) = addresses(&mut child);
-        let endpoint = if transport == "grpc" { format!("http://{grpc}") } else { format!("http://{http}") };
+        let (mut child, admin, _, endpoint) = start_for(dir.path(), &config, transport);
         let out =
             Command::new(python()).arg(repo("scripts/otel/payments.py")).args([transport, &endpoint]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -234,17 +241,7 @@ fn an_sdk_services_metrics_and_logs_become_its_pool_requests_and_error_logs() {
         let signals = dir.path().join("signals.jsonl");
         let config = shipped_on_free_ports(&shipped, dir.path())
             + &format!("\n[sinks.signals]\ntype = \"file\"\npath = \"{}\"\nemit = \"signals\"\n", signals.display());
-        let cfg = dir.path().join("otlp.toml");
-        std::fs::write(&cfg, config).unwrap();
-        let mut child = Command::new(bin())
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (admin, grpc, http) = addresses(&mut child);
-        let endpoint = if transport == "grpc" { format!("http://{grpc}") } else { format!("http://{http}") };
+        let (mut child, admin, http, endpoint) = start_for(dir.path(), &config, transport);
         let out = Command::new(python())
             .arg(repo("scripts/otel/payments.py"))
             .args([transport, &endpoint, "300", "20", "metrics,logs"])
