@@ -124,13 +124,14 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Delivers replayed incident event lines to the config's sinks: appended to its file sinks,
-/// and through the outbox to its delivery sinks, waiting for them to drain.
+/// Delivers replayed incident event lines to the config's sinks through its outbox (file sinks
+/// too; without a state directory they are appended to directly), waiting for them to drain.
 fn deliver(spec: &PipelineSpec, lines: &str) -> anyhow::Result<()> {
     use crate::config::SinkKind;
     for s in &spec.sinks {
         match &s.kind {
-            SinkKind::File(path) if s.emit == config::Emit::Incidents => {
+            // Without a state directory there is no outbox: files are appended to directly.
+            SinkKind::File(path) if s.emit == config::Emit::Incidents && spec.state.directory.is_none() => {
                 let mut f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)

@@ -12,7 +12,7 @@ mod incidents;
 mod locate;
 mod raw;
 mod sensitive;
-mod sinks;
+pub(crate) mod sinks;
 pub(crate) mod validate;
 
 use std::fmt;
@@ -249,6 +249,16 @@ pub(crate) enum SinkKind {
     },
     /// Configured but off (its secret is not in the environment): said at start.
     Off(String),
+}
+
+impl SinkSpec {
+    /// Whether its incident events go through the outbox: every delivery sink, and the stdout
+    /// and file sinks of incident events when the pipeline has a state directory (where the
+    /// outbox lives; without one nothing is durable, and they are written directly).
+    pub(crate) fn through_outbox(&self, has_state: bool) -> bool {
+        self.kind.is_delivery()
+            || (has_state && self.emit == Emit::Incidents && matches!(self.kind, SinkKind::Stdout | SinkKind::File(_)))
+    }
 }
 
 impl SinkKind {

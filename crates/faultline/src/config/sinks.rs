@@ -188,10 +188,6 @@ pub(crate) fn sinks(
             );
             continue;
         }
-        if delivery && !valid_name(name) {
-            c.error(&format!("sinks.{name}"), "a delivery sink's name is letters, digits, - and _ only".into());
-            continue;
-        }
         let d = delivery.then(|| delivery_spec(name, s, c));
         let kind = match s.kind.as_str() {
             "stdout" => Some(SinkKind::Stdout),
@@ -285,7 +281,15 @@ pub(crate) fn sinks(
             (Some(b), n) => Some((b, n.unwrap_or(5).min(1000))),
         };
         if let (Some(kind), Some(emit)) = (kind, emit) {
-            out.push(SinkSpec { name: name.clone(), kind, emit, rotate });
+            let spec = SinkSpec { name: name.clone(), kind, emit, rotate };
+            if spec.through_outbox(has_state) && !valid_name(name) {
+                c.error(
+                    &format!("sinks.{name}"),
+                    "a sink behind the outbox is named with letters, digits, - and _ only".into(),
+                );
+                continue;
+            }
+            out.push(spec);
         }
     }
     out

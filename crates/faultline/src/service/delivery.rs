@@ -1,4 +1,8 @@
-//! Delivery sinks in the service: the outbox under the state directory, a worker per sink on the async runtime.
+//! Sinks behind the outbox in the service: the outbox under the state directory, a worker per sink on the async runtime.
+//!
+//! Every delivery sink (PagerDuty, Slack, webhook, Alertmanager) and, with a
+//! state directory, the stdout and file sinks of incident events: one path
+//! for every incident event.
 //!
 //! The sink thread appends every incident event to the outbox (one fsync per
 //! batch) before the checkpoint that follows it, so a checkpoint never passes
@@ -14,6 +18,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use faultline_core::incident::IncidentEvent;
 use faultline_sinks::alertmanager::Alertmanager;
+use faultline_sinks::lines::{FileLines, StdoutLines};
 use faultline_sinks::pagerduty::{PagerDuty, PagerDutyConfig, RoutingKey};
 use faultline_sinks::slack::Slack;
 use faultline_sinks::webhook::Webhook;
@@ -21,6 +26,7 @@ use faultline_sinks::{Action, NewEntry, Outbox, Receiver, RetryPolicy, Route, Sh
 
 use super::admin::AdminState;
 use super::metrics::{DELIVERY_EVENTS, DELIVERY_PENDING, DELIVERY_RETRIES, OUTBOX_BYTES, OUTBOX_COALESCED};
+use crate::config::sinks::DeliverySpec;
 use crate::config::{PipelineSpec, SinkKind};
 
 /// Bytes of pending events the outbox holds before it coalesces updates.
@@ -67,11 +73,12 @@ fn report(d: &Deliveries) -> Vec<(String, u64, u64, u64)> {
 /// Opens the outbox and starts a worker per delivery sink on the current runtime; `None`
 /// when the pipeline has none. `console` is the base URL incident links point into.
 pub(crate) fn start(spec: &PipelineSpec, console: &str, admin: Arc<AdminState>) -> anyhow::Result<Option<Deliveries>> {
-    let sinks: Vec<_> = spec.sinks.iter().filter(|s| s.kind.is_delivery()).collect();
+    let has_state = spec.state.directory.is_some();
+    let sinks: Vec<_> = spec.sinks.iter().filter(|s| s.through_outbox(has_state)).collect();
     if sinks.is_empty() {
         return Ok(None);
     }
-    let dir = spec.state.directory.as_deref().context("delivery sinks need [state] directory")?;
+    let dir = spec.state.directory.as_deref().context("sinks behind the outbox need [state] directory")?;
     let names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
     let outbox = Outbox::open(&dir.join("outbox"), &names, OUTBOX_SEGMENT_BYTES, OUTBOX_MAX_BYTES)
         .with_context(|| format!("opening the outbox in {}", dir.join("outbox").display()))?;
@@ -79,6 +86,9 @@ pub(crate) fn start(spec: &PipelineSpec, console: &str, admin: Arc<AdminState>) 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let mut stats = Vec::new();
+    // Stdout and files take every incident event, at once.
+    let line_delivery =
+        DeliverySpec { timeout: Duration::from_secs(10), services: vec![], severities: vec![], per_minute: None };
     for s in sinks {
         let (receiver, delivery): (Box<dyn Receiver>, _) = match &s.kind {
             SinkKind::PagerDuty(p, d) => {
@@ -103,6 +113,12 @@ pub(crate) fn start(spec: &PipelineSpec, console: &str, admin: Arc<AdminState>) 
                 let am = Alertmanager::new(url, Some(console.to_string()), delivery.timeout)?;
                 tasks.push(tokio::spawn(am.clone().refresh(*refresh, stopped.clone())));
                 (Box::new(am), delivery)
+            }
+            SinkKind::Stdout => (Box::new(StdoutLines), &line_delivery),
+            SinkKind::File(path) => {
+                let f = FileLines::open(path, s.rotate)
+                    .with_context(|| format!("opening sink {} file {}", s.name, path.display()))?;
+                (Box::new(f), &line_delivery)
             }
             SinkKind::Webhook { url, secret, headers, delivery } => {
                 let headers = headers.iter().map(|(k, v)| (k.clone(), v.expose().clone())).collect();

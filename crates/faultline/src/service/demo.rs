@@ -59,6 +59,9 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut spec = config::parse_with_env(config::DEMO_TOML, &|k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("embedded config: {}", config::render_errors("demo.toml", &e)))?;
     spec.state.directory = Some(state.path().to_path_buf());
+    // The demo prints incidents itself (rendered, or as JSON lines): the embedded config's
+    // stdout sink would print them a second time.
+    spec.sinks.clear();
     let sink = if args.json {
         SinkOut::stdout_rendered("console", Box::new(|ev| Some(ev.to_json_line())))
     } else {

@@ -50,7 +50,7 @@ catalog! {
     WINDOWS_CLOSED = "faultline_engine_windows_closed_total", Counter, "Series-windows closed by the watermark.";
     DETECTOR_EVALUATIONS = "faultline_detector_evaluations_total", Counter, "Signal points evaluated by the detector bank.";
     INCIDENT_EVENTS = "faultline_incident_events_total", Counter, "Incident events, by severity and action (opened, updated, resolved).";
-    SINK_DELIVERIES = "faultline_sink_deliveries_total", Counter, "Lines written by a sink, by sink.";
+    SINK_DELIVERIES = "faultline_sink_deliveries_total", Counter, "Lines a sink wrote itself (signal lines; incident lines without a state directory), by sink; sinks behind the outbox count in faultline_delivery_events_total.";
     SINK_FAILURES = "faultline_sink_failures_total", Counter, "Failed sink writes, by sink.";
     QUEUE_PUSHED = "faultline_queue_pushed_total", Counter, "Items pushed into a bounded queue, by queue (depth = pushed - popped).";
     QUEUE_POPPED = "faultline_queue_popped_total", Counter, "Items popped from a bounded queue, by queue.";

@@ -76,7 +76,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let sinks = spec
         .sinks
         .iter()
-        .filter(|s| matches!(s.kind, config::SinkKind::Stdout | config::SinkKind::File(_)))
+        .filter(|s| {
+            matches!(s.kind, config::SinkKind::Stdout | config::SinkKind::File(_))
+                && !s.through_outbox(spec.state.directory.is_some())
+        })
         .map(SinkOut::open)
         .collect::<anyhow::Result<Vec<_>>>()?;
     let batch_events = spec.runtime.batch_events;

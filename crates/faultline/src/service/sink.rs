@@ -67,40 +67,6 @@ impl PendingCheckpoint {
 /// How a sink renders an incident event (`None` skips it).
 pub(crate) type Render = Box<dyn FnMut(&IncidentEvent) -> Option<String> + Send>;
 
-/// Cuts a partial last line (a write torn by a crash) off `path`, if any.
-///
-/// Every line before the last checkpoint was flushed and synced whole, so a
-/// torn line belongs to output after it, which the restarted run emits again:
-/// dropping the fragment keeps the file one JSON object per line.
-fn drop_torn_tail(path: &std::path::Path) -> std::io::Result<()> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    let len = f.metadata()?.len();
-    let mut end = len;
-    let mut buf = vec![0u8; 64 * 1024];
-    while end > 0 {
-        let start = end.saturating_sub(buf.len() as u64);
-        let chunk = &mut buf[..(end - start) as usize];
-        f.seek(SeekFrom::Start(start))?;
-        f.read_exact(chunk)?;
-        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
-            end = start + i as u64 + 1;
-            break;
-        }
-        end = start;
-    }
-    if end < len {
-        tracing::warn!(file = %path.display(), bytes = len - end, "dropping a partial last line left by a crash");
-        f.set_len(end)?;
-        f.sync_all()?;
-    }
-    Ok(())
-}
-
 /// An opened sink.
 pub(crate) struct SinkOut {
     name: String,
@@ -127,7 +93,7 @@ impl SinkOut {
         let (writer, file): (Box<dyn Write + Send>, _) = match &spec.kind {
             SinkKind::Stdout => (Box::new(std::io::stdout()), None),
             SinkKind::File(path) => {
-                drop_torn_tail(path)
+                faultline_sinks::lines::drop_torn_tail(path)
                     .with_context(|| format!("repairing sink {} file {}", spec.name, path.display()))?;
                 let f = OpenOptions::new()
                     .create(true)
@@ -207,25 +173,10 @@ impl SinkOut {
         if f.metadata()?.len() < *max_bytes {
             return Ok(());
         }
-        let numbered = |n: u32| {
-            let mut p = path.clone().into_os_string();
-            p.push(format!(".{n}"));
-            PathBuf::from(p)
-        };
-        let _ = std::fs::remove_file(numbered(*max_files));
-        for n in (1..*max_files).rev() {
-            match std::fs::rename(numbered(n), numbered(n + 1)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-        std::fs::rename(path, numbered(1))?;
+        faultline_sinks::lines::rotate_files(path, *max_files)?;
         let fresh = OpenOptions::new().create(true).append(true).open(path)?;
         self.file = Some(fresh.try_clone()?);
         self.writer = Box::new(BufWriter::new(fresh));
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
         tracing::info!(sink = %self.name, file = %path.display(), "sink file rotated");
         Ok(())
     }
@@ -384,7 +335,7 @@ pub(crate) fn run_sinks(
 
 #[cfg(test)]
 mod tests {
-    use super::{Record, SinkOut, drop_torn_tail};
+    use super::{Record, SinkOut};
     use crate::config::{Emit, SinkKind, SinkSpec};
 
     #[test]
@@ -422,20 +373,5 @@ mod tests {
         sink.flush().unwrap();
         sink.rotate_if_due().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
-    }
-
-    #[test]
-    fn a_torn_last_line_is_dropped_and_whole_lines_stay() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.jsonl");
-        drop_torn_tail(&path).unwrap(); // no file yet: nothing to do
-        std::fs::write(&path, "{\"a\":1}\n{\"b\":2}\n{\"c\"").unwrap();
-        drop_torn_tail(&path).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
-        drop_torn_tail(&path).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
-        std::fs::write(&path, "no newline at all").unwrap();
-        drop_torn_tail(&path).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 }
