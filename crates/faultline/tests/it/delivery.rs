@@ -31,14 +31,26 @@ fn outage(dir: &Path) -> PathBuf {
     path
 }
 
-/// The PagerDuty (dedup key, action) pairs the run must deliver, from replay's incident events:
-/// a trigger on open and on each escalation, a resolve at the end.
-fn expected(input: &Path) -> Vec<(String, String)> {
-    let out = Command::new(bin()).args(["replay", "--quiet", "--input"]).arg(input).output().unwrap();
-    assert!(out.status.success());
+/// The incident events `faultline replay` emits for `input` under the same config as the run.
+fn replayed(cfg: &Path, input: &Path) -> String {
+    let out = Command::new(bin())
+        .args(["replay", "--quiet", "--config"])
+        .arg(cfg)
+        .arg("--input")
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The PagerDuty (dedup key, action) pairs the run must deliver, from replay's incident events
+/// under the run's config: a trigger on open and on each escalation, a resolve at the end.
+fn expected(cfg: &Path, input: &Path) -> Vec<(String, String)> {
+    let text = replayed(cfg, input);
     let mut sent: std::collections::HashMap<String, u8> = Default::default();
     let mut want = Vec::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let key = v["incident"]["dedup_key"].as_str().unwrap().to_string();
         let rank = v["incident"]["severity"].as_str().unwrap()[1..].parse::<u8>().unwrap();
@@ -83,6 +95,7 @@ fn run(cfg: &Path, pd: &FakePagerDuty) -> Child {
         .arg(cfg)
         .env("PAGERDUTY_ROUTING_KEY", KEY)
         .env("PAGERDUTY_EVENTS_URL", pd.url())
+        .env("HOOK_SECRET", "hook-secret")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -101,12 +114,13 @@ fn runtime() -> tokio::runtime::Runtime {
 fn through_500s_and_429s_every_page_and_resolve_arrives_once_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let input = outage(dir.path());
-    let want = expected(&input);
+    let cfg = config(dir.path(), &input, false);
+    let want = expected(&cfg, &input);
     let rt = runtime();
     let seen = Arc::new(Mutex::new(Seen::default()));
     seen.lock().unwrap().faults.extend([Fault::ServerError, Fault::TooMany(1), Fault::ServerError]);
     let pd = fake(&rt, seen.clone());
-    let mut child = run(&config(dir.path(), &input, false), &pd);
+    let mut child = run(&cfg, &pd);
     assert!(wait_exit(&mut child, Duration::from_secs(120)).success());
     assert_eq!(pd.actions(), want, "each (dedup key, action) once, in order");
     let s = seen.lock().unwrap();
@@ -122,13 +136,25 @@ fn through_500s_and_429s_every_page_and_resolve_arrives_once_in_order() {
 fn after_a_sigkill_mid_delivery_every_event_arrives_in_order_repeating_at_most_the_one_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let input = outage(dir.path());
-    let want = expected(&input);
+    let plain = config(dir.path(), &input, false);
+    let want = expected(&plain, &input);
+    let every = all_events(&plain, &input);
     let rt = runtime();
     let seen = Arc::new(Mutex::new(Seen::default()));
     // A slow PagerDuty: the kill lands while a request is in flight.
     seen.lock().unwrap().delay = Some(Duration::from_millis(700));
     let pd = fake(&rt, seen.clone());
-    let mut child = run(&config(dir.path(), &input, true), &pd);
+    // And a signed webhook beside it, slow too, that verifies every request.
+    let hook: Hooked = Arc::new(Mutex::new((Vec::new(), 0)));
+    let url = rt.block_on(webhook(hook.clone(), Duration::from_millis(400)));
+    let with_hook = |follow: bool| {
+        let cfg = config(dir.path(), &input, follow);
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        text.push_str(&format!("[sinks.hook]\ntype = \"webhook\"\nurl = \"{url}\"\nsecret_env = \"HOOK_SECRET\"\n"));
+        std::fs::write(&cfg, text).unwrap();
+        cfg
+    };
+    let mut child = run(&with_hook(true), &pd);
     let start = Instant::now();
     while pd.actions().is_empty() && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(20));
@@ -139,18 +165,74 @@ fn after_a_sigkill_mid_delivery_every_event_arrives_in_order_repeating_at_most_t
     child.wait().unwrap();
     seen.lock().unwrap().delay = None;
     // Restarted: resumes from the checkpoint and the outbox, then reads to the end and exits.
-    let mut child = run(&config(dir.path(), &input, false), &pd);
+    let mut child = run(&with_hook(false), &pd);
     assert!(wait_exit(&mut child, Duration::from_secs(120)).success());
-    let got = pd.actions();
     // Exactly the expected sequence, or it with one event repeated right after itself (the
-    // request in flight at the kill, answered by PagerDuty but not yet marked delivered).
-    let one_repeat = (1..got.len()).any(|k| {
-        let mut without = got.clone();
-        without.remove(k);
-        got[k] == got[k - 1] && without == want
-    });
-    assert!(got == want || one_repeat, "every (dedup key, action) in order, at most the one in flight again: {got:?}");
+    // request in flight at the kill, answered by the receiver but not yet marked delivered).
+    let at_most_one_repeat = |got: &Vec<(String, String)>, want: &Vec<(String, String)>| {
+        got == want
+            || (1..got.len()).any(|k| {
+                let mut without = got.clone();
+                without.remove(k);
+                got[k] == got[k - 1] && without == *want
+            })
+    };
+    let got = pd.actions();
+    assert!(
+        at_most_one_repeat(&got, &want),
+        "every (dedup key, action) in order, at most the one in flight again: {got:?}"
+    );
     assert_eq!(got.last().unwrap().1, "resolve", "the incident ends resolved");
+    // The webhook gets every incident event, each signed, in order, at most the one in flight again.
+    let (hooked, bad) = hook.lock().unwrap().clone();
+    assert_eq!(bad, 0, "every signature verified");
+    assert!(at_most_one_repeat(&hooked, &every), "webhook: {hooked:?}, want {every:?}");
+}
+
+/// Every incident event replay emits for `input` under `cfg`, as (dedup key, action).
+fn all_events(cfg: &Path, input: &Path) -> Vec<(String, String)> {
+    replayed(cfg, input)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["incident"]["dedup_key"].as_str().unwrap().to_string(), v["action"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// What the test webhook recorded: (dedup key, action) in arrival order, and bad signatures.
+type Hooked = Arc<Mutex<(Vec<(String, String)>, u32)>>;
+
+/// A webhook receiver that checks each signature (secret `hook-secret`) after `delay`, and
+/// records the (dedup key, action) of each event; the number of bad signatures beside them.
+async fn webhook(got: Hooked, delay: Duration) -> String {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let got = got.clone();
+            async move {
+                tokio::time::sleep(delay).await;
+                let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let ts: u64 = h("x-faultline-timestamp").parse().unwrap_or(0);
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+                let mut g = got.lock().unwrap();
+                if !faultline_sinks::webhook::verify(b"hook-secret", &h("x-faultline-signature"), ts, &body, now, 300) {
+                    g.1 += 1;
+                    return StatusCode::UNAUTHORIZED;
+                }
+                let event = h("x-faultline-event");
+                let (key, action) = event.rsplit_once(' ').unwrap();
+                g.0.push((key.to_string(), action.to_string()));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
 }
 
 #[test]
@@ -161,9 +243,8 @@ fn a_page_arrives_within_a_second_of_the_window_that_shows_the_outage() {
     let input = outage(dir.path());
     let text = std::fs::read_to_string(&input).unwrap();
     let detect_window_end = {
-        let out = Command::new(bin()).args(["replay", "--quiet", "--input"]).arg(&input).output().unwrap();
-        let first: serde_json::Value =
-            serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().next().unwrap()).unwrap();
+        let text = replayed(&config(dir.path(), &input, true), &input);
+        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         faultline_core::Millis::parse_rfc3339(first["incident"]["detected_at"].as_str().unwrap()).unwrap().0
     };
     let ts = |line: &str| -> i64 {
@@ -201,11 +282,11 @@ fn a_page_arrives_within_a_second_of_the_window_that_shows_the_outage() {
 fn replay_with_sinks_delivers_a_recording_once_however_often_it_is_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let input = outage(dir.path());
-    let want = expected(&input);
+    let cfg = config(dir.path(), &input, false);
+    let want = expected(&cfg, &input);
     let rt = runtime();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let pd = fake(&rt, seen.clone());
-    let cfg = config(dir.path(), &input, false);
     let replay = || {
         let out = Command::new(bin())
             .args(["replay", "--with-sinks", "--config"])
