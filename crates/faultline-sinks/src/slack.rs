@@ -72,7 +72,8 @@ impl Slack {
             Some(r) => format!("detected {}, resolved {r}", i.detected_at),
             None => format!("onset {}, detected {}", i.onset_at, i.detected_at),
         };
-        let header = format!("{} {} {}: {}", i.severity, i.service, status.to_lowercase(), i.title);
+        // The title names the service; the severity and status lead.
+        let header = format!("{} {}: {}", i.severity, status.to_lowercase(), i.title);
         let mut blocks = vec![
             json!({"type": "header", "text": {"type": "plain_text", "text": cut(&header, 150), "emoji": true}}),
             json!({"type": "section", "fields": [

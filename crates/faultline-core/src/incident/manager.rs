@@ -481,7 +481,7 @@ impl IncidentManager {
                 if inc.causes.first().map(|c| c.cause.clone()) != top_before && !just_opened {
                     touched.entry(i).or_default().changed = true;
                 }
-                inc.title = title(inc);
+                inc.title = super::title::title(inc);
                 continue;
             }
             let quiet = w.0 - inc.last_abnormal_at.0;
@@ -552,6 +552,7 @@ fn accumulate(total: &mut Impact, w: &WindowImpact) {
     }
 }
 
+/// A signal in a timeline entry: name, value, series and detector.
 fn describe(s: &IncidentSignal) -> String {
     let on = if s.series.kind == SeriesKind::Dependency {
         format!("{} → {}", s.series.service, s.series.name)
@@ -561,14 +562,6 @@ fn describe(s: &IncidentSignal) -> String {
         format!("{} {}", s.series.service, s.series.name)
     };
     format!("{} {} on {on} ({})", s.signal, fmt_num(s.value), s.detector)
-}
-
-fn title(inc: &Incident) -> String {
-    let lead = inc.signals.first().map_or_else(String::new, describe);
-    match inc.causes.first() {
-        Some(c) => format!("{} on {}: {lead}; probable cause {}", inc.severity.as_str(), inc.service, c.cause),
-        None => format!("{} on {}: {lead}", inc.severity.as_str(), inc.service),
-    }
 }
 
 fn fmt_num(v: f64) -> String {

@@ -16,6 +16,7 @@ mod manager;
 mod model;
 mod postmortem;
 mod severity;
+mod title;
 pub mod wire;
 
 use serde::Deserialize;

@@ -121,7 +121,7 @@ async fn incidents_fire_group_by_service_resolve_and_survive_an_alertmanager_res
     sizes.sort();
     assert_eq!(sizes, [("payments".to_string(), 2), ("shop".to_string(), 1)]);
     let first = &get(&format!("{}/api/v2/alerts", am.base)).await.unwrap()[0];
-    assert!(first["annotations"]["summary"].as_str().unwrap().contains("error_rate"), "{first}");
+    assert!(first["annotations"]["summary"].as_str().unwrap().contains("% of POST /charge failing"), "{first}");
     assert_eq!(first["generatorURL"].as_str().unwrap().split("/incidents/").next(), Some("http://127.0.0.1:7070"));
 
     // Alertmanager restarts and forgets (its state is in memory): the re-posts bring it back.

@@ -16,7 +16,7 @@ pub(crate) fn event(key: &str, service: &str, action: Action, severity: &str) ->
             "service": service,
             "services": [service],
             "severity": severity,
-            "title": format!("{severity} {service}: error_rate 0.42 on POST /charge"),
+            "title": format!("{service}: 42 % of POST /charge failing — upstream provider down?"),
             "status": if resolved { "resolved" } else { "open" },
             "onset_at": "2026-12-07T01:00:00.000Z",
             "detected_at": "2026-12-07T01:00:10.000Z",

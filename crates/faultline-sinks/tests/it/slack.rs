@@ -107,9 +107,9 @@ async fn opened_escalated_and_resolved_incidents_post_valid_block_kit_paced_unde
     let headers: Vec<String> =
         got.iter().map(|(_, v)| v["blocks"][0]["text"]["text"].as_str().unwrap().to_string()).collect();
     assert_eq!(headers.len(), 3, "open, escalation, resolve: {headers:?}");
-    assert!(headers[0].starts_with("P2 payments investigating"), "{headers:?}");
-    assert!(headers[1].starts_with("P0 payments escalated"), "{headers:?}");
-    assert!(headers[2].starts_with("P0 payments resolved"), "{headers:?}");
+    assert!(headers[0].starts_with("P2 investigating: payments: 42 % of POST /charge failing"), "{headers:?}");
+    assert!(headers[1].starts_with("P0 escalated: payments:"), "{headers:?}");
+    assert!(headers[2].starts_with("P0 resolved: payments:"), "{headers:?}");
     let text = got[0].1.to_string();
     assert!(text.contains("upstream_provider_down") && text.contains("Check the provider"), "cause and steps: {text}");
     assert!(text.contains("http://faultline.example/incidents/inc-pay/1"), "the console link: {text}");

@@ -168,13 +168,13 @@ fn render_incident(ev: &IncidentEvent) -> Option<String> {
         Action::Updated => inc.timeline.last().map_or(inc.detected_at, |t| t.at),
         Action::Opened => inc.detected_at,
     };
-    let causes: Vec<&str> = inc.causes.iter().map(|c| c.cause.as_str()).collect();
+    // The title names the service and the top cause; the others follow it.
+    let others: Vec<&str> = inc.causes.iter().skip(1).map(|c| c.cause.as_str()).collect();
     Some(format!(
-        "{at}  {action:<8} {sev} {service}: {title}{causes}",
+        "{at}  {action:<8} {sev} {title}{others}",
         at = at.to_rfc3339(),
         sev = inc.severity.as_str(),
-        service = inc.service,
         title = inc.title,
-        causes = if causes.is_empty() { String::new() } else { format!("  (probable: {})", causes.join(", ")) }
+        others = if others.is_empty() { String::new() } else { format!("  (also possible: {})", others.join(", ")) }
     ))
 }

@@ -15,3 +15,4 @@ mod postmortem;
 mod service;
 mod sink_failure;
 mod sources;
+mod titles;
