@@ -18,6 +18,9 @@ pub struct SeverityPolicy {
     pub p0_txn_failure_share: f64,
     /// P0: successful transaction volume at or below this fraction of its baseline.
     pub p0_txn_volume_ratio: f64,
+    /// P1: successful transaction volume at or below this fraction of its baseline (a silent
+    /// loss: two-thirds of payments gone with no error or latency change is major impact).
+    pub p1_txn_volume_ratio: f64,
     /// P1: share of requests failing in one window.
     pub p1_error_share: f64,
     /// P1: share of transactions failing in one window.
@@ -42,6 +45,7 @@ impl Default for SeverityPolicy {
             p0_payment_error_share: 0.4,
             p0_txn_failure_share: 0.5,
             p0_txn_volume_ratio: 0.3,
+            p1_txn_volume_ratio: 0.5,
             p1_error_share: 0.05,
             p1_txn_failure_share: 0.05,
             p1_latency_p95_ms: 3000.0,
@@ -92,12 +96,16 @@ impl SeverityPolicy {
     pub fn assess(&self, incident: &Incident, w: &WindowImpact) -> (Severity, String) {
         let error_share = (w.requests >= self.min_requests).then(|| w.errors as f64 / w.requests as f64);
         let txn_share = (w.txn_total >= self.min_transactions).then(|| w.txn_failed as f64 / w.txn_total as f64);
-        let collapsed = incident.signals.iter().find(|s| {
-            s.signal == "txn_volume"
-                && s.direction == SignalDirection::Down
-                && s.last_at >= incident.last_abnormal_at
-                && s.baseline.is_some_and(|b| b > 0.0 && s.value <= self.p0_txn_volume_ratio * b)
-        });
+        // Successful transactions down to `ratio` of their baseline, still in the latest window.
+        let dropped_to = |ratio: f64| {
+            incident.signals.iter().find(|s| {
+                s.signal == "txn_volume"
+                    && s.direction == SignalDirection::Down
+                    && s.last_at >= incident.last_abnormal_at
+                    && s.baseline.is_some_and(|b| b > 0.0 && s.value <= ratio * b)
+            })
+        };
+        let collapsed = dropped_to(self.p0_txn_volume_ratio);
         let pct = |x: f64| format!("{:.0}%", x * 100.0);
         if let Some(e) = error_share.filter(|e| *e >= self.p0_error_share) {
             return (Severity::P0, format!("{} of requests failing", pct(e)));
@@ -121,6 +129,18 @@ impl SeverityPolicy {
         if let Some(t) = txn_share.filter(|t| *t >= self.p1_txn_failure_share) {
             return (Severity::P1, format!("{} of transactions failing", pct(t)));
         }
+        if let Some(s) = dropped_to(self.p1_txn_volume_ratio) {
+            let b = s.baseline.unwrap_or_default();
+            return (
+                Severity::P1,
+                format!(
+                    "successful transactions down to {:.0} per window, {} of normal {:.0}",
+                    s.value,
+                    pct(s.value / b),
+                    b
+                ),
+            );
+        }
         if w.max_latency_p95_ms >= self.p1_latency_p95_ms {
             return (Severity::P1, format!("p95 latency {:.0} ms", w.max_latency_p95_ms));
         }
@@ -136,6 +156,25 @@ impl SeverityPolicy {
 mod tests {
     use super::*;
     use crate::incident::model::incident_with;
+
+    #[test]
+    fn a_silent_loss_of_successful_transactions_is_p1_at_half_and_p0_at_under_a_third() {
+        let p = SeverityPolicy::default();
+        let drop = |value: f64| {
+            let mut inc = incident_with(&[("txn_volume", value)]);
+            let s = &mut inc.signals[0];
+            s.direction = SignalDirection::Down;
+            s.baseline = Some(100.0);
+            s.last_at = inc.last_abnormal_at;
+            inc
+        };
+        let quiet = WindowImpact { requests: 1000, errors: 0, txn_total: 500, txn_failed: 0, ..Default::default() };
+        let (sev, why) = p.assess(&drop(35.0), &quiet);
+        assert_eq!(sev, Severity::P1, "two-thirds of top-ups lost with no error: major impact ({why})");
+        assert!(why.contains("35% of normal"), "{why}");
+        assert_eq!(p.assess(&drop(25.0), &quiet).0, Severity::P0);
+        assert_eq!(p.assess(&drop(70.0), &quiet).0, Severity::P2, "a smaller dip is minor");
+    }
 
     #[test]
     fn runbook_table() {

@@ -52,6 +52,8 @@ pub(crate) struct RawSeverity {
     pub(crate) p0_txn_failure_share: Option<f64>,
     /// P0: successful transaction volume at or below this fraction of its baseline (default 0.3).
     pub(crate) p0_txn_volume_ratio: Option<f64>,
+    /// P1: successful transaction volume at or below this fraction of its baseline.
+    pub(crate) p1_txn_volume_ratio: Option<f64>,
     /// P1: share of requests failing in one window (default 0.05).
     pub(crate) p1_error_share: Option<f64>,
     /// P1: share of transactions failing in one window (default 0.05).
@@ -177,6 +179,7 @@ fn severity(s: &RawSeverity, c: &mut Checker<'_>) -> SeverityPolicy {
         ("p0_payment_error_share", s.p0_payment_error_share, &mut p.p0_payment_error_share),
         ("p0_txn_failure_share", s.p0_txn_failure_share, &mut p.p0_txn_failure_share),
         ("p0_txn_volume_ratio", s.p0_txn_volume_ratio, &mut p.p0_txn_volume_ratio),
+        ("p1_txn_volume_ratio", s.p1_txn_volume_ratio, &mut p.p1_txn_volume_ratio),
         ("p1_error_share", s.p1_error_share, &mut p.p1_error_share),
         ("p1_txn_failure_share", s.p1_txn_failure_share, &mut p.p1_txn_failure_share),
     ];
