@@ -76,7 +76,7 @@ impl Default for IncidentConfig {
             confirm: ConfirmPolicy::default(),
             resolve_min_windows: 3,
             resolve_duration_factor: 1.0,
-            resolve_max: DurationMs::from_secs(600),
+            resolve_max: DurationMs::from_secs(300),
             flap_window: DurationMs::from_secs(900),
             correlation_window: DurationMs::from_secs(120),
             change_memory: DurationMs::from_secs(3600),
