@@ -3,7 +3,9 @@
 //!
 //! Two app services take traffic: `checkout` and `payments-api`; each
 //! `POST /charge` on payments-api makes an outbound call to the
-//! `payment-gateway` dependency and records a transaction. `payments-db` is
+//! `payment-gateway` dependency and records a transaction. A third, small
+//! app, `wallet`, takes top-ups (each a transaction) from its own random
+//! stream, so adding it changed no other service's traffic. `payments-db` is
 //! seen through its gauges, and through the apps' `db.pool.in_use`.
 //! Scenarios degrade the estate through [`Conditions`], never by touching
 //! events, so normal traffic and incidents share one model.
@@ -26,6 +28,8 @@ pub(crate) const PAYMENTS_API: &str = "payments-api";
 pub(crate) const PAYMENT_GATEWAY: &str = "payment-gateway";
 /// The database both apps use.
 pub(crate) const PAYMENTS_DB: &str = "payments-db";
+/// The small wallet service: balance reads and top-ups.
+pub(crate) const WALLET: &str = "wallet";
 
 /// Size of each app's DB connection pool.
 const POOL_MAX: f64 = 100.0;
@@ -33,6 +37,8 @@ const POOL_MAX: f64 = 100.0;
 const CHECKOUT_PEAK_PER_MIN: f64 = 240.0;
 /// Requests per minute at the Friday-evening peak, at scale 1.
 const PAYMENTS_PEAK_PER_MIN: f64 = 100.0;
+/// Requests per minute at the Friday-evening peak, at scale 1.
+const WALLET_PEAK_PER_MIN: f64 = 120.0;
 /// Share of requests that fail with a 5xx on a healthy day.
 const BASE_5XX: f64 = 0.002;
 /// Share of requests answered with a client error (not an error by default).
@@ -64,6 +70,12 @@ const PAYMENTS_OPS: [Operation; 3] = [
     Operation { name: "POST /refund", share: 0.10, median_ms: 60.0, sigma: 0.45 },
 ];
 
+/// `POST /topup` comes first: it records a transaction.
+const WALLET_OPS: [Operation; 2] = [
+    Operation { name: "POST /topup", share: 0.5, median_ms: 80.0, sigma: 0.40 },
+    Operation { name: "GET /balance", share: 0.5, median_ms: 20.0, sigma: 0.35 },
+];
+
 /// The outbound call each charge makes.
 const AUTHORIZE: Operation = Operation { name: "POST /v1/authorize", share: 1.0, median_ms: 160.0, sigma: 0.35 };
 
@@ -72,6 +84,7 @@ const CHECKOUT_INSTANCES: [(&str, &str); 3] =
     [("checkout-1", "eu-west-1"), ("checkout-2", "eu-west-1"), ("checkout-3", "us-east-1")];
 const PAYMENTS_INSTANCES: [(&str, &str); 3] =
     [("payments-api-1", "eu-west-1"), ("payments-api-2", "eu-west-1"), ("payments-api-3", "us-east-1")];
+const WALLET_INSTANCES: [(&str, &str); 2] = [("wallet-1", "eu-west-1"), ("wallet-2", "eu-west-1")];
 
 /// How an incident degrades the estate during one tick; the default is healthy.
 #[derive(Debug, Clone)]
@@ -82,6 +95,10 @@ pub(crate) struct Conditions {
     pub(crate) checkout: AppConditions,
     /// Degradation of payments-api.
     pub(crate) payments: AppConditions,
+    /// Degradation of wallet.
+    pub(crate) wallet: AppConditions,
+    /// Share of wallet top-ups that never reach it (a broken client, a routing change).
+    pub(crate) topup_loss: f64,
     /// Share of gateway calls that fail (on top of the healthy share).
     pub(crate) gateway_fail: f64,
     /// Share of charges payments-api rejects itself, before calling the gateway.
@@ -132,6 +149,8 @@ impl Default for Conditions {
             traffic_mult: 1.0,
             checkout: AppConditions::default(),
             payments: AppConditions::default(),
+            wallet: AppConditions::default(),
+            topup_loss: 0.0,
             gateway_fail: 0.0,
             charge_reject: 0.0,
             db_cpu: None,
@@ -145,16 +164,27 @@ pub(crate) struct Estate {
     scale: f64,
     /// Slow multiplicative traffic noise per app (log scale, AR(1)).
     drift: [f64; 2],
+    /// The same for wallet, drawn from its own stream.
+    wallet_drift: f64,
 }
 
 impl Estate {
     /// An estate whose request volume is `scale` times the base rates.
     pub(crate) fn new(scale: f64) -> Estate {
-        Estate { scale, drift: [0.0; 2] }
+        Estate { scale, drift: [0.0; 2], wallet_drift: 0.0 }
     }
 
-    /// Appends the events of the tick `[t0, t0 + TICK_MS)` to `out`, unordered.
-    pub(crate) fn tick(&mut self, rng: &mut SmallRng, t0: i64, cond: &Conditions, out: &mut Vec<SimEvent>) {
+    /// Appends the events of the tick `[t0, t0 + TICK_MS)` to `out`, unordered:
+    /// wallet's from `wallet_rng`, everything else from `rng`.
+    pub(crate) fn tick(
+        &mut self,
+        rng: &mut SmallRng,
+        wallet_rng: &mut SmallRng,
+        t0: i64,
+        cond: &Conditions,
+        out: &mut Vec<SimEvent>,
+    ) {
+        self.wallet_tick(wallet_rng, t0, cond, out);
         let load = calendar::load(t0 + TICK_MS / 2) * cond.traffic_mult;
         for d in &mut self.drift {
             *d = 0.995 * *d + 0.01 * normal(rng);
@@ -174,6 +204,42 @@ impl Estate {
         let db_cpu = cond.db_cpu.unwrap_or(0.08 + 0.45 * load + 0.02 * db_noise);
         gauge(out, t0 + 9, PAYMENTS_DB, "cpu.utilization", unit(db_cpu), None);
         gauge(out, t0 + 9, PAYMENTS_DB, "memory.utilization", unit(0.62 + 0.003 * normal(rng)), None);
+    }
+}
+
+impl Estate {
+    /// Wallet's requests, top-ups and gauges of one tick.
+    fn wallet_tick(&mut self, rng: &mut SmallRng, t0: i64, cond: &Conditions, out: &mut Vec<SimEvent>) {
+        let load = calendar::load(t0 + TICK_MS / 2) * cond.traffic_mult;
+        self.wallet_drift = 0.995 * self.wallet_drift + 0.01 * normal(rng);
+        let ticks_per_min = (calendar::MINUTE_MS / TICK_MS) as f64;
+        let n = poisson(rng, WALLET_PEAK_PER_MIN / ticks_per_min * self.scale * load * self.wallet_drift.exp());
+        for _ in 0..n {
+            let ts_ms = t0 + rng.gen_range(0..TICK_MS);
+            let op = pick(rng, &WALLET_OPS);
+            let (instance, region) = WALLET_INSTANCES[rng.gen_range(0..WALLET_INSTANCES.len())];
+            let (status, latency_ms) = serve(rng, op, load, &cond.wallet);
+            let topup = op.name == WALLET_OPS[0].name;
+            let amount = (log_normal(rng, 25.0, 0.7).clamp(5.0, 500.0) * 100.0).round() / 100.0;
+            // Every draw is made whether or not the top-up arrives, so a loss shifts no other event.
+            if topup && chance(rng, cond.topup_loss) {
+                continue;
+            }
+            out.push(SimEvent {
+                ts_ms,
+                service: WALLET,
+                body: SimBody::Request { operation: op.name, status, latency_ms, peer: None, region, instance },
+            });
+            if topup {
+                let outcome = match status {
+                    500.. => TxnOutcome::Failed,
+                    402 => TxnOutcome::Declined,
+                    _ => TxnOutcome::Success,
+                };
+                out.push(SimEvent { ts_ms, service: WALLET, body: SimBody::Transaction { outcome, amount, region } });
+            }
+        }
+        app_gauges(rng, t0 + 3, WALLET, load, &cond.wallet, out);
     }
 }
 
@@ -274,7 +340,7 @@ fn serve(rng: &mut SmallRng, op: &Operation, load: f64, cond: &AppConditions) ->
     if chance(rng, BASE_4XX) {
         let status = if op.name.starts_with("GET") {
             404
-        } else if op.name == PAYMENTS_OPS[0].name {
+        } else if op.name == PAYMENTS_OPS[0].name || op.name == WALLET_OPS[0].name {
             402
         } else {
             409

@@ -56,6 +56,8 @@ pub fn scenario_names() -> &'static [&'static str] {
         "memory-leak",
         "slow-queries",
         "bad-deployment",
+        "short-outage",
+        "silent-drop",
         "normal",
     ]
 }

@@ -22,17 +22,23 @@ pub enum ScenarioName {
     SlowQueries,
     /// A deploy brings a new error pattern and a latency regression.
     BadDeployment,
+    /// Eight minutes of a small service's pool full, errors and waits; then half an hour of calm.
+    ShortOutage,
+    /// Two-thirds of a wallet's top-ups vanish at the evening peak, with no error or latency change.
+    SilentDrop,
 }
 
 impl ScenarioName {
     /// Every scenario, incident scenarios first and `Normal` last.
-    pub const ALL: [ScenarioName; 7] = [
+    pub const ALL: [ScenarioName; 9] = [
         ScenarioName::GatewayOutage,
         ScenarioName::DbPoolExhausted,
         ScenarioName::Misconfiguration,
         ScenarioName::MemoryLeak,
         ScenarioName::SlowQueries,
         ScenarioName::BadDeployment,
+        ScenarioName::ShortOutage,
+        ScenarioName::SilentDrop,
         ScenarioName::Normal,
     ];
 
@@ -46,6 +52,8 @@ impl ScenarioName {
             ScenarioName::MemoryLeak => "memory-leak",
             ScenarioName::SlowQueries => "slow-queries",
             ScenarioName::BadDeployment => "bad-deployment",
+            ScenarioName::ShortOutage => "short-outage",
+            ScenarioName::SilentDrop => "silent-drop",
         }
     }
 
@@ -59,6 +67,8 @@ impl ScenarioName {
             ScenarioName::MemoryLeak => Some("memory_leak"),
             ScenarioName::SlowQueries => Some("slow_db_queries"),
             ScenarioName::BadDeployment => Some("bad_deployment"),
+            ScenarioName::ShortOutage => Some("db_pool_exhausted"),
+            ScenarioName::SilentDrop => Some("silent_transaction_loss"),
         }
     }
 }

@@ -15,6 +15,8 @@ use crate::scenario::Incident;
 #[derive(Debug)]
 pub struct SimEvents {
     rng: SmallRng,
+    /// The wallet service's own stream.
+    wallet_rng: SmallRng,
     estate: Estate,
     incident: Option<Incident>,
     /// Change events not yet emitted, latest first (so `pop` yields the next).
@@ -40,6 +42,7 @@ impl SimEvents {
         changes.sort_by_key(|c| std::cmp::Reverse(c.ts_ms));
         SimEvents {
             rng: SmallRng::seed_from_u64(seed),
+            wallet_rng: SmallRng::seed_from_u64(seed ^ 0x7761_6c6c_6574_2121),
             estate: Estate::new(scale),
             incident,
             changes,
@@ -65,7 +68,7 @@ impl SimEvents {
             incident.apply(t0, &mut cond);
         }
         self.scratch.clear();
-        self.estate.tick(&mut self.rng, t0, &cond, &mut self.scratch);
+        self.estate.tick(&mut self.rng, &mut self.wallet_rng, t0, &cond, &mut self.scratch);
         self.scratch.retain(|e| e.ts_ms < t1);
         while self.changes.last().is_some_and(|c| c.ts_ms < t1) {
             self.scratch.extend(self.changes.pop());

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use faultline_core::incident::{Action, IncidentEvent, Severity};
+use faultline_core::incident::{Action, IncidentEvent, Severity, TimelineKind};
 use faultline_core::pipeline::Pipeline;
 use faultline_core::wire::Decoder;
 use faultline_core::{InputId, Millis, SeriesRegistry};
@@ -25,9 +25,13 @@ pub(crate) struct EvalArgs {
     /// Days of simulated history fed first, not counted (profiles see a full weekly cycle).
     #[arg(long, default_value_t = 7.0)]
     warmup_days: f64,
-    /// Simulator seed.
+    /// First simulator seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Seeds run (`seed`, `seed + 1`, …); every figure is reported for its worst seed
+    /// (`--seeds 5` is the figure the README quotes; one seed keeps the pinned acceptance run).
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
     /// Simulator volume scale (1 = 300 requests/min at checkout's peak).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -62,7 +66,7 @@ pub(crate) struct EvalPlan {
     pub(crate) quiet: bool,
 }
 
-/// The result of one incident scenario.
+/// The result of one incident scenario (on one seed, or the worst of several).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct ScenarioResult {
     pub(crate) name: String,
@@ -72,14 +76,40 @@ pub(crate) struct ScenarioResult {
     pub(crate) severity: Option<String>,
     pub(crate) top_cause: Option<String>,
     pub(crate) cause_correct: bool,
+    /// Distinct incidents opened on the scenario's services during it (a re-open within
+    /// the flap window is the same incident).
+    pub(crate) incidents: u64,
+    /// Incidents beyond the first (goal 0).
+    pub(crate) duplicates: u64,
+    /// Times an incident of the scenario re-opened after resolving (goal 0).
+    pub(crate) flaps: u64,
+    /// From the true end to the last of its incidents resolving; `None` while one is open
+    /// when the stream ends.
+    pub(crate) resolve_s: Option<f64>,
+    /// From the true onset to that resolution (what a monthly MTTR averages).
+    pub(crate) ttr_s: Option<f64>,
 }
 
 /// `eval --json`'s one object.
 #[derive(Debug, Serialize)]
 struct Report {
+    /// Per scenario, every figure at its worst seed.
     scenarios: Vec<ScenarioResult>,
     normal_days: serde_json::Number,
+    /// False incidents in the normal days of the worst seed.
     false_incidents: u64,
+    /// The seeds run.
+    seeds: Vec<u64>,
+    /// Per seed: its scenarios and false incidents.
+    per_seed: Vec<SeedReport>,
+}
+
+/// One seed's results.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SeedReport {
+    pub(crate) seed: u64,
+    pub(crate) scenarios: Vec<ScenarioResult>,
+    pub(crate) false_incidents: u64,
 }
 
 /// One run's outcome.
@@ -105,20 +135,81 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         print_events: args.events,
         quiet: args.quiet,
     };
+    if args.seeds == 0 {
+        anyhow::bail!("--seeds must be at least 1");
+    }
     let started = Instant::now();
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let progress = crate::progress::bar(Some(ScenarioName::ALL.len() as u64), args.quiet, "eval");
-    let (scenarios, false_incidents) = evaluate(&spec, &plan, threads, &progress)?;
+    let seeds: Vec<u64> = (0..args.seeds).map(|i| args.seed.wrapping_add(i)).collect();
+    let progress = crate::progress::bar(Some((ScenarioName::ALL.len() * seeds.len()) as u64), args.quiet, "eval");
+    let per_seed = evaluate_seeds(&spec, &plan, &seeds, threads, &progress)?;
     progress.finish_and_clear();
     if !args.quiet {
         eprintln!("eval: done in {:.1} s", started.elapsed().as_secs_f64());
     }
     if args.json {
-        println!("{}", report_json(scenarios, args.days, false_incidents)?);
+        println!("{}", report_json(per_seed, args.days)?);
     } else {
-        print!("{}", render_table(&scenarios, args.days, false_incidents));
+        print!("{}", render_table(&per_seed, args.days));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs [`evaluate`] once per seed.
+pub(crate) fn evaluate_seeds(
+    spec: &PipelineSpec,
+    plan: &EvalPlan,
+    seeds: &[u64],
+    threads: usize,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<Vec<SeedReport>> {
+    let mut out = Vec::new();
+    for &seed in seeds {
+        let plan = EvalPlan { seed, ..plan.clone() };
+        let (scenarios, false_incidents) = evaluate(spec, &plan, threads, progress)?;
+        out.push(SeedReport { seed, scenarios, false_incidents });
+    }
+    Ok(out)
+}
+
+/// Every scenario's figures at their worst seed: detected and cause right only if on every
+/// seed, the longest delay and time to resolve (never resolved is worst), the least
+/// severity, the most incidents and flaps; the top cause of the worst-delay seed.
+pub(crate) fn worst(per_seed: &[SeedReport]) -> Vec<ScenarioResult> {
+    let Some(first) = per_seed.first() else { return Vec::new() };
+    let max_opt = |a: Option<f64>, b: Option<f64>, none_is_worst: bool| match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (None, _) | (_, None) if none_is_worst => None,
+        (a, b) => a.or(b),
+    };
+    first
+        .scenarios
+        .iter()
+        .map(|s0| {
+            let runs: Vec<&ScenarioResult> =
+                per_seed.iter().filter_map(|r| r.scenarios.iter().find(|s| s.name == s0.name)).collect();
+            let mut w = s0.clone();
+            for r in &runs[1..] {
+                w.detected &= r.detected;
+                w.cause_correct &= r.cause_correct;
+                if !r.detected || (w.detected && r.delay_s > w.delay_s) {
+                    w.top_cause = r.top_cause.clone();
+                }
+                w.delay_s = max_opt(w.delay_s, r.delay_s, true);
+                w.delay_windows = max_opt(w.delay_windows, r.delay_windows, true);
+                w.severity = match (&w.severity, &r.severity) {
+                    (Some(a), Some(b)) => Some(a.max(b).clone()),
+                    _ => None,
+                };
+                w.incidents = w.incidents.max(r.incidents);
+                w.duplicates = w.duplicates.max(r.duplicates);
+                w.flaps = w.flaps.max(r.flaps);
+                w.resolve_s = max_opt(w.resolve_s, r.resolve_s, true);
+                w.ttr_s = max_opt(w.ttr_s, r.ttr_s, true);
+            }
+            w
+        })
+        .collect()
 }
 
 /// The embedded default pipeline's spec.
@@ -247,6 +338,26 @@ pub(crate) fn score(
             && relevant(e)
             && (truth.onset_ms..=truth.end_ms + DETECTION_SLACK_MS).contains(&at(e).0)
     });
+    // Every incident on the scenario's services opened while it lasted (or just after).
+    let mut ids: Vec<&str> = Vec::new();
+    for e in events.iter().filter(|e| relevant(e) && e.action == Action::Opened) {
+        let i = &e.incident;
+        if (truth.onset_ms..=truth.end_ms + DETECTION_SLACK_MS).contains(&i.detected_at.0) && !ids.contains(&&*i.id) {
+            ids.push(&i.id);
+        }
+    }
+    // Each incident's latest state: its resolution, and its re-openings (detections after the first).
+    let latest: Vec<&IncidentEvent> =
+        ids.iter().filter_map(|id| events.iter().rev().find(|e| e.incident.id == *id)).collect();
+    let flaps = latest
+        .iter()
+        .map(|e| {
+            e.incident.timeline.iter().filter(|t| t.kind == TimelineKind::Detected).count().saturating_sub(1) as u64
+        })
+        .sum();
+    let finals: Vec<Option<i64>> = latest.iter().map(|e| e.incident.resolved_at.map(|r| r.0)).collect();
+    let last_resolved = if finals.iter().all(Option::is_some) { finals.iter().flatten().max().copied() } else { None };
+    let incidents = ids.len() as u64;
     let Some(first) = first else {
         return ScenarioResult {
             name: name.as_str().into(),
@@ -256,6 +367,11 @@ pub(crate) fn score(
             severity: None,
             top_cause: None,
             cause_correct: false,
+            incidents,
+            duplicates: incidents.saturating_sub(1),
+            flaps,
+            resolve_s: None,
+            ttr_s: None,
         };
     };
     let id = &first.incident.id;
@@ -271,39 +387,68 @@ pub(crate) fn score(
         severity: Some(severity.as_str().into()),
         cause_correct: top_cause.as_deref() == Some(truth.cause.as_str()),
         top_cause,
+        incidents,
+        duplicates: incidents.saturating_sub(1),
+        flaps,
+        resolve_s: last_resolved.map(|r| (r - truth.end_ms) as f64 / 1000.0),
+        ttr_s: last_resolved.map(|r| (r - truth.onset_ms) as f64 / 1000.0),
     }
 }
 
 /// `eval --json`'s one object, on one line.
-pub(crate) fn report_json(
-    scenarios: Vec<ScenarioResult>,
-    normal_days: u32,
-    false_incidents: u64,
-) -> anyhow::Result<String> {
-    Ok(serde_json::to_string(&Report { scenarios, normal_days: normal_days.into(), false_incidents })?)
+pub(crate) fn report_json(per_seed: Vec<SeedReport>, normal_days: u32) -> anyhow::Result<String> {
+    let report = Report {
+        scenarios: worst(&per_seed),
+        normal_days: normal_days.into(),
+        false_incidents: per_seed.iter().map(|r| r.false_incidents).max().unwrap_or(0),
+        seeds: per_seed.iter().map(|r| r.seed).collect(),
+        per_seed,
+    };
+    Ok(serde_json::to_string(&report)?)
 }
 
-/// The human table.
-pub(crate) fn render_table(scenarios: &[ScenarioResult], normal_days: u32, false_incidents: u64) -> String {
+/// The human table: every figure at its worst seed.
+pub(crate) fn render_table(per_seed: &[SeedReport], normal_days: u32) -> String {
     use std::fmt::Write as _;
+    let scenarios = worst(per_seed);
+    let false_incidents = per_seed.iter().map(|r| r.false_incidents).max().unwrap_or(0);
     let mut t = String::new();
+    let seeds: Vec<String> = per_seed.iter().map(|r| r.seed.to_string()).collect();
+    let _ = writeln!(t, "worst of seeds {}", seeds.join(", "));
     let _ = writeln!(
         t,
-        "{:<20} {:<9} {:>9} {:>8} {:<9} {:<26} correct",
-        "scenario", "detected", "delay_s", "windows", "severity", "top cause"
+        "{:<18} {:<8} {:>8} {:>7} {:<8} {:<24} {:<7} {:>9} {:>5} {:>9}",
+        "scenario",
+        "detected",
+        "delay_s",
+        "windows",
+        "severity",
+        "top cause",
+        "correct",
+        "incidents",
+        "flaps",
+        "resolve_s"
     );
     let num = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
-    for s in scenarios {
+    for s in &scenarios {
+        let resolve = match (s.detected, s.resolve_s) {
+            (false, _) => "-".to_string(),
+            (true, None) => "never".to_string(),
+            (true, Some(r)) => format!("{r:.0}"),
+        };
         let _ = writeln!(
             t,
-            "{:<20} {:<9} {:>9} {:>8} {:<9} {:<26} {}",
+            "{:<18} {:<8} {:>8} {:>7} {:<8} {:<24} {:<7} {:>9} {:>5} {:>9}",
             s.name,
             if s.detected { "yes" } else { "no" },
             num(s.delay_s),
             num(s.delay_windows),
             s.severity.as_deref().unwrap_or("-"),
             s.top_cause.as_deref().unwrap_or("-"),
-            if s.cause_correct { "yes" } else { "no" }
+            if s.cause_correct { "yes" } else { "no" },
+            s.incidents,
+            s.flaps,
+            resolve
         );
     }
     let detected = scenarios.iter().filter(|s| s.detected).count();
@@ -315,12 +460,26 @@ pub(crate) fn render_table(scenarios: &[ScenarioResult], normal_days: u32, false
         n if n % 2 == 1 => Some(delays[n / 2]),
         n => Some((delays[n / 2 - 1] + delays[n / 2]) / 2.0),
     };
+    let duplicates: u64 = scenarios.iter().map(|s| s.duplicates).sum();
+    let flaps: u64 = scenarios.iter().map(|s| s.flaps).sum();
+    let unresolved = scenarios.iter().filter(|s| s.detected && s.resolve_s.is_none()).count();
+    let worst_resolve =
+        scenarios.iter().filter_map(|s| s.resolve_s).fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+    let ttrs: Vec<f64> = per_seed.iter().flat_map(|r| r.scenarios.iter().filter_map(|s| s.ttr_s)).collect();
+    let mttr = (!ttrs.is_empty()).then(|| ttrs.iter().sum::<f64>() / ttrs.len() as f64 / 60.0);
     let _ = writeln!(
         t,
         "\ndetected {detected}/{n}, top cause right {correct}/{n}, median delay {} windows; \
          {false_incidents} false incidents in {normal_days} normal days",
         num(median),
         n = scenarios.len()
+    );
+    let _ = writeln!(
+        t,
+        "{duplicates} duplicate incidents, {flaps} flaps, {unresolved} never resolved; resolved at worst {} s after the fault ended; \
+         mean time to resolve {} min",
+        worst_resolve.map_or_else(|| "-".to_string(), |r| format!("{r:.0}")),
+        num(mttr)
     );
     t
 }

@@ -68,6 +68,9 @@ fn nab_config() -> AdaptiveConfig {
         recur_decay: 0.9,
         recur_min: 0.3,
         range_tolerance: Some(0.1),
+        // NAB's series are levels, not counts.
+        count_drop: None,
+        count_drop_decades: 4.0,
     }
 }
 

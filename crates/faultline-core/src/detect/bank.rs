@@ -205,10 +205,12 @@ impl Default for DetectorBankSpec {
             );
         }
         put(Signal::Cpu, vec![DetectorSpec::Threshold(ThresholdConfig::above(0.8))]);
-        for signal in [Signal::RequestRate, Signal::TxnVolume] {
-            // No CUSUM here: volumes follow daily cycles, which only the seasonal baseline knows.
-            put(signal, vec![DetectorSpec::Baseline(Box::new(volume()))]);
-        }
+        // No plain CUSUM here: volumes follow daily cycles, which only the seasonal baseline
+        // knows. Successful transactions are a count: the baseline's Poisson CUSUM against its
+        // own seasonal forecast finds a fall to half that no single quiet window shows.
+        put(Signal::RequestRate, vec![DetectorSpec::Baseline(Box::new(volume()))]);
+        let txn = AdaptiveConfig { count_drop: Some(0.5), ..volume() };
+        put(Signal::TxnVolume, vec![DetectorSpec::Baseline(Box::new(txn))]);
         for signal in [Signal::LatencyP50, Signal::LatencyP99, Signal::LatencyMax] {
             put(signal, Vec::new());
         }
@@ -514,6 +516,7 @@ fn observe_baseline(config: &AdaptiveConfig, state: &mut AdaptiveState, point: &
             if s.direction == Direction::Up { "above" } else { "below" },
             s.expected
         )),
+        tail: s.count_tail,
     });
 }
 

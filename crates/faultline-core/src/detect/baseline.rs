@@ -145,6 +145,15 @@ pub struct AdaptiveConfig {
     /// A value beyond the range seen so far by more than this share of the range scores 1;
     /// `None` disables the range break.
     pub range_tolerance: Option<f64>,
+    /// For a count per window (successful transactions): a Poisson CUSUM for a fall of the
+    /// count to this share of the most accurate predictor's forecast. Each point adds its
+    /// log-likelihood ratio `x ln(share) + expected (1 - share)`; the sum (floored at 0)
+    /// fires once it passes `count_drop_decades` decades, so a quiet series' drop from 3 to
+    /// 1 per window, invisible in any one window, is found within a couple of minutes. Off
+    /// by default.
+    pub count_drop: Option<f64>,
+    /// See `count_drop`: the likelihood ratio, in decades, at which the CUSUM fires.
+    pub count_drop_decades: f64,
 }
 
 impl Default for AdaptiveConfig {
@@ -190,6 +199,8 @@ impl Default for AdaptiveConfig {
             recur_decay: 0.7,
             recur_min: 0.4,
             range_tolerance: None,
+            count_drop: None,
+            count_drop_decades: 6.0,
         }
     }
 }
@@ -207,6 +218,9 @@ pub struct AdaptiveScore {
     pub direction: Direction,
     /// True when this point fired: score at or above `fire_score` outside a refractory period.
     pub fired: bool,
+    /// When the count CUSUM fired (see [`AdaptiveConfig::count_drop`]): the bound on the
+    /// chance of its evidence under the forecast, `exp(-cusum)`.
+    pub count_tail: Option<f64>,
 }
 
 /// The forecasts made for a point before it was known, and its seasonal slots: what
@@ -277,6 +291,9 @@ pub struct AdaptiveState {
     /// Range seen so far (none unless `range_tolerance` is set).
     #[serde(default, with = "optional")]
     range: Option<Box<RangeBreak>>,
+    /// The count CUSUM's log-likelihood ratio (0 unless `count_drop` is set).
+    #[serde(default, with = "super::exact")]
+    count_cusum: f64,
 }
 
 /// The adaptive baseline on a bare (timestamp ms, value) stream: a config and one state.
@@ -286,6 +303,11 @@ pub struct AdaptiveDetector {
     pub config: AdaptiveConfig,
     /// State of the stream seen so far.
     pub state: AdaptiveState,
+}
+
+/// The forecast of the most accurate warmed-up predictor (the first with the least error).
+fn accurate(candidates: &[(Forecast, f64)], best_err: f64) -> f64 {
+    candidates.iter().find(|(_, e)| *e <= best_err).map_or(candidates[0].0.expected, |(f, _)| f.expected)
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -360,7 +382,14 @@ impl AdaptiveState {
         scoring: Scoring,
     ) -> AdaptiveScore {
         if !value.is_finite() {
-            return AdaptiveScore { score: 0.0, expected: self.level, z: 0.0, direction: Direction::Up, fired: false };
+            return AdaptiveScore {
+                score: 0.0,
+                expected: self.level,
+                z: 0.0,
+                direction: Direction::Up,
+                fired: false,
+                count_tail: None,
+            };
         }
         if self.n == 0 {
             self.level = value;
@@ -408,6 +437,7 @@ impl AdaptiveState {
             }
         }
         let warm = self.n >= u64::from(config.warmup_points);
+        let count_tail = self.count_drop(config, value, warm, &candidates[..n_candidates], best_err);
         let made = Made { global, persistence: persistence.unwrap_or(global), daily, weekly, daily_slot, weekly_slot };
 
         // Spike score: log tail of the single point.
@@ -430,6 +460,7 @@ impl AdaptiveState {
         if scoring == Scoring::Firing
             && config.recur_buckets == 0
             && config.range_tolerance.is_none()
+            && count_tail.is_none()
             && let Some((r, (short_mean, _))) = early
             && (!warm || self.cannot_flag_or_fire(config, one_sided, short_mean, novelty))
         {
@@ -439,7 +470,14 @@ impl AdaptiveState {
             }
             self.learn(config, value, made, false, r);
             self.refractory_left = self.refractory_left.saturating_sub(1);
-            return AdaptiveScore { score: 0.0, expected: best.expected, z, direction: Direction::Up, fired: false };
+            return AdaptiveScore {
+                score: 0.0,
+                expected: best.expected,
+                z,
+                direction: Direction::Up,
+                fired: false,
+                count_tail: None,
+            };
         }
 
         let spike_decades = if config.sides == Sides::Both {
@@ -468,10 +506,22 @@ impl AdaptiveState {
 
         let direction =
             if (if spike >= likelihood { z } else { short_signed }) < 0.0 { Direction::Down } else { Direction::Up };
-        let flagged = warm && raw >= config.flag_score;
+        let flagged = warm && (raw >= config.flag_score || count_tail.is_some());
         let raw = if warm { raw.max(config.context_weight * novelty).clamp(0.0, 1.0) } else { raw };
         let raw = raw.max(RangeBreak::score(&mut self.range, config, value, warm));
         self.learn(config, value, made, flagged, r);
+        if let Some(tail) = count_tail {
+            // The drop is the finding, whatever the one point's own score.
+            let expected = accurate(&candidates[..n_candidates], best_err);
+            return AdaptiveScore {
+                score: 1.0,
+                expected,
+                z,
+                direction: Direction::Down,
+                fired: true,
+                count_tail: Some(tail),
+            };
+        }
 
         let mut score = raw;
         let mut fired = false;
@@ -482,7 +532,33 @@ impl AdaptiveState {
             fired = true;
             self.refractory_left = config.refractory_points;
         }
-        AdaptiveScore { score, expected: best.expected, z, direction, fired }
+        AdaptiveScore { score, expected: best.expected, z, direction, fired, count_tail: None }
+    }
+
+    /// Advances the count CUSUM (see [`AdaptiveConfig::count_drop`]) by `value` against the
+    /// most accurate predictor; the bound on its evidence when it fires.
+    #[inline(always)]
+    fn count_drop(
+        &mut self,
+        config: &AdaptiveConfig,
+        value: f64,
+        warm: bool,
+        candidates: &[(Forecast, f64)],
+        best_err: f64,
+    ) -> Option<f64> {
+        let share = config.count_drop?;
+        if !warm || config.sides == Sides::Up || !(share > 0.0 && share < 1.0) {
+            return None;
+        }
+        let expected = accurate(candidates, best_err);
+        if expected.is_nan() || expected <= 0.0 {
+            return None;
+        }
+        let fire_at = config.count_drop_decades * std::f64::consts::LN_10;
+        let llr = value.max(0.0) * share.ln() + expected * (1.0 - share);
+        // Capped a decade above the alarm level, so recovery clears it within a few points.
+        self.count_cusum = (self.count_cusum + llr).clamp(0.0, fire_at + std::f64::consts::LN_10);
+        (self.count_cusum >= fire_at).then(|| (-self.count_cusum).exp())
     }
 
     /// The current global level (the baseline when no profile is better).

@@ -126,6 +126,7 @@ impl BurnRateState {
                 duration_text(pair.short_secs),
                 pair.burn_rate
             )),
+            tail: None,
         });
     }
 }

@@ -100,6 +100,7 @@ impl ChangePointState {
             score: (self.up.max(self.down) / (2.0 * alarm)).clamp(0.5, 1.0),
             direction,
             detail: Some(format!("level shift from {before:.4} to {x:.4} over the last {} windows", self.run)),
+            tail: None,
         });
         // The new level becomes the reference; keep the spread.
         self.mean = x;

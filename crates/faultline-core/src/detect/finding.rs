@@ -75,4 +75,8 @@ pub struct Finding {
     pub direction: Direction,
     /// Extra evidence for a person (e.g. "pool exhausted in ~12 min").
     pub detail: Option<String>,
+    /// The chance of the evidence under normal behaviour, when the detector weighed
+    /// several windows itself (a count CUSUM): confirmation uses it instead of the one
+    /// window's count.
+    pub tail: Option<f64>,
 }

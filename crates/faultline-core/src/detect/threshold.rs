@@ -84,6 +84,7 @@ impl ThresholdState {
             score,
             direction: config.direction,
             detail: Some(detail),
+            tail: None,
         });
     }
 }

@@ -104,6 +104,7 @@ impl TrendState {
                 slope_per_sec * 60.0,
                 r2
             )),
+            tail: None,
         });
     }
 

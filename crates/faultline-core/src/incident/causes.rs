@@ -397,6 +397,29 @@ fn toml_free_default() -> CauseCatalog {
                 "Kill runaway queries; add timeouts where they are missing",
             ]),
         },
+        CauseRule {
+            cause: "silent_transaction_loss".into(),
+            when: vec![
+                term(
+                    Condition::Anomalous {
+                        signal: "txn_volume".into(),
+                        direction: Some(SignalDirection::Down),
+                        detector: None,
+                        series_kind: None,
+                    },
+                    3.0,
+                    true,
+                ),
+                term(Condition::NotAnomalous { signal: "error_rate".into() }, 1.0, false),
+                term(Condition::NotAnomalous { signal: "txn_failure_rate".into() }, 1.0, false),
+                term(Condition::NotAnomalous { signal: "latency_p95".into() }, 1.0, false),
+            ],
+            runbook: steps(&[
+                "Find where {service}'s missing transactions stop: a client or app release, a payment method switched off, a routing or DNS change upstream",
+                "Compare request volume per operation and region with the same hour last week",
+                "Place a test transaction end to end",
+            ]),
+        },
     ];
     CauseCatalog { rules, min_confidence: default_min_confidence() }
 }

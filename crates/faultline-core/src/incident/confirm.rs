@@ -110,9 +110,26 @@ impl ConfirmPolicy {
     /// The strength of `f`. For ratio signals `(n, k)` are the trials and failures
     /// behind it, over the service (or the dependency) in the finding's window; for
     /// latency quantiles `n` is the number of samples.
-    pub fn strength(&self, f: &Finding, (n, k): (u64, u64), watch: Watch) -> Strength {
+    pub fn strength(&self, f: &Finding, counts: (u64, u64), watch: Watch) -> Strength {
+        if self.join_only.iter().any(|s| s == f.signal.as_str()) {
+            return Strength::JoinOnly;
+        }
+        self.evidence_strength(f, counts, watch)
+    }
+
+    /// Whether `f` keeps an open incident open: its signal is off in the harmful
+    /// direction and the window's own evidence is as significant as opening needs
+    /// (a weak finding at least, join-only signals included). A detector with memory
+    /// (a burn rate's decayed windows, a frozen baseline) can still report after the
+    /// failures stopped; one error in nine quiet requests holds nothing.
+    pub fn holds(&self, f: &Finding, counts: (u64, u64), watch: Watch) -> bool {
+        harms(f.signal.as_str(), f.direction) && self.evidence_strength(f, counts, watch) != Strength::JoinOnly
+    }
+
+    /// [`ConfirmPolicy::strength`] without the `join_only` list.
+    fn evidence_strength(&self, f: &Finding, (n, k): (u64, u64), watch: Watch) -> Strength {
         let name = f.signal.as_str();
-        if self.join_only.iter().any(|s| s == name) || contradicts(f) {
+        if contradicts(f) {
             return Strength::JoinOnly;
         }
         let confirms_itself = self.immediate_detectors.iter().any(|d| d == f.detector.as_str());
@@ -152,7 +169,7 @@ impl ConfirmPolicy {
         }
         if let (Some(expected), Direction::Down, Some(count)) = (f.baseline, f.direction, volume_count(f)) {
             // A volume drop is as strong as the count is unlikely under the expected level.
-            let tail = poisson_lower_tail(count, expected * volume_scale(f));
+            let tail = poisson_lower_tail(count, expected * volume_scale(f)).min(f.tail.unwrap_or(1.0));
             return if tail < self.strong_tail {
                 Strength::Strong
             } else if tail < self.volume_weak_tail {
@@ -229,6 +246,13 @@ pub(crate) fn binomial_tail(n: u64, k: u64, p: f64) -> f64 {
         log_term += ((n - i) as f64).ln() - ((i + 1) as f64).ln() + ratio;
     }
     sum.min(1.0)
+}
+
+/// Whether a move of `signal` in `direction` hurts users: less traffic or fewer
+/// successful transactions, or more of anything else (errors, latency, saturation).
+pub(crate) fn harms(signal: &str, direction: Direction) -> bool {
+    let volume = matches!(signal, "request_rate" | "txn_volume");
+    (direction == Direction::Down) == volume
 }
 
 /// The family of a signal: anomalies of one family in one window are one piece of evidence.

@@ -281,11 +281,6 @@ impl WindowEvidence {
         }
     }
 
-    /// Latest value of `signal` on `series` in this window.
-    pub(crate) fn value(&self, series: &SeriesKey, signal: &str) -> Option<f64> {
-        self.point(series, signal).map(|p| p.0)
-    }
-
     /// Latest (value, n, k) of `signal` on `series` in this window.
     pub(crate) fn point(&self, series: &SeriesKey, signal: &str) -> Option<(f64, u64, u64)> {
         let index = self.index.get_or_init(|| self.build_index());

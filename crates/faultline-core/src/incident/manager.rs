@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::IncidentConfig;
 use super::causes::{CauseCatalog, CauseContext};
-use super::confirm::{Strength, Watch, binomial_tail, contradicts, family};
+use super::confirm::{ConfirmPolicy, Strength, Watch, binomial_tail, contradicts, family, harms};
 use super::evidence::WindowEvidence;
 use super::model::{
-    Action, ChangeRecord, Impact, Incident, IncidentEvent, IncidentSignal, Severity, SignalDirection, Status,
-    TimelineEntry, TimelineKind, detector_name,
+    Action, ChangeRecord, Impact, Incident, IncidentEvent, IncidentSignal, Observed, RecentPoint, Severity,
+    SignalDirection, Status, TimelineEntry, TimelineKind, detector_name,
 };
 use super::severity::WindowImpact;
 use crate::detect::{DetectorKind, Direction, Finding};
@@ -184,7 +184,8 @@ impl IncidentManager {
             for (key, f) in sustaining {
                 match self.matching_incident(key) {
                     Some(i) => {
-                        if self.attach(i, key, f, w) {
+                        let holds = self.holds(key, f);
+                        if self.attach(i, key, f, w, holds) {
                             touched.entry(i).or_default().changed = true;
                         }
                     }
@@ -247,6 +248,7 @@ impl IncidentManager {
                     score: 1.0 - tail,
                     direction: Direction::Up,
                     detail: Some(format!("{k} of {n} failed across {service}")),
+                    tail: None,
                 };
                 out.push((SeriesKey::new(kind, service, "", &[]), finding));
             }
@@ -264,16 +266,24 @@ impl IncidentManager {
 
     /// How much a finding counts toward opening an incident.
     fn strength(&self, key: &SeriesKey, f: &Finding) -> Strength {
-        let c = &self.config.confirm;
+        self.config.confirm.strength(f, self.evidence.ratio_counts(key, f.signal.as_str()), self.watch(key, f))
+    }
+
+    /// Whether a finding keeps the incident it joins open (see [`ConfirmPolicy::holds`]).
+    fn holds(&self, key: &SeriesKey, f: &Finding) -> bool {
+        self.config.confirm.holds(f, self.evidence.ratio_counts(key, f.signal.as_str()), self.watch(key, f))
+    }
+
+    /// Whether `key`'s service changed (deploy, config) shortly before the finding's window.
+    fn watch(&self, key: &SeriesKey, f: &Finding) -> Watch {
         let w = f.window.end;
         let changed = self.state.changes.iter().any(|ch| {
             *ch.service == *key.service
                 && ch.kind != ChangeKind::Rollback
                 && ch.at <= w
-                && w.0 - ch.at.0 <= c.change_watch_ms
+                && w.0 - ch.at.0 <= self.config.confirm.change_watch_ms
         });
-        let watch = if changed { Watch::AfterChange } else { Watch::Normal };
-        c.strength(f, self.evidence.ratio_counts(key, f.signal.as_str()), watch)
+        if changed { Watch::AfterChange } else { Watch::Normal }
     }
 
     /// Index of the open (or flap-window resolved) incident a finding on `key` belongs to.
@@ -285,10 +295,13 @@ impl IncidentManager {
             .position(|i| i.status == Status::Open && (i.covers(&key.service) || peer.is_some_and(|p| i.covers(p))))
     }
 
-    /// Adds a finding to incident `i`. True when it brought a new signal or service.
-    fn attach(&mut self, i: usize, key: &SeriesKey, f: &Finding, w: Millis) -> bool {
+    /// Adds a finding to incident `i`; one that `holds` keeps it open. True when it
+    /// brought a new signal or service.
+    fn attach(&mut self, i: usize, key: &SeriesKey, f: &Finding, w: Millis, holds: bool) -> bool {
         let inc = &mut self.state.incidents[i];
-        inc.last_abnormal_at = w;
+        if holds {
+            inc.last_abnormal_at = w;
+        }
         // What arrives in the window that opens the incident is part of its opening.
         let opening = inc.detected_at == w && inc.status == Status::Open && inc.resolved_at.is_none();
         let mut changed = false;
@@ -367,7 +380,7 @@ impl IncidentManager {
                 None => self.open_or_reopen(service, onset, w),
             };
             for (key, f, _) in now {
-                self.attach(i, key, f, w);
+                self.attach(i, key, f, w, true);
             }
             let t = touched.entry(i).or_default();
             t.opened |= is_new;
@@ -442,8 +455,20 @@ impl IncidentManager {
                 continue;
             }
             let just_opened = inc.detected_at == w;
-            let still_abnormal =
-                inc.signals.iter().any(|s| signal_abnormal(s, self.evidence.value(&s.series, &s.signal)));
+            let since = w.minus(cfg.resolve_evidence);
+            for s in &mut inc.signals {
+                if let Some((value, n, k)) = self.evidence.point(&s.series, &s.signal) {
+                    s.recent.push(RecentPoint { at: w, value, n, k });
+                    if let Some(b) = s.baseline {
+                        s.observed.value += value;
+                        s.observed.expected += b;
+                        s.observed.windows += 1;
+                    }
+                }
+                let stale = s.recent.iter().take_while(|p| p.at <= since).count();
+                s.recent.drain(..stale);
+            }
+            let still_abnormal = inc.signals.iter().any(|s| signal_abnormal(s, &cfg.confirm));
             if still_abnormal {
                 inc.last_abnormal_at = w;
             }
@@ -521,13 +546,61 @@ fn new_signal(key: &SeriesKey, f: &Finding, w: Millis) -> IncidentSignal {
         first_at: f.window.start,
         last_at: w,
         detail: f.detail.clone(),
+        recent: Vec::new(),
+        observed: Observed::default(),
     }
 }
 
-/// Whether a signal's latest value is still on the abnormal side: past its
-/// threshold, or (without one) not yet back halfway from its worst to its baseline.
-fn signal_abnormal(s: &IncidentSignal, latest: Option<f64>) -> bool {
-    let Some(v) = latest else { return false };
+/// Whether a signal's recent windows (see [`IncidentConfig::resolve_evidence`]) still say
+/// the incident goes on: off in the harmful direction (a latency that fell holds nothing),
+/// on evidence as significant as opening needs (a failure ratio's binomial tail), and past
+/// its threshold or (without one) not yet back halfway from its worst to its baseline.
+///
+/// Counted signals are judged on the newest windows that hold `min_latency_samples` events
+/// between them (the whole span when they never do): one window of a busy service, up to a
+/// minute of a quiet one, so a quiet service's one failure per window still counts and a
+/// busy one resolves on fresh evidence only. Ratios use the sums, latencies the
+/// sample-weighted mean of the quantiles; gauges their latest reading. Volumes never: a
+/// volume's normal level moves with the time of day, which the baseline frozen at the
+/// finding does not know, so only their detectors' findings (seasonal forecasts, the count
+/// CUSUM) hold an incident on volume.
+fn signal_abnormal(s: &IncidentSignal, c: &ConfirmPolicy) -> bool {
+    let Some(latest) = s.recent.last() else { return false };
+    let direction = match s.direction {
+        SignalDirection::Up => Direction::Up,
+        SignalDirection::Down => Direction::Down,
+    };
+    let volume = matches!(&*s.signal, "request_rate" | "txn_volume");
+    if !harms(&s.signal, direction) || volume {
+        return false;
+    }
+    let ratio = matches!(&*s.signal, "error_rate" | "txn_failure_rate");
+    let latency = s.signal.starts_with("latency_");
+    let mut used = 0;
+    let mut n = 0;
+    for p in s.recent.iter().rev() {
+        used += 1;
+        n += p.n;
+        if n >= c.min_latency_samples {
+            break;
+        }
+    }
+    let span = &s.recent[s.recent.len() - used..];
+    let v = if ratio {
+        let k: u64 = span.iter().map(|p| p.k).sum();
+        let p0 = s.baseline.unwrap_or(0.0).max(c.ratio_null_rate);
+        if k < c.min_ratio_failures || binomial_tail(n, k, p0) >= c.weak_tail {
+            return false;
+        }
+        k as f64 / n as f64
+    } else if latency {
+        if n < c.min_latency_samples {
+            return false;
+        }
+        span.iter().map(|p| p.value * p.n as f64).sum::<f64>() / n as f64
+    } else {
+        latest.value
+    };
     let limit = match (s.threshold, s.baseline) {
         (Some(t), _) => t,
         (None, Some(b)) => (b + s.worst) / 2.0,

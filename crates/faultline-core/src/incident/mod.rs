@@ -25,8 +25,8 @@ pub use causes::{CauseCatalog, CauseContext, CauseRule, Condition, Term};
 pub use confirm::{ConfirmPolicy, Strength, Watch};
 pub use manager::{IncidentManager, ManagerState, PendingFinding, STATE_VERSION, resolve_hold};
 pub use model::{
-    Action, ChangeRecord, DimensionCount, Impact, Incident, IncidentEvent, IncidentSignal, ProbableCause, Severity,
-    SignalDirection, Status, TimelineEntry, TimelineKind,
+    Action, ChangeRecord, DimensionCount, Impact, Incident, IncidentEvent, IncidentSignal, Observed, ProbableCause,
+    RecentPoint, Severity, SignalDirection, Status, TimelineEntry, TimelineKind,
 };
 pub use postmortem::render_postmortem;
 pub use severity::{SeverityPolicy, WindowImpact};
@@ -52,6 +52,11 @@ pub struct IncidentConfig {
     /// … up to this much.
     #[serde(skip)]
     pub resolve_max: DurationMs,
+    /// A signal is judged abnormal on its windows over this span (failure ratios and
+    /// latency quantiles summed, so a quiet service's one failure per window still
+    /// counts); the span moves on, so an incident resolves on fresh evidence only.
+    #[serde(skip)]
+    pub resolve_evidence: DurationMs,
     /// Findings on shared infrastructure (services seen through gauges only) join an
     /// incident opened this recently, and an incident on such a service draws in others.
     #[serde(skip)]
@@ -67,7 +72,8 @@ pub struct IncidentConfig {
 }
 
 impl Default for IncidentConfig {
-    /// 10 s windows; resolve after max(3 windows, min(duration, 10 min)) of quiet;
+    /// 10 s windows; resolve after max(3 windows, min(duration, 5 min)) of quiet, judged
+    /// on the last minute's evidence;
     /// re-open within 15 min; changes remembered for an hour.
     fn default() -> Self {
         IncidentConfig {
@@ -77,6 +83,7 @@ impl Default for IncidentConfig {
             resolve_min_windows: 3,
             resolve_duration_factor: 1.0,
             resolve_max: DurationMs::from_secs(300),
+            resolve_evidence: DurationMs::from_secs(60),
             flap_window: DurationMs::from_secs(900),
             correlation_window: DurationMs::from_secs(120),
             change_memory: DurationMs::from_secs(3600),

@@ -131,6 +131,38 @@ pub struct IncidentSignal {
     pub last_at: Millis,
     /// Detector's extra words, if any.
     pub detail: Option<String>,
+    /// The signal's windows over the last `resolve_evidence` span, oldest first:
+    /// what says whether it is still abnormal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<RecentPoint>,
+    /// The signal's values and baselines summed over the incident's windows so far.
+    #[serde(default)]
+    pub observed: Observed,
+}
+
+/// Sums of a signal's value and its baseline over the windows of an incident: the depth
+/// of a drop over its whole span, not one window's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Sum of the values.
+    pub value: f64,
+    /// Sum of the baselines.
+    pub expected: f64,
+    /// Windows summed.
+    pub windows: u32,
+}
+
+/// One window of an incident signal: its end, value and counts (see [`crate::signal::SignalPoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RecentPoint {
+    /// Window end.
+    pub at: Millis,
+    /// The signal's value.
+    pub value: f64,
+    /// For ratios the trials, for latencies the samples.
+    pub n: u64,
+    /// For ratios the failures.
+    pub k: u64,
 }
 
 /// Direction of an incident signal, serialisable (mirror of [`Direction`]).
@@ -367,6 +399,8 @@ pub(crate) fn incident_with(signals: &[(&str, f64)]) -> Incident {
                 first_at: Millis(0),
                 last_at: Millis(10_000),
                 detail: None,
+                recent: Vec::new(),
+                observed: Default::default(),
             })
             .collect(),
         impact: Impact::default(),

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+#[cfg(test)]
+use super::model::Observed;
 use super::model::{Incident, Severity, SignalDirection};
 
 /// Severity thresholds (the `[incidents.severity]` config section). The runbooks' table:
@@ -68,6 +70,9 @@ impl Default for SeverityPolicy {
     }
 }
 
+/// Windows a volume drop is measured over before its depth sets the severity.
+const MIN_VOLUME_WINDOWS: u32 = 6;
+
 /// What one window measured over an incident's services.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WindowImpact {
@@ -97,12 +102,18 @@ impl SeverityPolicy {
         let error_share = (w.requests >= self.min_requests).then(|| w.errors as f64 / w.requests as f64);
         let txn_share = (w.txn_total >= self.min_transactions).then(|| w.txn_failed as f64 / w.txn_total as f64);
         // Successful transactions down to `ratio` of their baseline, still in the latest window.
+        // Judged on the windows since the drop was found (a minute at least), so one empty
+        // window of a quiet payment path does not make a P0: (mean per window, normal).
         let dropped_to = |ratio: f64| {
-            incident.signals.iter().find(|s| {
-                s.signal == "txn_volume"
+            incident.signals.iter().find_map(|s| {
+                let o = &s.observed;
+                let measured = s.signal == "txn_volume"
                     && s.direction == SignalDirection::Down
                     && s.last_at >= incident.last_abnormal_at
-                    && s.baseline.is_some_and(|b| b > 0.0 && s.value <= ratio * b)
+                    && o.windows >= MIN_VOLUME_WINDOWS
+                    && o.expected > 0.0;
+                (measured && o.value <= ratio * o.expected)
+                    .then(|| (o.value / f64::from(o.windows), o.expected / f64::from(o.windows)))
             })
         };
         let collapsed = dropped_to(self.p0_txn_volume_ratio);
@@ -116,12 +127,8 @@ impl SeverityPolicy {
         if let Some(t) = txn_share.filter(|t| *t >= self.p0_txn_failure_share) {
             return (Severity::P0, format!("{} of transactions failing", pct(t)));
         }
-        if let Some(s) = collapsed {
-            let b = s.baseline.unwrap_or_default();
-            return (
-                Severity::P0,
-                format!("successful transactions collapsed to {:.0} per window (normal {:.0})", s.value, b),
-            );
+        if let Some((v, b)) = collapsed {
+            return (Severity::P0, format!("successful transactions collapsed to {v:.1} per window (normal {b:.1})"));
         }
         if let Some(e) = error_share.filter(|e| *e >= self.p1_error_share) {
             return (Severity::P1, format!("{} of requests failing", pct(e)));
@@ -129,16 +136,10 @@ impl SeverityPolicy {
         if let Some(t) = txn_share.filter(|t| *t >= self.p1_txn_failure_share) {
             return (Severity::P1, format!("{} of transactions failing", pct(t)));
         }
-        if let Some(s) = dropped_to(self.p1_txn_volume_ratio) {
-            let b = s.baseline.unwrap_or_default();
+        if let Some((v, b)) = dropped_to(self.p1_txn_volume_ratio) {
             return (
                 Severity::P1,
-                format!(
-                    "successful transactions down to {:.0} per window, {} of normal {:.0}",
-                    s.value,
-                    pct(s.value / b),
-                    b
-                ),
+                format!("successful transactions down to {v:.1} per window, {} of normal {b:.1}", pct(v / b)),
             );
         }
         if w.max_latency_p95_ms >= self.p1_latency_p95_ms {
@@ -160,20 +161,28 @@ mod tests {
     #[test]
     fn a_silent_loss_of_successful_transactions_is_p1_at_half_and_p0_at_under_a_third() {
         let p = SeverityPolicy::default();
-        let drop = |value: f64| {
-            let mut inc = incident_with(&[("txn_volume", value)]);
+        // Six windows at `value` where 100 were expected; the latest window is empty.
+        let drop_for = |value: f64, windows: u32| {
+            let mut inc = incident_with(&[("txn_volume", 0.0)]);
             let s = &mut inc.signals[0];
             s.direction = SignalDirection::Down;
             s.baseline = Some(100.0);
             s.last_at = inc.last_abnormal_at;
+            s.observed = Observed { value: value * f64::from(windows), expected: 100.0 * f64::from(windows), windows };
             inc
         };
+        let drop = |value: f64| drop_for(value, 6);
         let quiet = WindowImpact { requests: 1000, errors: 0, txn_total: 500, txn_failed: 0, ..Default::default() };
         let (sev, why) = p.assess(&drop(35.0), &quiet);
         assert_eq!(sev, Severity::P1, "two-thirds of top-ups lost with no error: major impact ({why})");
         assert!(why.contains("35% of normal"), "{why}");
         assert_eq!(p.assess(&drop(25.0), &quiet).0, Severity::P0);
         assert_eq!(p.assess(&drop(70.0), &quiet).0, Severity::P2, "a smaller dip is minor");
+        assert_eq!(
+            p.assess(&drop_for(0.0, 2), &quiet).0,
+            Severity::P2,
+            "two empty windows are no measure of depth yet"
+        );
     }
 
     #[test]

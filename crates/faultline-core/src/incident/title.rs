@@ -88,7 +88,14 @@ fn phrase(s: &IncidentSignal, service: &str, named: &mut Vec<String>) -> String 
             if at == "requests" { format!("{trend} ({how})") } else { format!("{trend} on {at} ({how})") }
         }
         "txn_volume" => {
-            let how = of_baseline(s).map_or_else(|| format!("{v:.0} a window"), |b| format!("{v:.0} a window, {b}"));
+            // Over the incident's windows so far: one quiet window says little.
+            let o = &s.observed;
+            let how = if o.windows > 0 && o.expected > 0.0 {
+                let per = |x: f64| x / f64::from(o.windows);
+                format!("{:.1} a window, {} of normal", per(o.value), pct(o.value / o.expected))
+            } else {
+                of_baseline(s).map_or_else(|| format!("{v:.0} a window"), |b| format!("{v:.0} a window, {b}"))
+            };
             format!(
                 "successful transactions {} ({how})",
                 if s.direction == SignalDirection::Down { "down" } else { "up" }

@@ -5,6 +5,8 @@ mod db_pool_exhausted;
 mod gateway_outage;
 mod memory_leak;
 mod misconfiguration;
+mod short_outage;
+mod silent_drop;
 mod slow_queries;
 
 use rand::Rng;
@@ -49,6 +51,8 @@ fn plan(scenario: ScenarioName) -> Option<&'static Plan> {
         ScenarioName::MemoryLeak => &memory_leak::PLAN,
         ScenarioName::SlowQueries => &slow_queries::PLAN,
         ScenarioName::BadDeployment => &bad_deployment::PLAN,
+        ScenarioName::ShortOutage => &short_outage::PLAN,
+        ScenarioName::SilentDrop => &silent_drop::PLAN,
     })
 }
 
@@ -101,6 +105,8 @@ impl Incident {
             ScenarioName::MemoryLeak => memory_leak::apply(elapsed, cond),
             ScenarioName::SlowQueries => slow_queries::apply(elapsed, duration, cond),
             ScenarioName::BadDeployment => bad_deployment::apply(cond),
+            ScenarioName::ShortOutage => short_outage::apply(cond),
+            ScenarioName::SilentDrop => silent_drop::apply(elapsed, cond),
         }
     }
 }

@@ -9,7 +9,8 @@ fn normal_friday_cycles_and_stays_healthy() {
     let (truth, events) = collect(&spec(ScenarioName::Normal, FRIDAY, 1.0));
     assert!(truth.is_none());
     eprintln!("events per simulated Friday at scale 1: {}", events.len());
-    assert!((150_000..500_000).contains(&events.len()), "{} events", events.len());
+    // Three apps (checkout, payments-api and the small wallet) with their gauges.
+    assert!((150_000..650_000).contains(&events.len()), "{} events", events.len());
     let requests = |from: i64, to: i64| {
         Requests::of(events.iter(), |e| in_window(e, FRIDAY + from * HOUR_MS, FRIDAY + to * HOUR_MS))
     };
@@ -25,14 +26,15 @@ fn normal_friday_cycles_and_stays_healthy() {
     let all = requests(0, 24);
     assert!(all.error_share() < 0.01, "errors {}", all.error_share());
     assert!(all.quantile(0.95) < 500.0, "p95 {}", all.quantile(0.95));
-    for service in ["checkout", "payments-api"] {
+    for service in ["checkout", "payments-api", "wallet"] {
         let peak = (FRIDAY + 18 * HOUR_MS, FRIDAY + 20 * HOUR_MS);
         assert!(gauge_mean(&events, service, "db.pool.in_use", peak.0, peak.1) < 0.5);
         assert!(gauge_mean(&events, service, "cpu.utilization", peak.0, peak.1) < 0.6);
     }
     assert!(gauge_mean(&events, "payments-db", "cpu.utilization", FRIDAY, FRIDAY + 24 * HOUR_MS) < 0.6);
     let (mut declined, mut txns) = (0, 0);
-    for e in &events {
+    // payments-api's charges: the issuer declines some besides the client errors.
+    for e in events.iter().filter(|e| e.service == "payments-api") {
         if let SimBody::Transaction { outcome, .. } = e.body {
             txns += 1;
             declined += usize::from(outcome == TxnOutcome::Declined);

@@ -28,7 +28,7 @@ fn gateway_outage_fails_gateway_calls_and_payments() {
     let success_per_min = |from: i64, to: i64| {
         let n = events
             .iter()
-            .filter(|e| in_window(e, from, to))
+            .filter(|e| e.service == "payments-api" && in_window(e, from, to))
             .filter(|e| matches!(e.body, SimBody::Transaction { outcome: TxnOutcome::Success, .. }))
             .count();
         n as f64 * MINUTE_MS as f64 / (to - from) as f64
@@ -46,7 +46,7 @@ fn db_pool_exhausted_on_friday_evening() {
     assert!((0.92..=0.98).contains(&pool), "pool {pool}");
     assert!(gauge_mean(&events, "checkout", "db.pool.in_use", b0, b1) < 0.5);
     assert!(gauge_mean(&events, "checkout", "cpu.utilization", d0, d1) > 0.9);
-    let app = |e: &SimEvent| matches!(e.body, SimBody::Request { peer: None, .. });
+    let app = |e: &SimEvent| e.service != "wallet" && matches!(e.body, SimBody::Request { peer: None, .. });
     let during = Requests::of(events.iter(), |e| app(e) && in_window(e, d0, d1));
     assert!((0.38..0.52).contains(&during.error_share()), "errors {}", during.error_share());
     assert!((12_000.0..18_000.0).contains(&during.quantile(0.95)), "p95 {}", during.quantile(0.95));
@@ -65,7 +65,7 @@ fn misconfiguration_follows_a_config_change_and_fails_a_quarter_of_transactions(
     assert!(config_before_onset);
     let failed_share = |from, to| {
         let (mut failed, mut all) = (0, 0);
-        for e in events.iter().filter(|e| in_window(e, from, to)) {
+        for e in events.iter().filter(|e| e.service == "payments-api" && in_window(e, from, to)) {
             if let SimBody::Transaction { outcome, .. } = e.body {
                 all += 1;
                 failed += usize::from(outcome == TxnOutcome::Failed);
@@ -136,6 +136,57 @@ fn bad_deployment_brings_a_new_error_pattern_after_a_deploy() {
     assert!(other.error_share() < 0.02, "the errors are one operation's");
     let cart_before = Requests::of(events.iter(), |e| op(e, "GET /cart") && in_window(e, b0, b1));
     assert!(other.quantile(0.5) > 2.0 * cart_before.quantile(0.5), "latency regression");
+}
+
+/// Successful top-ups per minute of wallet over `[from, to)`.
+fn topups_per_min(events: &[SimEvent], from: i64, to: i64) -> f64 {
+    let n = events
+        .iter()
+        .filter(|e| e.service == "wallet" && in_window(e, from, to))
+        .filter(|e| matches!(e.body, SimBody::Transaction { outcome: TxnOutcome::Success, .. }))
+        .count();
+    n as f64 * MINUTE_MS as f64 / (to - from) as f64
+}
+
+#[test]
+fn short_outage_fills_wallets_pool_for_eight_minutes_then_all_is_well() {
+    let (truth, events, (b0, b1), (d0, d1)) = run(ScenarioName::ShortOutage);
+    assert_eq!((truth.cause.as_str(), truth.services.as_slice()), ("db_pool_exhausted", &["wallet".to_string()][..]));
+    assert_eq!(truth.end_ms - truth.onset_ms, 8 * MINUTE_MS);
+    assert!(gauge_mean(&events, "wallet", "db.pool.in_use", d0, d1) > 0.93);
+    let wallet = |from, to| Requests::of(events.iter(), |e| e.service == "wallet" && in_window(e, from, to));
+    let (before, during) = (wallet(b0, b1), wallet(d0, d1));
+    assert!(before.error_share() < 0.02 && during.error_share() > 0.35, "errors {}", during.error_share());
+    assert!(during.quantile(0.5) > 4.0 * before.quantile(0.5));
+    // Half an hour of calm after it, in the stream.
+    let (a0, a1) = (truth.end_ms + MINUTE_MS, truth.end_ms + 30 * MINUTE_MS);
+    assert!(events.last().is_some_and(|e| e.ts_ms >= a1));
+    assert!(wallet(a0, a1).error_share() < 0.02 && gauge_mean(&events, "wallet", "db.pool.in_use", a0, a1) < 0.6);
+}
+
+#[test]
+fn silent_drop_loses_two_thirds_of_top_ups_with_no_error_or_latency_change() {
+    let (truth, events, (b0, b1), (d0, d1)) = run(ScenarioName::SilentDrop);
+    assert_eq!(truth.cause, "silent_transaction_loss");
+    let hour_of_day = (truth.onset_ms - FRIDAY) / HOUR_MS;
+    assert!((18..20).contains(&hour_of_day), "at the evening peak: {truth:?}");
+    let ratio =
+        topups_per_min(&events, d0, d1) / topups_per_min(&events, truth.onset_ms - 10 * MINUTE_MS, truth.onset_ms);
+    assert!((0.2..0.5).contains(&ratio), "top-ups at {ratio} of just before");
+    let wallet = |from, to| Requests::of(events.iter(), |e| e.service == "wallet" && in_window(e, from, to));
+    let (before, during) = (wallet(b0, b1), wallet(d0, d1));
+    assert!(during.error_share() < 0.02, "no errors: {}", during.error_share());
+    assert!(during.quantile(0.5) < 1.5 * before.quantile(0.5), "no latency change");
+}
+
+#[test]
+fn wallet_draws_from_its_own_stream() {
+    // The same seed with and without the wallet's silent drop: every other service's events agree.
+    let others = |name| {
+        let (_, events) = collect(&spec(name, FRIDAY + 8 * HOUR_MS, 1.0));
+        events.into_iter().filter(|e| e.service != "wallet").map(|e| e.to_json_line()).collect::<Vec<_>>()
+    };
+    assert_eq!(others(ScenarioName::SilentDrop), others(ScenarioName::ShortOutage));
 }
 
 #[test]

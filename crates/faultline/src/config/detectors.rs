@@ -88,6 +88,8 @@ pub(crate) struct RawDetector {
     pub(crate) flag_score: Option<f64>,
     /// baseline: points after which a persistent shift is learned as the new normal (default 360).
     pub(crate) relearn_points: Option<u32>,
+    /// baseline, a count per window: a Poisson CUSUM for a fall to this share of the forecast (off by default).
+    pub(crate) count_drop: Option<f64>,
     /// burn_rate: the objective, e.g. 0.999 (default); the error budget is 1 - objective.
     pub(crate) objective: Option<f64>,
     /// burn_rate, latency signals: the latency objective in ms (default 1000).
@@ -129,8 +131,16 @@ pub(crate) struct RawBurnWindow {
 
 const KINDS: &str = "threshold, baseline, burn_rate, change_point, trend";
 const THRESHOLD_KEYS: &[&str] = &["above", "below", "for", "min_count", "max_p_value"];
-const BASELINE_KEYS: &[&str] =
-    &["sides", "warmup_points", "daily_buckets", "weekly_buckets", "fire_score", "flag_score", "relearn_points"];
+const BASELINE_KEYS: &[&str] = &[
+    "sides",
+    "warmup_points",
+    "daily_buckets",
+    "weekly_buckets",
+    "fire_score",
+    "flag_score",
+    "relearn_points",
+    "count_drop",
+];
 const BURN_RATE_KEYS: &[&str] = &["objective", "latency_ms", "windows"];
 const CHANGE_POINT_KEYS: &[&str] = &["warmup_windows", "alpha", "drift_sigmas", "alarm_sigmas", "max_step_sigmas"];
 const TREND_KEYS: &[&str] = &["limit", "horizon", "half_life_windows", "min_windows", "min_r2"];
@@ -151,6 +161,7 @@ impl RawDetector {
             ("fire_score", self.fire_score.is_some()),
             ("flag_score", self.flag_score.is_some()),
             ("relearn_points", self.relearn_points.is_some()),
+            ("count_drop", self.count_drop.is_some()),
             ("objective", self.objective.is_some()),
             ("latency_ms", self.latency_ms.is_some()),
             ("windows", self.windows.is_some()),
@@ -295,6 +306,15 @@ fn baseline(path: &str, d: &RawDetector, c: &mut Checker<'_>) -> AdaptiveConfig 
     b.relearn_points = d.relearn_points.unwrap_or(b.relearn_points);
     b.fire_score = number(c, &format!("{path}.fire_score"), d.fire_score, 0.0, 1.0).unwrap_or(b.fire_score);
     b.flag_score = number(c, &format!("{path}.flag_score"), d.flag_score, 0.0, 1.0).unwrap_or(b.flag_score);
+    if let Some(share) = number(c, &format!("{path}.count_drop"), d.count_drop, 0.0, 1.0) {
+        if share <= 0.0 || share >= 1.0 {
+            c.error(
+                &format!("{path}.count_drop"),
+                format!("{share} is no fall (use a share between 0 and 1, e.g. 0.5)"),
+            );
+        }
+        b.count_drop = Some(share);
+    }
     b
 }
 

@@ -72,6 +72,7 @@ fn incident_streams_of_every_scenario() {
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
+    let mut resolves = Vec::new();
     for (name, truth, events) in runs {
         let truth = truth.unwrap();
         // Only the incidents around the true one: the rest of a short history is noise of its own.
@@ -83,7 +84,14 @@ fn incident_streams_of_every_scenario() {
             .collect();
         assert!(!digests.is_empty(), "{name}: no incident near the true one");
         insta::assert_yaml_snapshot!(name.as_str(), digests);
+        // Every incident of the scenario resolves within the bound: the one-minute evidence
+        // span plus the hold (at most `resolve_max`, 5 min) after the fault ends.
+        let r = score(name, &truth, &events, 10_000);
+        let resolve = r.resolve_s.unwrap_or_else(|| panic!("{name}: an incident never resolved: {r:?}"));
+        assert!(resolve <= 360.0, "{name}: resolved {resolve} s after the fault ended");
+        resolves.push(format!("{name}: {} incidents, {} flaps, resolved {resolve} s after", r.incidents, r.flaps));
     }
+    insta::assert_snapshot!("resolution", resolves.join("\n"));
 }
 
 fn truth() -> GroundTruth {
@@ -100,10 +108,14 @@ fn truth() -> GroundTruth {
 fn undetected_scores_nulls_and_false() {
     let r = score(ScenarioName::GatewayOutage, &truth(), &[], 10_000);
     assert!(!r.detected && !r.cause_correct);
-    let json = report_json(vec![r], 14, 0).unwrap();
+    assert_eq!((r.incidents, r.duplicates, r.flaps, r.resolve_s), (0, 0, 0, None));
+    let json = report_json(vec![SeedReport { seed: 1, scenarios: vec![r], false_incidents: 0 }], 14).unwrap();
+    let scenario = r#"{"name":"gateway-outage","detected":false,"delay_s":null,"delay_windows":null,"severity":null,"top_cause":null,"cause_correct":false,"incidents":0,"duplicates":0,"flaps":0,"resolve_s":null,"ttr_s":null}"#;
     assert_eq!(
         json,
-        r#"{"scenarios":[{"name":"gateway-outage","detected":false,"delay_s":null,"delay_windows":null,"severity":null,"top_cause":null,"cause_correct":false}],"normal_days":14,"false_incidents":0}"#
+        format!(
+            r#"{{"scenarios":[{scenario}],"normal_days":14,"false_incidents":0,"seeds":[1],"per_seed":[{{"seed":1,"scenarios":[{scenario}],"false_incidents":0}}]}}"#
+        )
     );
 }
 
@@ -117,12 +129,28 @@ fn the_table_sums_up() {
         severity: Some("P0".into()),
         top_cause: Some("payment_provider_outage".into()),
         cause_correct: true,
+        incidents: 1,
+        duplicates: 0,
+        flaps: 0,
+        resolve_s: Some(290.0),
+        ttr_s: Some(2690.0),
     };
-    let table = render_table(&[r], 14, 0);
-    assert!(
-        table.contains(
-            "detected 1/1, top cause right 1/1, median delay 2.0 windows; 0 false incidents in 14 normal days"
-        ),
-        "{table}"
-    );
+    // A second seed: slower, a flap, less severe, resolved later, and a false incident.
+    let worse = ScenarioResult {
+        delay_s: Some(40.0),
+        delay_windows: Some(4.0),
+        severity: Some("P1".into()),
+        flaps: 1,
+        resolve_s: Some(310.0),
+        ttr_s: Some(2710.0),
+        ..r.clone()
+    };
+    let per_seed = [
+        SeedReport { seed: 1, scenarios: vec![r], false_incidents: 0 },
+        SeedReport { seed: 2, scenarios: vec![worse], false_incidents: 2 },
+    ];
+    let table = render_table(&per_seed, 14);
+    insta::assert_snapshot!(table);
+    let w = worst(&per_seed);
+    assert_eq!((w[0].delay_windows, w[0].severity.as_deref(), w[0].flaps), (Some(4.0), Some("P1"), 1));
 }

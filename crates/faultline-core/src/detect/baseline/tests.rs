@@ -283,3 +283,38 @@ fn lazily_allocated_parts_checkpoint_in_their_former_form() {
     let back: AdaptiveState = serde_json::from_str(&serde_json::to_string(&state).expect("serialises")).expect("reads");
     assert_eq!(back, state);
 }
+
+/// A Poisson count of mean `lambda`, by inversion of the deterministic uniform `noise(i)`.
+fn poisson(i: u64, lambda: f64) -> f64 {
+    let u = (noise(i) + 1.0) / 2.0;
+    let (mut k, mut p) = (0u32, (-lambda).exp());
+    let mut cdf = p;
+    while u > cdf && k < 1000 {
+        k += 1;
+        p *= lambda / f64::from(k);
+        cdf += p;
+    }
+    f64::from(k)
+}
+
+#[test]
+fn the_count_cusum_finds_a_quiet_series_falling_to_a_third_and_not_its_noise() {
+    let config = AdaptiveConfig { sides: Sides::Both, count_drop: Some(0.5), ..AdaptiveConfig::default() };
+    // Three successes a window for four simulated days: no single window is rare.
+    let normal: Vec<f64> = (0..4 * 1440).map(|i| poisson(i, 3.0)).collect();
+    let plain = AdaptiveConfig { count_drop: None, ..config.clone() };
+    let quiet_alarms = fired(&config, &normal).len();
+    assert!(quiet_alarms <= fired(&plain, &normal).len(), "the CUSUM adds no alarm on noise: {quiet_alarms}");
+    // Then a third of them: one a window, which the plain baseline misses.
+    let mut series = normal.clone();
+    let onset = series.len();
+    series.extend((0..120).map(|i| poisson(100_000 + i, 1.0)));
+    let after = |f: Vec<usize>| f.into_iter().find(|&i| i >= onset).map(|i| i - onset);
+    let found = after(fired(&config, &series)).expect("the drop is found");
+    assert!(found <= 20, "found {found} points after the onset");
+    assert_eq!(after(fired(&plain, &series)), None, "the plain baseline does not see it");
+    let mut d = AdaptiveDetector::new(config);
+    let tails: Vec<f64> =
+        series.iter().enumerate().filter_map(|(i, &v)| d.update(i as i64 * MINUTE, v).count_tail).collect();
+    assert!(tails.iter().all(|t| *t <= 1e-6), "fires at 6 decades: {tails:?}");
+}

@@ -66,6 +66,7 @@ impl Harness {
                 score,
                 direction: Direction::Up,
                 detail: None,
+                tail: None,
             };
             self.m.observe_finding(key, &f);
         }
@@ -155,6 +156,20 @@ fn resolves_after_the_hysteresis_and_not_before() {
 }
 
 #[test]
+fn stale_findings_on_insignificant_failures_hold_nothing() {
+    let mut h = Harness::new();
+    h.outage("pay", 0, 30, 0.6);
+    // A detector with memory (a burn rate's decayed windows) still reports, on one error
+    // in 60 quiet requests a window: no evidence the outage goes on.
+    for k in 30..60 {
+        h.window(k, &req_key("pay"), 60, 1, Some(1.0));
+        h.end(k);
+    }
+    assert_eq!(h.actions(), ["opened", "resolved"], "resolved as if healthy");
+    assert_eq!(h.events[1].incident.resolved_at, Some(window(59).end));
+}
+
+#[test]
 fn short_incidents_hold_three_windows() {
     let mut h = Harness::new();
     h.outage("pay", 0, 1, 0.6);
@@ -215,7 +230,8 @@ fn dedup_key_survives_a_restart() {
     h.events.clear();
     h.window(3, &dep_key("pay", "payment-gateway"), 500, 400, Some(1.0));
     h.outage("pay", 3, 5, 0.6);
-    h.healthy("pay", 5, 12);
+    // The dependency reports no more windows: its last one counts for the evidence span (1 min).
+    h.healthy("pay", 5, 18);
     assert_eq!(h.actions(), ["updated", "resolved"], "no second `opened` after the restart");
     assert!(h.events.iter().all(|e| e.incident.dedup_key == key));
 }
@@ -291,6 +307,7 @@ fn shared_infrastructure_joins_by_time() {
         score: 1.0,
         direction: Direction::Up,
         detail: None,
+        tail: None,
     };
     h.m.observe_finding(&cpu, &f);
     h.end(1);
