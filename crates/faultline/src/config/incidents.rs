@@ -28,8 +28,10 @@ pub(crate) struct RawIncidents {
     pub(crate) resolve_min_windows: Option<u32>,
     /// Hysteresis: the quiet hold grows with the incident's duration times this factor (default 1.0)…
     pub(crate) resolve_duration_factor: Option<f64>,
-    /// … up to this much (default "10m").
+    /// … up to this much (default "5m").
     pub(crate) resolve_max: Option<String>,
+    /// A signal is judged on its windows over this span at most (default "1m").
+    pub(crate) resolve_evidence: Option<String>,
     /// Probable causes under this confidence (0–1) are not reported (default 0.3).
     pub(crate) min_cause_confidence: Option<f64>,
     /// Severity thresholds, P0–P3 from measured impact.
@@ -136,6 +138,7 @@ pub(crate) fn incidents(raw: Option<&RawIncidents>, c: &mut Checker<'_>) -> (Inc
     duration(c, "flap_window", &raw.flap_window, &mut config.flap_window);
     duration(c, "change_memory", &raw.change_memory, &mut config.change_memory);
     duration(c, "resolve_max", &raw.resolve_max, &mut config.resolve_max);
+    duration(c, "resolve_evidence", &raw.resolve_evidence, &mut config.resolve_evidence);
     if let Some(n) = raw.resolve_min_windows {
         if n == 0 {
             c.error("incidents.resolve_min_windows", "must be at least 1".into());
