@@ -267,16 +267,14 @@ impl Default for CauseCatalog {
 }
 
 fn anomalous(signal: &str, weight: f64, required: bool) -> Term {
-    Term {
-        condition: Condition::Anomalous {
-            signal: signal.into(),
-            direction: Some(SignalDirection::Up),
-            detector: None,
-            series_kind: None,
-        },
-        weight,
-        required,
-    }
+    moved(signal, SignalDirection::Up, weight, required)
+}
+
+/// `signal` anomalous in `direction`, by any detector on any series.
+fn moved(signal: &str, direction: SignalDirection, weight: f64, required: bool) -> Term {
+    let condition =
+        Condition::Anomalous { signal: signal.into(), direction: Some(direction), detector: None, series_kind: None };
+    term(condition, weight, required)
 }
 
 fn term(condition: Condition, weight: f64, required: bool) -> Term {
@@ -331,16 +329,7 @@ fn toml_free_default() -> CauseCatalog {
             when: vec![
                 term(Condition::DependencyErrorShare { min_share: 0.5 }, 3.0, true),
                 anomalous("txn_failure_rate", 1.0, false),
-                term(
-                    Condition::Anomalous {
-                        signal: "txn_volume".into(),
-                        direction: Some(SignalDirection::Down),
-                        detector: None,
-                        series_kind: None,
-                    },
-                    1.0,
-                    false,
-                ),
+                moved("txn_volume", SignalDirection::Down, 1.0, false),
             ],
             runbook: steps(&[
                 "Check {dependency} status page and connectivity from {service}",
@@ -364,16 +353,7 @@ fn toml_free_default() -> CauseCatalog {
         CauseRule {
             cause: "memory_leak".into(),
             when: vec![
-                term(
-                    Condition::Anomalous {
-                        signal: "memory".into(),
-                        direction: Some(SignalDirection::Up),
-                        detector: None,
-                        series_kind: None,
-                    },
-                    2.0,
-                    true,
-                ),
+                moved("memory", SignalDirection::Up, 2.0, true),
                 term(above("memory", 0.85), 1.0, false),
                 anomalous("error_rate", 1.0, false),
             ],
@@ -400,16 +380,7 @@ fn toml_free_default() -> CauseCatalog {
         CauseRule {
             cause: "silent_transaction_loss".into(),
             when: vec![
-                term(
-                    Condition::Anomalous {
-                        signal: "txn_volume".into(),
-                        direction: Some(SignalDirection::Down),
-                        detector: None,
-                        series_kind: None,
-                    },
-                    3.0,
-                    true,
-                ),
+                moved("txn_volume", SignalDirection::Down, 3.0, true),
                 term(Condition::NotAnomalous { signal: "error_rate".into() }, 1.0, false),
                 term(Condition::NotAnomalous { signal: "txn_failure_rate".into() }, 1.0, false),
                 term(Condition::NotAnomalous { signal: "latency_p95".into() }, 1.0, false),

@@ -25,14 +25,7 @@ fn gateway_outage_fails_gateway_calls_and_payments() {
     let during = Requests::of(events.iter(), |e| peer(e) && in_window(e, d0, d1));
     assert!(before.error_share() < 0.02, "before {}", before.error_share());
     assert!(during.error_share() > 0.30, "during {}", during.error_share());
-    let success_per_min = |from: i64, to: i64| {
-        let n = events
-            .iter()
-            .filter(|e| e.service == "payments-api" && in_window(e, from, to))
-            .filter(|e| matches!(e.body, SimBody::Transaction { outcome: TxnOutcome::Success, .. }))
-            .count();
-        n as f64 * MINUTE_MS as f64 / (to - from) as f64
-    };
+    let success_per_min = |from, to| successes_per_min(&events, "payments-api", from, to);
     assert!(success_per_min(d0, d1) < 0.3 * success_per_min(b0, b1));
 }
 
@@ -138,11 +131,11 @@ fn bad_deployment_brings_a_new_error_pattern_after_a_deploy() {
     assert!(other.quantile(0.5) > 2.0 * cart_before.quantile(0.5), "latency regression");
 }
 
-/// Successful top-ups per minute of wallet over `[from, to)`.
-fn topups_per_min(events: &[SimEvent], from: i64, to: i64) -> f64 {
+/// Successful transactions per minute of `service` over `[from, to)`.
+fn successes_per_min(events: &[SimEvent], service: &str, from: i64, to: i64) -> f64 {
     let n = events
         .iter()
-        .filter(|e| e.service == "wallet" && in_window(e, from, to))
+        .filter(|e| e.service == service && in_window(e, from, to))
         .filter(|e| matches!(e.body, SimBody::Transaction { outcome: TxnOutcome::Success, .. }))
         .count();
     n as f64 * MINUTE_MS as f64 / (to - from) as f64
@@ -170,8 +163,8 @@ fn silent_drop_loses_two_thirds_of_top_ups_with_no_error_or_latency_change() {
     assert_eq!(truth.cause, "silent_transaction_loss");
     let hour_of_day = (truth.onset_ms - FRIDAY) / HOUR_MS;
     assert!((18..20).contains(&hour_of_day), "at the evening peak: {truth:?}");
-    let ratio =
-        topups_per_min(&events, d0, d1) / topups_per_min(&events, truth.onset_ms - 10 * MINUTE_MS, truth.onset_ms);
+    let topups = |from, to| successes_per_min(&events, "wallet", from, to);
+    let ratio = topups(d0, d1) / topups(truth.onset_ms - 10 * MINUTE_MS, truth.onset_ms);
     assert!((0.2..0.5).contains(&ratio), "top-ups at {ratio} of just before");
     let wallet = |from, to| Requests::of(events.iter(), |e| e.service == "wallet" && in_window(e, from, to));
     let (before, during) = (wallet(b0, b1), wallet(d0, d1));
