@@ -208,7 +208,11 @@ impl SeriesRegistry {
 
     /// The id of `key`, interning it (or its overflow series) if new.
     pub fn intern(&self, key: SeriesKeyRef<'_>) -> SeriesId {
-        let owned = key.to_owned_key();
+        self.intern_owned(key.to_owned_key())
+    }
+
+    /// [`SeriesRegistry::intern`] of a label set the caller already owns.
+    pub fn intern_owned(&self, owned: SeriesKey) -> SeriesId {
         if let Some(id) = self.ids.get(&owned) {
             return *id;
         }
@@ -233,7 +237,9 @@ impl SeriesRegistry {
         let target = Arc::new(target);
         *self.ids.entry(target.clone()).or_insert_with(|| {
             let mut keys = self.keys.write().expect("series key table poisoned");
-            let id = SeriesId(u32::try_from(keys.len()).expect("fewer than 2^32 series"));
+            // Ids from PENDING_ID up are a deferred cache's placeholders.
+            let id =
+                SeriesId(u32::try_from(keys.len()).ok().filter(|n| *n < PENDING_ID).expect("fewer than 2^31 series"));
             keys.push(target);
             id
         })
@@ -342,6 +348,10 @@ impl LabelOrder {
     }
 }
 
+/// Series ids from here up are placeholders a deferred [`SeriesCache`] hands out for label
+/// sets it has not interned yet ([`SeriesCache::settle`] says which series each one is).
+pub const PENDING_ID: u32 = 1 << 31;
+
 /// Bytes of label sets a decoder's cache holds before it starts afresh.
 const MAX_CACHE_BYTES: usize = 1 << 30;
 
@@ -350,11 +360,20 @@ const MAX_CACHE_BYTES: usize = 1 << 30;
 /// length), so a hit costs one hash of the borrowed label set's encoding and
 /// one byte comparison against a single place in memory, not a pointer chase
 /// per label.
+///
+/// A deferred cache ([`SeriesCache::deferred`]) interns nothing while it
+/// resolves: a label set the registry does not know yet gets a placeholder id
+/// (from [`PENDING_ID`] up), and [`SeriesCache::settle`] interns those in the
+/// order they were met. Several decoders can then decode parts of one stream
+/// side by side and settle in stream order, minting the same ids as one decoder
+/// reading the whole stream (and folding the same label sets at the cap).
 #[derive(Debug, Default)]
 pub struct SeriesCache {
     map: hashbrown::HashTable<CacheEntry>,
     arena: Vec<u8>,
     scratch: Vec<u8>,
+    /// In deferred mode, the label sets met and not yet interned, by placeholder.
+    pending: Option<Vec<SeriesKey>>,
 }
 
 #[derive(Debug)]
@@ -370,20 +389,68 @@ impl SeriesCache {
     #[inline]
     pub fn resolve(&mut self, registry: &SeriesRegistry, key: SeriesKeyRef<'_>) -> SeriesId {
         key.encode(&mut self.scratch);
-        let probe = &self.scratch[..];
-        let hash = cache_hash(probe);
-        let arena = &self.arena;
-        let found = self.map.find(hash, |e| {
-            e.hash == hash && e.len as usize == probe.len() && &arena[e.start as usize..][..probe.len()] == probe
-        });
-        if let Some(e) = found {
-            return e.id;
+        let hash = cache_hash(&self.scratch);
+        match self.cached(hash) {
+            Some(id) => id,
+            None => self.insert(registry, key, hash),
         }
-        self.insert(registry, key, hash)
+    }
+
+    /// A cache that defers interning to [`SeriesCache::settle`].
+    pub fn deferred() -> SeriesCache {
+        SeriesCache { pending: Some(Vec::new()), ..SeriesCache::default() }
+    }
+
+    /// Interns the label sets met since the last call, in the order they were
+    /// met, and caches them; `ids[i]` is then the series of placeholder
+    /// `PENDING_ID + i`. Leaves `ids` empty on a cache that does not defer.
+    pub fn settle(&mut self, registry: &SeriesRegistry, ids: &mut Vec<SeriesId>) {
+        ids.clear();
+        let Some(mut pending) = self.pending.take() else { return };
+        for key in pending.drain(..) {
+            key.as_ref().encode(&mut self.scratch);
+            let hash = cache_hash(&self.scratch);
+            // Met twice before settling: the first time cached it.
+            if let Some(id) = self.cached(hash) {
+                ids.push(id);
+                continue;
+            }
+            let overflow_asked = key.is_overflow();
+            let id = registry.intern_owned(key);
+            if overflow_asked || !registry.key(id).is_overflow() {
+                self.cache_scratch(hash, id);
+            }
+            ids.push(id);
+        }
+        self.pending = Some(pending);
+    }
+
+    /// The cached id of the label set encoded in `scratch`.
+    #[inline]
+    fn cached(&self, hash: u64) -> Option<SeriesId> {
+        let probe = &self.scratch[..];
+        let arena = &self.arena;
+        self.map
+            .find(hash, |e| {
+                e.hash == hash && e.len as usize == probe.len() && &arena[e.start as usize..][..probe.len()] == probe
+            })
+            .map(|e| e.id)
     }
 
     #[inline(never)]
     fn insert(&mut self, registry: &SeriesRegistry, key: SeriesKeyRef<'_>, hash: u64) -> SeriesId {
+        if let Some(pending) = &mut self.pending {
+            let owned = key.to_owned_key();
+            // Known label sets (and overflow series) are cached at once; folded ones are not
+            // in the registry under their own label set, so they wait for `settle` like new ones.
+            if let Some(id) = registry.lookup(&owned) {
+                self.cache_scratch(hash, id);
+                return id;
+            }
+            let slot = u32::try_from(pending.len()).ok().filter(|n| *n < PENDING_ID).expect("fewer than 2^31 pending");
+            pending.push(owned);
+            return SeriesId(PENDING_ID + slot);
+        }
         // Folded label sets map to their overflow series: the entry keeps the
         // label set looked up, so it is found again.
         let id = registry.intern(key);
@@ -392,16 +459,21 @@ impl SeriesCache {
         if key.name != OVERFLOW_NAME && registry.key(id).is_overflow() {
             return id;
         }
+        self.cache_scratch(hash, id);
+        id
+    }
+
+    /// Caches the label set encoded in `scratch` as `id`.
+    fn cache_scratch(&mut self, hash: u64, id: SeriesId) {
         if self.arena.len() + self.scratch.len() > MAX_CACHE_BYTES {
             self.map.clear();
             self.arena.clear();
         }
         let (Ok(start), Ok(len)) = (u32::try_from(self.arena.len()), u32::try_from(self.scratch.len())) else {
-            return id;
+            return;
         };
         self.arena.extend_from_slice(&self.scratch);
         self.map.insert_unique(hash, CacheEntry { hash, start, len, id }, |e| e.hash);
-        id
     }
 }
 
@@ -541,6 +613,47 @@ mod tests {
             let mut by_key = by_rank.clone();
             by_key.sort_by_key(|id| r.key(*id));
             proptest::prop_assert_eq!(by_rank, by_key);
+        }
+    }
+
+    proptest::proptest! {
+        /// Two deferred caches decoding alternate chunks of one stream, each chunk decoded
+        /// before the one ahead of it settled, then settled in stream order, mint the ids
+        /// and fold the label sets that one plain cache reading the whole stream does.
+        #[test]
+        fn deferred_caches_settled_in_order_mint_the_ids_of_one_cache(
+            names in proptest::collection::vec(0..12u8, 1..200),
+            chunk in 1..20usize,
+        ) {
+            let plain = SeriesRegistry::new(5);
+            let mut one = SeriesCache::default();
+            let want: Vec<SeriesId> = names.iter().map(|n| one.resolve(&plain, req("pay", &n.to_string(), &[]))).collect();
+
+            let shared = SeriesRegistry::new(5);
+            let mut caches = [SeriesCache::deferred(), SeriesCache::deferred()];
+            let mut got = Vec::new();
+            let mut ids = Vec::new();
+            for pair in names.chunks(chunk * 2) {
+                let halves: Vec<&[u8]> = pair.chunks(chunk).collect();
+                // Both halves decode before either settles.
+                let mut decoded: Vec<Vec<SeriesId>> = halves
+                    .iter()
+                    .zip(caches.iter_mut())
+                    .map(|(h, c)| h.iter().map(|n| c.resolve(&shared, req("pay", &n.to_string(), &[]))).collect())
+                    .collect();
+                for (d, c) in decoded.iter_mut().zip(caches.iter_mut()) {
+                    c.settle(&shared, &mut ids);
+                    for id in d.iter_mut() {
+                        if let Some(slot) = id.0.checked_sub(PENDING_ID) {
+                            *id = ids[slot as usize];
+                        }
+                    }
+                    got.extend_from_slice(d);
+                }
+            }
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(shared.len(), plain.len());
+            proptest::prop_assert_eq!(shared.n_folded(), plain.n_folded());
         }
     }
 

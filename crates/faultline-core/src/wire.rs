@@ -13,7 +13,7 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 
 use crate::event::Event;
 use crate::reject::RejectReason;
-use crate::series::{SeriesCache, SeriesId, SeriesKeyRef, SeriesRegistry};
+use crate::series::{PENDING_ID, SeriesCache, SeriesId, SeriesKeyRef, SeriesRegistry};
 use crate::time::{DurationMs, Millis};
 
 use rules::cut;
@@ -68,13 +68,40 @@ pub struct Decoder {
     registry: Arc<SeriesRegistry>,
     cache: SeriesCache,
     config: DecoderConfig,
+    /// Ids of the label sets a deferred decoder settled last.
+    settled: Vec<SeriesId>,
 }
 
 impl Decoder {
     /// A decoder interning into `registry`.
     pub fn new(registry: Arc<SeriesRegistry>, mut config: DecoderConfig) -> Decoder {
         config.dims.truncate(MAX_DIMS);
-        Decoder { registry, cache: SeriesCache::default(), config }
+        Decoder { registry, cache: SeriesCache::default(), config, settled: Vec::new() }
+    }
+
+    /// A decoder that interns no new label set until [`Decoder::settle`]: its
+    /// events carry placeholder ids (from [`crate::series::PENDING_ID`] up)
+    /// for label sets the registry did not know. Decoders of parts of one
+    /// stream that settle in stream order mint the ids one decoder would.
+    pub fn deferred(registry: Arc<SeriesRegistry>, config: DecoderConfig) -> Decoder {
+        let mut d = Decoder::new(registry, config);
+        d.cache = SeriesCache::deferred();
+        d
+    }
+
+    /// Interns the label sets met since the last call (in the order met) and
+    /// gives `events`, the events decoded since then, their series. Does
+    /// nothing on a decoder that does not defer.
+    pub fn settle(&mut self, events: &mut [Event]) {
+        self.cache.settle(&self.registry, &mut self.settled);
+        if self.settled.is_empty() {
+            return;
+        }
+        for e in events {
+            if let Some(slot) = e.series.0.checked_sub(PENDING_ID) {
+                e.series = self.settled[slot as usize];
+            }
+        }
     }
 
     /// The shared registry.

@@ -52,6 +52,35 @@ impl LineDecoder {
         }
     }
 
+    /// A decoder like [`LineDecoder::fork`] for a part of this stream, decoded
+    /// beside other parts: it interns no new label set until
+    /// [`LineDecoder::settle`] (see `Decoder::deferred`). Same origin.
+    pub(crate) fn fork_deferred(&self) -> LineDecoder {
+        LineDecoder {
+            decoder: Decoder::deferred(self.decoder.registry().clone(), self.decoder.config().clone()),
+            parser: LogParser::new(self.parser.format().clone(), self.parser.service().map(str::to_string)),
+            line_no: 0,
+            origin: self.origin.clone(),
+        }
+    }
+
+    /// Whether parts of one stream decode the same on their own: every format
+    /// but syslog, whose RFC 3164 dates take their year from the lines before.
+    pub(crate) fn splittable(&self) -> bool {
+        !matches!(self.parser.format(), crate::logs::LineFormat::Syslog { .. })
+    }
+
+    /// Interns what a deferred decoder met since the last call and gives the
+    /// batch's events their series (see `Decoder::settle`).
+    pub(crate) fn settle(&mut self, batch: &mut SourceBatch) {
+        self.decoder.settle(&mut batch.events);
+    }
+
+    /// Numbers the next line `n + 1`.
+    pub(crate) fn set_line_no(&mut self, n: u64) {
+        self.line_no = n;
+    }
+
     /// Lines decoded so far (blank ones included).
     pub fn line_no(&self) -> u64 {
         self.line_no

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use faultline_core::position::{FINGERPRINT_BYTES, fingerprint};
 use faultline_core::{Millis, Position};
 
+use crate::batches::{LineBatches, with_line_batches};
 use crate::decode::LineDecoder;
 use crate::line::{MAX_LINE_BYTES, read_line};
 use crate::source::{BatchSender, Source, SourceBatch, StartAt};
@@ -41,6 +42,7 @@ pub struct FileSource {
     batch_events: usize,
     max_lines_per_second: Option<u32>,
     decoder: LineDecoder,
+    decoders: usize,
     clock: fn() -> Millis,
 }
 
@@ -58,8 +60,17 @@ impl FileSource {
             batch_events: 1024,
             max_lines_per_second: None,
             decoder,
+            decoders: 1,
             clock,
         }
+    }
+
+    /// Decodes on `n` threads beside the reading one (1, the default: on the
+    /// reading thread); formats whose lines depend on the ones before (syslog)
+    /// always decode on the reading thread. The batches' events are the same either way.
+    pub fn decoders(mut self, n: usize) -> FileSource {
+        self.decoders = n.max(1);
+        self
     }
 
     /// Events per batch, about (at least 1).
@@ -132,8 +143,30 @@ impl FileSource {
                 Err(err) => return Err(err),
             }
         };
-        let mut batch = SourceBatch::default();
-        let mut line = Vec::new();
+        // The decoder moves into the batches for the loop (a fork, never used, takes its place).
+        let idle = self.decoder.fork("");
+        let mut decoder = std::mem::replace(&mut self.decoder, idle);
+        let send = |batch: SourceBatch| out.send(batch);
+        let read = with_line_batches(&mut decoder, self.decoders, self.batch_events, send, |lines| {
+            self.read_lines(&mut file, &mut draining_rotated, lines, stop)
+        });
+        self.decoder = decoder;
+        // The end goes after every batch, once the decoders handed them all on.
+        if read? {
+            out.end(0);
+        }
+        Ok(())
+    }
+
+    /// The reading loop of [`FileSource::read`], from `file` on: `true` when
+    /// a file not followed was read to its end, `false` when stopped.
+    fn read_lines(
+        &self,
+        file: &mut OpenFile,
+        draining_rotated: &mut bool,
+        lines: &mut LineBatches<'_>,
+        stop: &AtomicBool,
+    ) -> std::io::Result<bool> {
         let started = Instant::now();
         let mut n_lines = 0u64;
         // Set once the path names another file: the old one is read to its end first.
@@ -142,73 +175,71 @@ impl FileSource {
         let mut skipping = false;
         loop {
             if stop.load(Ordering::Acquire) {
-                return Ok(());
+                return Ok(false);
             }
-            line.clear();
-            let read = read_line(&mut file.reader, &mut line, MAX_LINE_BYTES)?;
+            let start = lines.buf().len();
+            let read = read_line(&mut file.reader, lines.buf(), MAX_LINE_BYTES)?;
             let n = read.consumed;
             if skipping {
+                lines.discard(start);
                 file.offset += n as u64;
                 skipping = !read.complete;
                 if n > 0 {
                     continue;
                 }
             } else if read.too_long {
-                file.note_head(file.offset, &line);
+                file.note_head(file.offset, &lines.buf()[start..]);
                 file.offset += n as u64;
-                self.decoder.reject_too_long(n as u64, &mut batch);
+                lines.too_long(start, n as u64);
                 skipping = !read.complete && self.follow;
                 continue;
             }
             let complete = read.complete;
             if n > 0 && (complete || !self.follow) {
                 // A partial last line is only taken when not following.
-                file.note_head(file.offset, &line);
+                file.note_head(file.offset, &lines.buf()[start..]);
                 file.offset += n as u64;
-                let text = line.strip_suffix(b"\n").unwrap_or(&line);
-                self.decoder.decode_line(text, Some((self.clock)()), &mut batch);
+                lines.line(start, Some((self.clock)()));
                 n_lines += 1;
                 if let Some(rate) = self.max_lines_per_second {
                     let due = Duration::from_secs_f64(n_lines as f64 / f64::from(rate));
                     if let Some(wait) = due.checked_sub(started.elapsed()) {
-                        if !self.flush(&file, &mut batch, out) {
-                            return Ok(());
+                        if !lines.flush(Some(file.position())) {
+                            return Ok(false);
                         }
                         std::thread::sleep(wait);
                     }
                 }
-                if (batch.events.len() >= self.batch_events || batch.bytes >= 1 << 20)
-                    && !self.flush(&file, &mut batch, out)
-                {
-                    return Ok(());
+                if lines.full() && !lines.flush(Some(file.position())) {
+                    return Ok(false);
                 }
                 if complete {
                     continue;
                 }
             } else if n > 0 {
                 // Unread the partial line: it is read again once complete.
+                lines.discard(start);
                 file.reader.seek(SeekFrom::Start(file.offset))?;
             }
-            if !self.flush(&file, &mut batch, out) {
-                return Ok(());
+            if !lines.flush(Some(file.position())) {
+                return Ok(false);
             }
-            if draining_rotated {
+            if *draining_rotated {
                 // The rest of the file rotated away while we were down is read: now the file itself.
                 tracing::info!(path = %self.path.display(), "rotated file read to its end: reading the file from its start");
-                file = self.open(None)?;
-                draining_rotated = false;
+                *file = self.open(None)?;
+                *draining_rotated = false;
                 continue;
             }
             if !self.follow {
-                out.end(0);
-                return Ok(());
+                return Ok(true);
             }
             if rotation_seen {
                 // Like `tail -F`: the old file was read to its end; the new one is read from its start.
                 tracing::info!(path = %self.path.display(), "file rotated or truncated: reading from the start");
                 match self.open(None) {
                     Ok(fresh) => {
-                        file = fresh;
+                        *file = fresh;
                         rotation_seen = false;
                     }
                     Err(err) => tracing::warn!(error = %err, "reopening"),
@@ -216,7 +247,7 @@ impl FileSource {
                 continue;
             }
             std::thread::sleep(POLL);
-            match self.rotated(&file) {
+            match self.rotated(file) {
                 Rotation::None => {}
                 // Lines written to the old file before it was moved are read on the next pass, then the switch.
                 Rotation::Moved => rotation_seen = true,
@@ -224,21 +255,10 @@ impl FileSource {
                 // would read now is already the new file's, so it is read from its start at once.
                 Rotation::Rewritten => {
                     tracing::info!(path = %self.path.display(), "file truncated or rewritten: reading from the start");
-                    file = self.open(None)?;
+                    *file = self.open(None)?;
                 }
             }
         }
-    }
-
-    /// Sends what the batch holds (nothing when empty); `false` once the engine has stopped.
-    fn flush(&self, file: &OpenFile, batch: &mut SourceBatch, out: &BatchSender) -> bool {
-        if batch.records == 0 {
-            return true;
-        }
-        let mut full = std::mem::take(batch);
-        full.position = Some(file.position());
-        batch.events.reserve(self.batch_events);
-        out.send(full)
     }
 
     /// Opens where the checkpoint left off: the file itself at the position

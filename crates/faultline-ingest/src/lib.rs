@@ -37,6 +37,7 @@
 //! # Ok::<(), faultline_ingest::FormatError>(())
 //! ```
 
+mod batches;
 mod decode;
 mod file;
 #[doc(hidden)]

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use faultline_core::Position;
 
+use crate::batches::with_line_batches;
 use crate::decode::LineDecoder;
 use crate::line::{MAX_LINE_BYTES, read_line};
 use crate::source::{BatchSender, Source, SourceBatch, StartAt};
@@ -18,6 +19,7 @@ pub struct ReaderSource {
     reader: Box<dyn BufRead + Send>,
     decoder: LineDecoder,
     batch_events: usize,
+    decoders: usize,
 }
 
 impl std::fmt::Debug for ReaderSource {
@@ -29,44 +31,43 @@ impl std::fmt::Debug for ReaderSource {
 impl ReaderSource {
     /// A source named `name` over `reader`, in batches of about `batch_events` events.
     pub fn new(name: &str, reader: Box<dyn BufRead + Send>, decoder: LineDecoder, batch_events: usize) -> ReaderSource {
-        ReaderSource { name: name.to_string(), reader, decoder, batch_events: batch_events.max(1) }
+        ReaderSource { name: name.to_string(), reader, decoder, batch_events: batch_events.max(1), decoders: 1 }
     }
 
-    /// Reads to the end, handing each batch to `on_batch` (on this thread);
-    /// stops early when `on_batch` returns `false`. Read errors end the input
-    /// and are returned.
-    pub fn read_all(mut self, mut on_batch: impl FnMut(SourceBatch) -> bool) -> std::io::Result<()> {
-        let mut batch = SourceBatch::default();
-        let mut line = Vec::with_capacity(256);
-        let mut offset = 0u64;
-        loop {
-            line.clear();
-            let read = read_line(&mut self.reader, &mut line, MAX_LINE_BYTES)?;
-            let n = read.consumed;
-            if n == 0 {
-                break;
-            }
-            offset += n as u64;
-            if read.too_long {
-                self.decoder.reject_too_long(n as u64, &mut batch);
-            } else {
-                let text = line.strip_suffix(b"\n").unwrap_or(&line);
-                self.decoder.decode_line(text, None, &mut batch);
-            }
-            if batch.events.len() >= self.batch_events {
-                batch.position = Some(Position::Offset(offset));
-                let mut next = SourceBatch::default();
-                next.events.reserve(self.batch_events + 2);
-                if !on_batch(std::mem::replace(&mut batch, next)) {
+    /// Decodes on `n` threads beside the reading one (1, the default: on the
+    /// reading thread). The batches' events are the same either way.
+    pub fn decoders(mut self, n: usize) -> ReaderSource {
+        self.decoders = n.max(1);
+        self
+    }
+
+    /// Reads to the end, handing each batch to `on_batch` (on this thread, or
+    /// on a decoder's with several); stops early when `on_batch` returns
+    /// `false`. Read errors end the input and are returned.
+    pub fn read_all(mut self, on_batch: impl FnMut(SourceBatch) -> bool + Send) -> std::io::Result<()> {
+        let reader = &mut self.reader;
+        with_line_batches(&mut self.decoder, self.decoders, self.batch_events, on_batch, |lines| {
+            let mut offset = 0u64;
+            loop {
+                let start = lines.buf().len();
+                let read = read_line(reader, lines.buf(), MAX_LINE_BYTES)?;
+                let n = read.consumed;
+                if n == 0 {
+                    break;
+                }
+                offset += n as u64;
+                if read.too_long {
+                    lines.too_long(start, n as u64);
+                } else {
+                    lines.line(start, None);
+                }
+                if lines.full() && !lines.flush(Some(Position::Offset(offset))) {
                     return Ok(());
                 }
             }
-        }
-        if batch.records > 0 {
-            batch.position = Some(Position::Offset(offset));
-            on_batch(batch);
-        }
-        Ok(())
+            lines.flush(Some(Position::Offset(offset)));
+            Ok(())
+        })
     }
 }
 

@@ -16,7 +16,7 @@ use faultline_core::{
 use faultline_ingest::{LineDecoder, ReaderSource, SourceBatch};
 use indicatif::ProgressBar;
 
-use crate::config::validate::resolve_shards;
+use crate::config::validate::{resolve_decoders, resolve_shards};
 use crate::config::{self, PipelineSpec};
 use crate::service::output::{signal_line, sorted_points};
 
@@ -35,6 +35,9 @@ pub(crate) struct ReplayArgs {
     /// Shard threads (overrides `runtime.shards`; 0 means one per core, 1 runs on the calling thread).
     #[arg(long)]
     shards: Option<usize>,
+    /// Decoder threads (overrides `runtime.decoders`; 0 means one per core, 1 decodes on the reading thread).
+    #[arg(long)]
+    decoders: Option<usize>,
     /// No summary on stderr.
     #[arg(long)]
     quiet: bool,
@@ -61,10 +64,13 @@ const QUOTED_ERRORS: usize = 5;
 
 /// Runs the command.
 pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let spec = match &args.config {
+    let mut spec = match &args.config {
         Some(p) => config::load(p)?,
         None => config::parse(config::DEMO_TOML).map_err(|e| anyhow::anyhow!("embedded config: {}", e.join("; ")))?,
     };
+    if let Some(n) = args.decoders {
+        spec.runtime.decoders = resolve_decoders(n);
+    }
     // Progress by bytes read (rate and ETA), only on a terminal and without --quiet.
     let progress;
     let reader: Box<dyn BufRead + Send> = if args.input.as_os_str() == "-" {
@@ -250,8 +256,9 @@ pub(crate) fn replay_incidents(
 /// Decoded batches in flight between the decoding thread and the pipeline.
 const DECODED_QUEUE: usize = 32;
 
-/// Reads and decodes JSON lines on a thread of its own (the ingest crate's
-/// [`ReaderSource`]), handing each batch to `on_batch` on this thread. Bad
+/// Reads JSON lines on a thread of its own and decodes them there or on the
+/// config's decoder threads (the ingest crate's [`ReaderSource`]), handing each
+/// batch to `on_batch` on this thread, in input order. Bad
 /// lines are counted in `summary`, the first few quoted.
 fn decoded_batches(
     spec: &PipelineSpec,
@@ -261,10 +268,10 @@ fn decoded_batches(
     mut on_batch: impl FnMut(&SourceBatch, &mut ReplaySummary) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let decoder = LineDecoder::new(registry, spec.decoder.clone());
-    let source = ReaderSource::new("replay", Box::new(input), decoder, BATCH_EVENTS);
+    let source = ReaderSource::new("replay", Box::new(input), decoder, BATCH_EVENTS).decoders(spec.runtime.decoders);
     let (tx, rx) = sync_channel::<SourceBatch>(DECODED_QUEUE);
     let reader = std::thread::Builder::new()
-        .name("replay-decode".into())
+        .name("replay-read".into())
         .spawn(move || source.read_all(|batch| tx.send(batch).is_ok()))
         .context("starting the decoding thread")?;
     let mut result = Ok(());

@@ -11,6 +11,7 @@ pub(crate) const OVERRIDES: &[(&str, &str)] = &[
     ("FAULTLINE_STATE_DIR", "state.directory"),
     ("FAULTLINE_CHECKPOINT_INTERVAL", "state.checkpoint_interval"),
     ("FAULTLINE_SHARDS", "runtime.shards"),
+    ("FAULTLINE_DECODERS", "runtime.decoders"),
 ];
 
 /// Applies every override `env` knows (the process environment in `load`,
@@ -40,6 +41,10 @@ pub(crate) fn apply(raw: &mut RawConfig, env: &dyn Fn(&str) -> Option<String>, e
             "runtime.shards" => match value.parse() {
                 Ok(n) => raw.runtime.shards = n,
                 Err(_) => bad("a number of shards"),
+            },
+            "runtime.decoders" => match value.parse() {
+                Ok(n) => raw.runtime.decoders = n,
+                Err(_) => bad("a number of decoder threads"),
             },
             _ => unreachable!("every OVERRIDES key has an arm"),
         }

@@ -161,6 +161,8 @@ pub(crate) struct OtlpSpec {
 /// Queue sizes between the runtime's stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RuntimeSpec {
+    /// Decoder threads per line source (file, stdin), resolved: 1 decodes on the reading thread.
+    pub(crate) decoders: usize,
     /// Event batches queued from the sources to the engine thread.
     pub(crate) queue_batches: usize,
     /// Events per batch at most.

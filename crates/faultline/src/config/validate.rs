@@ -102,6 +102,12 @@ pub(crate) fn validate(
             format!("must be at most {MAX_SHARDS} (0 means one per core), not {}", raw.runtime.shards),
         );
     }
+    if raw.runtime.decoders > MAX_DECODERS {
+        c.error(
+            "runtime.decoders",
+            format!("must be at most {MAX_DECODERS} (0 means one per core), not {}", raw.runtime.decoders),
+        );
+    }
     match (windows, bind) {
         (Some(windows), Some(bind)) if c.errors.is_empty() => Ok(PipelineSpec {
             engine: EngineConfig {
@@ -117,6 +123,7 @@ pub(crate) fn validate(
             shards: resolve_shards(raw.runtime.shards),
             sources,
             runtime: RuntimeSpec {
+                decoders: resolve_decoders(runtime.decoders),
                 queue_batches: runtime.queue_batches,
                 batch_events: runtime.batch_events,
                 sink_queue: runtime.sink_queue,
@@ -407,5 +414,17 @@ pub(crate) fn resolve_shards(configured: usize) -> usize {
     match configured {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_SHARDS),
         n => n.min(MAX_SHARDS),
+    }
+}
+
+/// Most decoder threads a line source runs.
+pub(crate) const MAX_DECODERS: usize = 64;
+
+/// `runtime.decoders` as run: 0 means one per core, at most 8 (a source past that is
+/// rarely the bottleneck, and each decoder keeps its own label cache).
+pub(crate) fn resolve_decoders(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
+        n => n.min(MAX_DECODERS),
     }
 }

@@ -83,6 +83,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(SinkOut::open)
         .collect::<anyhow::Result<Vec<_>>>()?;
     let batch_events = spec.runtime.batch_events;
+    let decoders = spec.runtime.decoders;
     // OTLP, TCP and UDP ports are bound before any thread starts, so a port in use fails the start.
     let sources = move |registry: &Arc<SeriesRegistry>, spec: &PipelineSpec| -> anyhow::Result<Vec<Box<dyn Source>>> {
         spec.sources
@@ -93,6 +94,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         let decoder = LineDecoder::with_parser(registry.clone(), spec.decoder.clone(), format.parser());
                         let source = FileSource::new(&s.name, path, follow, decoder, runtime::wall_now)
                             .batch_events(batch_events)
+                            .decoders(decoders)
                             .max_lines_per_second(max_lines_per_second);
                         Box::new(source) as Box<dyn Source>
                     }
@@ -100,7 +102,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         let decoder = LineDecoder::with_parser(registry.clone(), spec.decoder.clone(), format.parser())
                             .with_origin("stdin");
                         let stdin = Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin()));
-                        Box::new(ReaderSource::new(&s.name, stdin, decoder, batch_events)) as Box<dyn Source>
+                        Box::new(ReaderSource::new(&s.name, stdin, decoder, batch_events).decoders(decoders))
+                            as Box<dyn Source>
                     }
                     SourceKind::Stream { tcp, udp, framing, max_message_bytes, max_connections, format } => {
                         let decoder = LineDecoder::with_parser(registry.clone(), spec.decoder.clone(), format.parser());
