@@ -237,7 +237,7 @@ impl Default for RawSeries {
 pub(crate) struct RawRuntime {
     /// Shard threads; 0 = one per core.
     pub(crate) shards: usize,
-    /// Decoder threads per line source; 0 = one per core (at most 8).
+    /// Decoder threads per line source; 1 (the default) decodes on the reading thread, 0 = one per core (at most 8).
     pub(crate) decoders: usize,
     /// Event batches queued between the sources and the engine thread.
     pub(crate) queue_batches: usize,
@@ -249,7 +249,7 @@ pub(crate) struct RawRuntime {
 
 impl Default for RawRuntime {
     fn default() -> Self {
-        RawRuntime { shards: 0, decoders: 0, queue_batches: 64, batch_events: 2048, sink_queue: 1024 }
+        RawRuntime { shards: 0, decoders: 1, queue_batches: 64, batch_events: 2048, sink_queue: 1024 }
     }
 }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use crate::harness::{bin, spawn_run, wait_exit};
 
+/// With more than one shard the file source also decodes on that many threads, so the kill -9
+/// runs cross decoder counts too.
 fn config(dir: &Path, input: &Path, shards: usize) -> PathBuf {
     let text = format!(
         r#"
@@ -20,6 +22,7 @@ max_lines_per_second = 4000
 batch_events = 32
 queue_batches = 2
 shards = {shards}
+decoders = {shards}
 
 [admin]
 port = 0
