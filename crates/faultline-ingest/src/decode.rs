@@ -58,9 +58,7 @@ impl LineDecoder {
     pub(crate) fn fork_deferred(&self) -> LineDecoder {
         LineDecoder {
             decoder: Decoder::deferred(self.decoder.registry().clone(), self.decoder.config().clone()),
-            parser: LogParser::new(self.parser.format().clone(), self.parser.service().map(str::to_string)),
-            line_no: 0,
-            origin: self.origin.clone(),
+            ..self.fork(self.origin.clone())
         }
     }
 
