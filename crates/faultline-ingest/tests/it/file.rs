@@ -62,6 +62,7 @@ fn collect(r: &Running, n_events: Option<usize>) -> (Vec<SourceBatch>, bool) {
                 ended = true;
                 break;
             }
+            SourceMessage::Checkpoint { .. } => panic!("a file source never asks for a checkpoint"),
         }
     }
     (batches, ended)

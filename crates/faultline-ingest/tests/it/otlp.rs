@@ -177,7 +177,7 @@ fn events(rx: &Receiver<SourceMessage>, depth: &QueueDepth) -> usize {
     depth.taken();
     match got {
         SourceMessage::Batch { batch, .. } => batch.events.len(),
-        SourceMessage::End { .. } => panic!("unexpected end"),
+        other => panic!("unexpected {other:?}"),
     }
 }
 

@@ -9,6 +9,7 @@
 mod detectors;
 mod env;
 mod incidents;
+pub(crate) mod kafka;
 mod locate;
 mod raw;
 mod sensitive;
@@ -119,6 +120,49 @@ pub(crate) enum SourceKind {
     },
     /// The OTLP receiver (traces over gRPC and HTTP).
     Otlp(OtlpSpec),
+    /// A Kafka consumer in a consumer group.
+    Kafka(KafkaSourceSpec),
+}
+
+/// A Kafka source's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KafkaSourceSpec {
+    /// Brokers and librdkafka settings.
+    pub(crate) client: kafka::KafkaClientSpec,
+    /// The consumer group.
+    pub(crate) group: String,
+    /// The topics.
+    pub(crate) topics: Vec<String>,
+    /// What their messages hold.
+    pub(crate) payload: KafkaPayloadSpec,
+    /// Larger messages are rejected.
+    pub(crate) max_message_bytes: usize,
+    /// Where rejected messages are copied.
+    pub(crate) dead_letter_topic: Option<String>,
+    /// `auto.offset.reset`: earliest or latest.
+    pub(crate) start: String,
+    /// How long a revocation waits for a durable checkpoint.
+    pub(crate) handover: Duration,
+    /// Where revoked partitions' offsets go for their next owner.
+    pub(crate) handover_topic: Option<String>,
+}
+
+/// A Kafka source's payload.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum KafkaPayloadSpec {
+    /// Lines in a format, one or many per message.
+    Lines(Box<FormatSpec>),
+    /// One OTLP request per message.
+    Otlp {
+        /// Which signal.
+        signal: faultline_ingest::kafka::OtlpSignal,
+        /// OTLP/JSON instead of protobuf.
+        json: bool,
+        /// Per dimension, the attribute keys it is read from.
+        dimensions: Vec<(String, Vec<String>)>,
+        /// Log record fields' attribute keys.
+        log_attributes: faultline_ingest::otlp::LogAttributes,
+    },
 }
 
 /// How a line source's lines are read: the format and the service of lines that name none.
@@ -240,6 +284,15 @@ pub(crate) enum SinkKind {
         /// Timeout and routing.
         delivery: sinks::DeliverySpec,
     },
+    /// A Kafka topic, through the outbox.
+    Kafka {
+        /// Brokers and librdkafka settings.
+        client: kafka::KafkaClientSpec,
+        /// The topic.
+        topic: String,
+        /// Timeout and routing.
+        delivery: sinks::DeliverySpec,
+    },
     /// Alertmanager's v2 API, through the outbox.
     Alertmanager {
         /// Its base URL.
@@ -268,7 +321,11 @@ impl SinkKind {
     pub(crate) fn is_delivery(&self) -> bool {
         matches!(
             self,
-            SinkKind::PagerDuty(..) | SinkKind::Slack(..) | SinkKind::Webhook { .. } | SinkKind::Alertmanager { .. }
+            SinkKind::PagerDuty(..)
+                | SinkKind::Slack(..)
+                | SinkKind::Webhook { .. }
+                | SinkKind::Alertmanager { .. }
+                | SinkKind::Kafka { .. }
         )
     }
 }

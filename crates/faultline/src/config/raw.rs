@@ -47,7 +47,7 @@ pub(crate) struct RawConfig {
 /// `[sources.NAME]`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawSource {
-    /// Source type: `"file"`, `"stdin"`, `"tcp"`, `"syslog"` (lines in a format) or `"otlp"` (the OTLP receiver).
+    /// Source type: `"file"`, `"stdin"`, `"tcp"`, `"syslog"` (lines in a format), `"otlp"` (the OTLP receiver) or `"kafka"`.
     #[serde(rename = "type")]
     pub(crate) kind: String,
     /// File to read.
@@ -119,6 +119,36 @@ pub(crate) struct RawSource {
     /// tcp, syslog: TCP connections served at once (default 256).
     #[serde(default)]
     pub(crate) max_connections: Option<usize>,
+    /// kafka: `host:port[,host:port…]` (default `$KAFKA_BROKERS`, then 127.0.0.1:9092).
+    #[serde(default)]
+    pub(crate) brokers: Option<String>,
+    /// kafka: the consumer group (default `faultline`).
+    #[serde(default)]
+    pub(crate) group: Option<String>,
+    /// kafka: the topics, all with this source's payload format.
+    #[serde(default)]
+    pub(crate) topics: Option<Vec<String>>,
+    /// kafka: extra librdkafka settings (no secrets).
+    #[serde(default)]
+    pub(crate) librdkafka: Option<BTreeMap<String, super::kafka::RawSetting>>,
+    /// kafka: librdkafka settings read from environment variables (secrets), setting → variable.
+    #[serde(default)]
+    pub(crate) librdkafka_env: Option<BTreeMap<String, String>>,
+    /// kafka: where rejected messages are copied (default: nowhere, only counted).
+    #[serde(default)]
+    pub(crate) dead_letter_topic: Option<String>,
+    /// kafka: where a partition without a checkpoint or committed offset starts: earliest (default) or latest.
+    #[serde(default)]
+    pub(crate) start: Option<String>,
+    /// kafka: how long a revoked partition waits for a checkpoint of what was consumed (default "10s").
+    #[serde(default)]
+    pub(crate) handover_timeout: Option<String>,
+    /// kafka: the compacted topic where revoked partitions' checkpointed offsets go for their next owner.
+    #[serde(default)]
+    pub(crate) handover_topic: Option<String>,
+    /// kafka with an OTLP format: the signal the topics carry (traces, metrics, logs).
+    #[serde(default)]
+    pub(crate) signal: Option<String>,
 }
 
 /// A key, or several keys best first.
@@ -168,6 +198,16 @@ impl RawSource {
             ("framing", self.framing.is_some()),
             ("max_message_bytes", self.max_message_bytes.is_some()),
             ("max_connections", self.max_connections.is_some()),
+            ("brokers", self.brokers.is_some()),
+            ("group", self.group.is_some()),
+            ("topics", self.topics.is_some()),
+            ("librdkafka", self.librdkafka.is_some()),
+            ("librdkafka_env", self.librdkafka_env.is_some()),
+            ("dead_letter_topic", self.dead_letter_topic.is_some()),
+            ("start", self.start.is_some()),
+            ("handover_timeout", self.handover_timeout.is_some()),
+            ("handover_topic", self.handover_topic.is_some()),
+            ("signal", self.signal.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))

@@ -67,6 +67,18 @@ pub(crate) struct RawSink {
     /// alertmanager: how often firing (and recently resolved) alerts are posted again (default "60s").
     #[serde(default)]
     pub(crate) refresh: Option<String>,
+    /// kafka: `host:port[,host:port…]` (default `$KAFKA_BROKERS`, then 127.0.0.1:9092).
+    #[serde(default)]
+    pub(crate) brokers: Option<String>,
+    /// kafka: the topic incident events go to.
+    #[serde(default)]
+    pub(crate) topic: Option<String>,
+    /// kafka: extra librdkafka settings (no secrets).
+    #[serde(default)]
+    pub(crate) librdkafka: Option<BTreeMap<String, super::kafka::RawSetting>>,
+    /// kafka: librdkafka settings read from environment variables (secrets), setting → variable.
+    #[serde(default)]
+    pub(crate) librdkafka_env: Option<BTreeMap<String, String>>,
     /// delivery sinks: only incidents of these services (default all).
     #[serde(default)]
     pub(crate) services: Option<Vec<String>>,
@@ -107,7 +119,7 @@ pub(crate) struct DeliverySpec {
 
 const LINE_KEYS: &[&str] = &["path", "emit", "max_bytes", "max_files"];
 const SEVERITY_NAMES: &[&str] = &["P0", "P1", "P2", "P3"];
-const SINK_TYPES: &[&str] = &["stdout", "file", "pagerduty", "slack", "webhook", "alertmanager"];
+const SINK_TYPES: &[&str] = &["stdout", "file", "pagerduty", "slack", "webhook", "alertmanager", "kafka"];
 
 impl RawSink {
     fn keys_set(&self) -> Vec<&'static str> {
@@ -129,6 +141,10 @@ impl RawSink {
             ("max_files", self.max_files.is_some()),
             ("services", self.services.is_some()),
             ("severities", self.severities.is_some()),
+            ("brokers", self.brokers.is_some()),
+            ("topic", self.topic.is_some()),
+            ("librdkafka", self.librdkafka.is_some()),
+            ("librdkafka_env", self.librdkafka_env.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
@@ -164,6 +180,16 @@ pub(crate) fn sinks(
             "slack" => &["url_env", "timeout", "services", "severities", "rate_per_minute"],
             "webhook" => &["url", "secret_env", "headers", "timeout", "services", "severities", "rate_per_minute"],
             "alertmanager" => &["url", "refresh", "timeout", "services", "severities", "rate_per_minute"],
+            "kafka" => &[
+                "brokers",
+                "topic",
+                "librdkafka",
+                "librdkafka_env",
+                "timeout",
+                "services",
+                "severities",
+                "rate_per_minute",
+            ],
             other => {
                 c.error(&path("type"), format!("unknown sink type `{other}` (known: {})", SINK_TYPES.join(", ")));
                 continue;
@@ -180,7 +206,7 @@ pub(crate) fn sinks(
                 None
             }
         };
-        let delivery = matches!(s.kind.as_str(), "pagerduty" | "slack" | "webhook" | "alertmanager");
+        let delivery = matches!(s.kind.as_str(), "pagerduty" | "slack" | "webhook" | "alertmanager" | "kafka");
         if delivery && !has_state {
             c.error(
                 &format!("sinks.{name}"),
@@ -213,6 +239,25 @@ pub(crate) fn sinks(
                     }
                     _ => Some(SinkKind::Off(format!("no webhook URL: {var} is not set"))),
                 }
+            }
+            "kafka" => {
+                let client = super::kafka::client(
+                    &format!("sinks.{name}"),
+                    s.brokers.as_deref(),
+                    s.librdkafka.as_ref(),
+                    s.librdkafka_env.as_ref(),
+                    env,
+                    c,
+                );
+                let topic = s.topic.clone();
+                if topic.is_none() {
+                    c.error(&format!("sinks.{name}"), "a kafka sink needs `topic`".into());
+                }
+                client.zip(topic).map(|(client, topic)| SinkKind::Kafka {
+                    client,
+                    topic,
+                    delivery: d.clone().unwrap_or_else(default_delivery),
+                })
             }
             "alertmanager" => {
                 let refresh = c.duration(&path("refresh"), s.refresh.as_deref().unwrap_or("60s"));

@@ -396,3 +396,69 @@ fn every_error_of_broken_delivery_sinks_with_its_line() {
     let errs = parse_with_env(&with_state, &|_| None).unwrap_err();
     insta::assert_snapshot!("broken_delivery_sinks_with_a_state_directory", render_errors("sinks.toml", &errs));
 }
+
+const BROKEN_KAFKA: &str = r#"
+[state]
+directory = "/tmp/s"
+
+[sources.k]
+type = "kafka"
+topics = ["telemetry", "bad topic"]
+format = "otlp_proto"
+service = "x"
+start = "newest"
+dead_letter_topic = "telemetry"
+
+[sources.k.librdkafka]
+"session.timout.ms" = 6000
+"sasl.password" = "hunter2"
+"group.id" = "mine"
+
+[sources.k.librdkafka_env]
+"sasl.username" = "NOT_SET"
+
+[sources.lines]
+type = "kafka"
+signal = "traces"
+port = 9092
+
+[sources.typo]
+type = "kafak"
+
+[sinks.out]
+type = "kafka"
+url = "http://x"
+"#;
+
+#[test]
+fn every_error_of_broken_kafka_sources_and_sinks_with_its_line() {
+    let errs = parse_with_env(BROKEN_KAFKA, &|_| None).unwrap_err();
+    insta::assert_snapshot!(render_errors("kafka.toml", &errs));
+}
+
+#[test]
+fn kafka_brokers_come_from_the_file_then_kafka_brokers_then_loopback_and_secrets_from_the_environment() {
+    let text = "[state]\ndirectory = \"/tmp/s\"\n\
+                [sources.k]\ntype = \"kafka\"\ntopics = [\"telemetry\"]\nhandover_topic = \"handover\"\n\
+                [sources.k.librdkafka]\n\"security.protocol\" = \"sasl_plaintext\"\n\"sasl.mechanism\" = \"PLAIN\"\n\
+                [sources.k.librdkafka_env]\n\"sasl.password\" = \"KAFKA_PASSWORD\"\n\
+                [sinks.out]\ntype = \"kafka\"\ntopic = \"incidents\"\nbrokers = \"b1:9092,b2:9092\"\n";
+    let env = |k: &str| match k {
+        "KAFKA_BROKERS" => Some("k1:9092".to_string()),
+        "KAFKA_PASSWORD" => Some("s3cret".to_string()),
+        _ => None,
+    };
+    let spec = parse_with_env(text, &env).unwrap();
+    let SourceKind::Kafka(k) = &spec.sources[0].kind else { panic!("a kafka source") };
+    assert_eq!(k.client.brokers, "k1:9092");
+    assert_eq!((k.group.as_str(), k.start.as_str()), ("faultline", "earliest"));
+    assert_eq!(k.handover_topic.as_deref(), Some("handover"));
+    assert!(matches!(k.payload, KafkaPayloadSpec::Lines(_)));
+    assert!(k.client.all().contains(&("sasl.password".to_string(), "s3cret".to_string())));
+    assert!(!format!("{k:?}").contains("s3cret"), "the secret is never printed");
+    let SinkKind::Kafka { client, topic, .. } = &spec.sinks[0].kind else { panic!("a kafka sink") };
+    assert_eq!((client.brokers.as_str(), topic.as_str()), ("b1:9092,b2:9092", "incidents"));
+    let none = parse_with_env(text, &|k| (k == "KAFKA_PASSWORD").then(|| "x".to_string())).unwrap();
+    let SourceKind::Kafka(k) = &none.sources[0].kind else { panic!("a kafka source") };
+    assert_eq!(k.client.brokers, kafka::DEFAULT_BROKERS);
+}

@@ -13,7 +13,8 @@ use faultline_ingest::{FormatOptions, LineFormat};
 
 use super::raw::{RawConfig, RawSource};
 use super::{
-    AdminSpec, ConfigError, FormatSpec, OtlpSpec, PipelineSpec, RuntimeSpec, SourceKind, SourceSpec, StateSpec,
+    AdminSpec, ConfigError, FormatSpec, KafkaPayloadSpec, KafkaSourceSpec, OtlpSpec, PipelineSpec, RuntimeSpec,
+    SourceKind, SourceSpec, StateSpec,
 };
 use crate::config::locate::Locator;
 
@@ -63,7 +64,7 @@ pub(crate) fn validate(
         let n = raw.series.dimensions.len();
         c.error("series.dimensions", format!("at most {MAX_DIMS} dimensions, got {n}"));
     }
-    let sources = sources(&raw, &mut c);
+    let sources = sources(&raw, env, &mut c);
     let external_url = raw.admin.external_url.clone();
     if let Some(u) = &external_url
         && !(u.starts_with("http://") || u.starts_with("https://"))
@@ -165,13 +166,28 @@ const OTLP_KEYS: &[&str] = &[
     "dimensions",
     "log_attributes",
 ];
+const KAFKA_KEYS: &[&str] = &[
+    "brokers",
+    "group",
+    "topics",
+    "librdkafka",
+    "librdkafka_env",
+    "max_message_bytes",
+    "dead_letter_topic",
+    "start",
+    "handover_timeout",
+    "handover_topic",
+    "signal",
+    "dimensions",
+    "log_attributes",
+];
 /// The source types.
-const SOURCE_TYPES: &[&str] = &["file", "stdin", "tcp", "syslog", "otlp"];
+const SOURCE_TYPES: &[&str] = &["file", "stdin", "tcp", "syslog", "otlp", "kafka"];
 
 /// Default port of a syslog source, TCP and UDP (514 needs root).
 pub(crate) const SYSLOG_PORT: u16 = 5140;
 
-fn sources(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SourceSpec> {
+fn sources(raw: &RawConfig, env: &dyn Fn(&str) -> Option<String>, c: &mut Checker<'_>) -> Vec<SourceSpec> {
     let mut out = Vec::new();
     for (name, s) in &raw.sources {
         let kind = s.kind.as_str();
@@ -181,6 +197,7 @@ fn sources(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SourceSpec> {
             "tcp" => [STREAM_KEYS, FORMAT_KEYS].concat(),
             "syslog" => [STREAM_KEYS, SYSLOG_KEYS, FORMAT_KEYS].concat(),
             "otlp" => OTLP_KEYS.to_vec(),
+            "kafka" => [KAFKA_KEYS, FORMAT_KEYS].concat(),
             other => {
                 c.error(
                     &format!("sources.{name}.type"),
@@ -218,6 +235,7 @@ fn sources(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<SourceSpec> {
             }
             "stdin" => line_format(name, s, "event", c).map(|format| SourceKind::Stdin { format }),
             "tcp" | "syslog" => stream(name, s, kind, c),
+            "kafka" => kafka(name, s, raw, env, c).map(SourceKind::Kafka),
             _ => otlp(name, s, raw, c).map(SourceKind::Otlp),
         };
         if let Some(kind) = spec {
@@ -345,23 +363,7 @@ fn otlp(name: &str, s: &RawSource, raw: &RawConfig, c: &mut Checker<'_>) -> Opti
     let http_max_bytes =
         size("http_max_request_bytes", s.http_max_request_bytes, faultline_ingest::otlp::DEFAULT_HTTP_MAX_BYTES);
     let retry_after = c.duration(&path("retry_after"), s.retry_after.as_deref().unwrap_or("1s"));
-    let dimensions: Vec<(String, Vec<String>)> = s.dimensions.clone().unwrap_or_default().into_iter().collect();
-    for (dim, _) in &dimensions {
-        if !raw.series.dimensions.contains(dim) {
-            c.error(
-                &format!("sources.{name}.dimensions.{dim}"),
-                format!("`{dim}` is not in [series] dimensions ({})", raw.series.dimensions.join(", ")),
-            );
-            ok = false;
-        }
-    }
-    let mut log_attributes = faultline_ingest::otlp::LogAttributes::default();
-    for (field, keys) in s.log_attributes.clone().unwrap_or_default() {
-        if let Err(e) = log_attributes.set(&field, keys.into_vec()) {
-            c.error(&format!("sources.{name}.log_attributes.{field}"), e);
-            ok = false;
-        }
-    }
+    let (dimensions, log_attributes) = otlp_mapping(name, s, raw, &mut ok, c);
     let has_state = raw.state.directory.is_some();
     let wal_max_bytes = match s.durability.as_deref() {
         None if has_state => Some(s.wal_max_bytes.unwrap_or(DEFAULT_WAL_MAX_BYTES)),
@@ -400,6 +402,143 @@ fn otlp(name: &str, s: &RawSource, raw: &RawConfig, c: &mut Checker<'_>) -> Opti
         dimensions,
         wal_max_bytes,
         log_attributes,
+    })
+}
+
+/// An OTLP payload's mapping: attribute keys per dimension (each a `[series]` dimension)
+/// and per log field. A problem is reported and clears `ok`.
+fn otlp_mapping(
+    name: &str,
+    s: &RawSource,
+    raw: &RawConfig,
+    ok: &mut bool,
+    c: &mut Checker<'_>,
+) -> (Vec<(String, Vec<String>)>, faultline_ingest::otlp::LogAttributes) {
+    let dimensions: Vec<(String, Vec<String>)> = s.dimensions.clone().unwrap_or_default().into_iter().collect();
+    for (dim, _) in &dimensions {
+        if !raw.series.dimensions.contains(dim) {
+            c.error(
+                &format!("sources.{name}.dimensions.{dim}"),
+                format!("`{dim}` is not in [series] dimensions ({})", raw.series.dimensions.join(", ")),
+            );
+            *ok = false;
+        }
+    }
+    let mut log_attributes = faultline_ingest::otlp::LogAttributes::default();
+    for (field, keys) in s.log_attributes.clone().unwrap_or_default() {
+        if let Err(e) = log_attributes.set(&field, keys.into_vec()) {
+            c.error(&format!("sources.{name}.log_attributes.{field}"), e);
+            *ok = false;
+        }
+    }
+    (dimensions, log_attributes)
+}
+
+/// A `kafka` source.
+fn kafka(
+    name: &str,
+    s: &RawSource,
+    raw: &RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    c: &mut Checker<'_>,
+) -> Option<KafkaSourceSpec> {
+    let path = |key: &str| format!("sources.{name}.{key}");
+    let mut ok = true;
+    let client = super::kafka::client(
+        &format!("sources.{name}"),
+        s.brokers.as_deref(),
+        s.librdkafka.as_ref(),
+        s.librdkafka_env.as_ref(),
+        env,
+        c,
+    );
+    let topics = s.topics.clone().unwrap_or_default();
+    if topics.is_empty() {
+        c.error(&path("topics"), "a kafka source needs `topics` (one or more)".into());
+        ok = false;
+    }
+    for t in topics.iter().chain(&s.dead_letter_topic).chain(&s.handover_topic) {
+        if t.is_empty() || t.len() > 249 || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+            c.error(&path("topics"), format!("`{t}` is not a Kafka topic name (letters, digits, . _ -, at most 249)"));
+            ok = false;
+        }
+    }
+    let otlp = |json: bool| -> Option<(bool, faultline_ingest::kafka::OtlpSignal)> {
+        use faultline_ingest::kafka::OtlpSignal;
+        match s.signal.as_deref() {
+            Some("traces") => Some((json, OtlpSignal::Traces)),
+            Some("metrics") => Some((json, OtlpSignal::Metrics)),
+            Some("logs") => Some((json, OtlpSignal::Logs)),
+            _ => None,
+        }
+    };
+    let payload = match s.format.as_deref() {
+        Some(f @ ("otlp_proto" | "otlp_json")) => {
+            for key in ["service", "fields", "latency_unit", "message_format"] {
+                if s.keys_set().contains(&key) {
+                    c.error(&path(key), format!("not a key of an {f} payload (OTLP names its services)"));
+                    ok = false;
+                }
+            }
+            match otlp(f == "otlp_json") {
+                Some((json, signal)) => {
+                    let (dimensions, log_attributes) = otlp_mapping(name, s, raw, &mut ok, c);
+                    Some(KafkaPayloadSpec::Otlp { signal, json, dimensions, log_attributes })
+                }
+                None => {
+                    c.error(&path("signal"), format!("an {f} payload needs `signal`: traces, metrics or logs"));
+                    None
+                }
+            }
+        }
+        _ => {
+            for key in ["signal", "dimensions", "log_attributes"] {
+                if s.keys_set().contains(&key) {
+                    c.error(&path(key), "only for an OTLP payload (format = \"otlp_proto\" or \"otlp_json\")".into());
+                    ok = false;
+                }
+            }
+            line_format(name, s, "event", c).map(|f| KafkaPayloadSpec::Lines(Box::new(f)))
+        }
+    };
+    let max_message_bytes = match s.max_message_bytes {
+        None => faultline_ingest::kafka::DEFAULT_MAX_MESSAGE_BYTES,
+        Some(n) if (1..=MAX_REQUEST_BYTES).contains(&n) => n,
+        Some(n) => {
+            c.error(&path("max_message_bytes"), format!("must be between 1 and {MAX_REQUEST_BYTES}, not {n}"));
+            ok = false;
+            0
+        }
+    };
+    let start = match s.start.as_deref() {
+        None | Some("earliest") => "earliest",
+        Some("latest") => "latest",
+        Some(other) => {
+            c.error(&path("start"), format!("`{other}` is not one of: earliest, latest"));
+            ok = false;
+            "earliest"
+        }
+    };
+    let handover = c.duration(&path("handover_timeout"), s.handover_timeout.as_deref().unwrap_or("10s"));
+    for (key, t) in [("dead_letter_topic", &s.dead_letter_topic), ("handover_topic", &s.handover_topic)] {
+        if let Some(t) = t
+            && topics.contains(t)
+        {
+            c.error(&path(key), format!("`{t}` is also a topic read as telemetry"));
+            ok = false;
+        }
+    }
+    let (client, payload) = (client?, payload?);
+    ok.then(|| KafkaSourceSpec {
+        client,
+        group: s.group.clone().unwrap_or_else(|| "faultline".to_string()),
+        topics,
+        payload,
+        max_message_bytes,
+        dead_letter_topic: s.dead_letter_topic.clone(),
+        start: start.to_string(),
+        handover: Duration::from_millis(handover.0.max(0).unsigned_abs()),
+        handover_topic: s.handover_topic.clone(),
     })
 }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use faultline_core::incident::IncidentEvent;
 use faultline_sinks::alertmanager::Alertmanager;
+use faultline_sinks::kafka::KafkaSink;
 use faultline_sinks::lines::{FileLines, StdoutLines};
 use faultline_sinks::pagerduty::{PagerDuty, PagerDutyConfig, RoutingKey};
 use faultline_sinks::slack::Slack;
@@ -119,6 +120,11 @@ pub(crate) fn start(spec: &PipelineSpec, console: &str, admin: Arc<AdminState>) 
                 let f = FileLines::open(path, s.rotate)
                     .with_context(|| format!("opening sink {} file {}", s.name, path.display()))?;
                 (Box::new(f), &line_delivery)
+            }
+            SinkKind::Kafka { client, topic, delivery } => {
+                let sink = KafkaSink::new(&client.brokers, &client.all(), topic, delivery.timeout)
+                    .with_context(|| format!("sink {}: the Kafka producer", s.name))?;
+                (Box::new(sink), delivery)
             }
             SinkKind::Webhook { url, secret, headers, delivery } => {
                 let headers = headers.iter().map(|(k, v)| (k.clone(), v.expose().clone())).collect();

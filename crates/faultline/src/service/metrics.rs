@@ -65,6 +65,13 @@ catalog! {
     SOURCE_WAL_BYTES = "faultline_source_wal_bytes", Gauge, "Bytes in a push source's write-ahead log, by source.";
     SOURCE_WAL_REPLAYED = "faultline_source_wal_replayed_requests", Gauge, "Requests replayed from a push source's write-ahead log at start, by source.";
     PARTITION_WATERMARK_LAG = "faultline_partition_watermark_lag_seconds", Gauge, "Wall clock minus a source partition's own watermark (its latest event time minus the out-of-orderness), by partition.";
+    KAFKA_LAG = "faultline_kafka_partition_lag_messages", Gauge, "Messages a Kafka partition's high watermark is ahead of what this instance consumed, by source and partition (where both are known).";
+    KAFKA_ASSIGNED = "faultline_kafka_partition_assigned", Gauge, "1 while a Kafka partition is assigned to this instance, by source and partition.";
+    KAFKA_MESSAGES = "faultline_kafka_messages_total", Counter, "Kafka messages consumed, by source.";
+    KAFKA_PAUSES = "faultline_kafka_pauses_total", Counter, "Times a Kafka source paused its partitions because the engine's queue was full, by source.";
+    KAFKA_REJECTED = "faultline_kafka_rejected_total", Counter, "Kafka records rejected, by source, topic and reason (oversize, or the decoder's reason).";
+    KAFKA_DEAD_LETTERED = "faultline_kafka_dead_lettered_total", Counter, "Rejected Kafka messages copied to the dead-letter topic, by source and result (copied, failed).";
+    KAFKA_REBALANCES = "faultline_kafka_rebalances_total", Counter, "Partition assignments and revocations a Kafka source went through, by source.";
     PARTITION_IDLE = "faultline_partition_idle", Gauge, "1 when a source partition is idle and no longer holds the watermark back, by partition.";
     SHARD_EVENTS = "faultline_shard_events_total", Counter, "Events routed to a shard, by shard.";
     SHARD_EVENT_RATE = "faultline_shard_events_per_second", Gauge, "Events routed to a shard per second, over the last second or so, by shard.";

@@ -23,15 +23,17 @@ use anyhow::Context as _;
 pub(crate) use demo::demo;
 
 use faultline_core::SeriesRegistry;
+use faultline_ingest::kafka::Payload;
 use faultline_ingest::otlp::{SpanMapping, WalConfig};
 use faultline_ingest::{
-    FileSource, LineDecoder, OtlpConfig, OtlpSource, ReaderSource, Source, StreamConfig, StreamSource,
+    FileSource, KafkaConfig, KafkaSource, LineDecoder, OtlpConfig, OtlpSource, ReaderSource, Source, StreamConfig,
+    StreamSource,
 };
 
 use self::admin::AdminState;
 use self::runtime::StartOptions;
 use self::sink::SinkOut;
-use crate::config::{self, PipelineSpec, SourceKind};
+use crate::config::{self, KafkaPayloadSpec, PipelineSpec, SourceKind};
 
 /// Arguments of `faultline run`.
 #[derive(Debug, clap::Args)]
@@ -116,6 +118,43 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         if let Some(a) = source.udp_addr() {
                             eprintln!("faultline: UDP datagrams on {a} (source {})", s.name);
                         }
+                        Box::new(source) as Box<dyn Source>
+                    }
+                    SourceKind::Kafka(k) => {
+                        let payload = match &k.payload {
+                            KafkaPayloadSpec::Lines(format) => Payload::Lines(Box::new(LineDecoder::with_parser(
+                                registry.clone(),
+                                spec.decoder.clone(),
+                                format.parser(),
+                            ))),
+                            KafkaPayloadSpec::Otlp { signal, json, dimensions, log_attributes } => Payload::Otlp {
+                                signal: *signal,
+                                json: *json,
+                                mapping: SpanMapping::new(&spec.decoder.dims, dimensions)
+                                    .with_log_attributes(log_attributes.clone()),
+                                registry: registry.clone(),
+                                decoder: spec.decoder.clone(),
+                            },
+                        };
+                        let topics: Vec<&str> = k.topics.iter().map(String::as_str).collect();
+                        let mut config = KafkaConfig::new(&k.client.brokers, &k.group, &topics);
+                        config.settings = k.client.all();
+                        config.settings.push(("auto.offset.reset".into(), k.start.clone()));
+                        config.max_message_bytes = k.max_message_bytes;
+                        config.dead_letter_topic = k.dead_letter_topic.clone();
+                        config.handover_topic = k.handover_topic.clone();
+                        config.batch_events = batch_events;
+                        // Without a state directory there is no checkpoint to wait for.
+                        config.handover = if spec.state.directory.is_some() { k.handover } else { Duration::ZERO };
+                        let source = KafkaSource::connect(&s.name, config, payload, runtime::wall_now)?;
+                        eprintln!(
+                            "faultline: Kafka topics {} on {} in group {} (source {}: {} partitions)",
+                            k.topics.join(", "),
+                            k.client.brokers,
+                            k.group,
+                            s.name,
+                            source.partitions().len()
+                        );
                         Box::new(source) as Box<dyn Source>
                     }
                     SourceKind::Otlp(o) => {

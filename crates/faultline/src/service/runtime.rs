@@ -74,7 +74,10 @@ struct SourceSlot {
     partitions: Vec<String>,
     inputs: Vec<InputId>,
     ended: Vec<bool>,
+    /// Never finishes (Kafka): its ended partitions went to another instance.
+    unbounded: bool,
     stats: Arc<SourceStats>,
+    kafka: Option<Arc<faultline_ingest::KafkaStats>>,
 }
 
 /// Restores state, starts every thread and marks the service ready. Sources
@@ -118,6 +121,7 @@ pub(crate) fn start(
     let mut slots = Vec::new();
     for (idx, source) in sources.into_iter().enumerate() {
         let partitions = source.partitions();
+        let (unbounded, kafka) = (source.unbounded(), source.kafka());
         let inputs = partitions.iter().map(|p| processor.input(p)).collect();
         let start_at = partitions.iter().filter_map(|p| positions.get(p).map(|pos| (p.clone(), *pos))).collect();
         let stats = Arc::new(SourceStats { push: source.is_push(), ..SourceStats::default() });
@@ -146,7 +150,15 @@ pub(crate) fn start(
                 })
                 .context("spawning a source thread")?,
         );
-        slots.push(SourceSlot { name, ended: vec![false; partitions.len()], partitions, inputs, stats });
+        slots.push(SourceSlot {
+            name,
+            ended: vec![false; partitions.len()],
+            partitions,
+            inputs,
+            unbounded,
+            stats,
+            kafka,
+        });
     }
     drop(in_tx);
     let sink_registry = registry.clone();
@@ -216,6 +228,14 @@ impl EngineLoop {
                     self.admin.metrics.add(QUEUE_POPPED, &[("queue", INPUT_QUEUE)], 1.0);
                     self.batch(source, batch, &mut records);
                 }
+                Ok(SourceMessage::Checkpoint { source }) => {
+                    // A source hands partitions over: it waits for this checkpoint to be durable.
+                    if self.checkpoints {
+                        tracing::info!(source = %self.sources.get(source).map_or("?", |s| s.name.as_str()), "checkpoint asked for by a source");
+                        self.checkpoint(false, &mut records);
+                        last_checkpoint = Instant::now();
+                    }
+                }
                 Ok(SourceMessage::End { source, partition }) => {
                     let Some(slot) = self.sources.get_mut(source) else { continue };
                     if let (Some(ended), Some(&input)) = (slot.ended.get_mut(partition), slot.inputs.get(partition)) {
@@ -238,7 +258,8 @@ impl EngineLoop {
                 last_publish = Instant::now();
             }
         }
-        let finished = !self.sources.is_empty() && self.sources.iter().all(|s| s.ended.iter().all(|e| *e));
+        let finished =
+            !self.sources.is_empty() && self.sources.iter().all(|s| !s.unbounded && s.ended.iter().all(|e| *e));
         if finished {
             self.processor.finish(&mut records);
             self.flush(&mut records);
@@ -260,8 +281,13 @@ impl EngineLoop {
     }
 
     fn batch(&mut self, source: usize, batch: SourceBatch, out: &mut Vec<Record>) {
-        let Some(slot) = self.sources.get(source) else { return };
+        let Some(slot) = self.sources.get_mut(source) else { return };
         let Some(&input) = slot.inputs.get(batch.partition) else { return };
+        // A partition that ended and sends again (a Kafka partition assigned back) is live again.
+        if let Some(ended) = slot.ended.get_mut(batch.partition) {
+            *ended = false;
+        }
+        let slot = &self.sources[source];
         let name = slot.name.clone();
         let stats = self.processor.record(input, &batch.events, out);
         if let Some(pos) = batch.position {
@@ -345,6 +371,28 @@ impl EngineLoop {
                 m.set(SOURCE_REQUESTS_REFUSED, &[("source", &slot.name), ("reason", "invalid")], invalid);
                 m.set(SOURCE_WAL_BYTES, &[("source", &slot.name)], st.wal_bytes.load(Ordering::Relaxed) as f64);
                 m.set(SOURCE_WAL_REPLAYED, &[("source", &slot.name)], st.wal_replayed.load(Ordering::Relaxed) as f64);
+            }
+            if let Some(k) = &slot.kafka {
+                let src = [("source", slot.name.as_str())];
+                m.set(KAFKA_MESSAGES, &src, k.messages.load(Ordering::Relaxed) as f64);
+                m.set(KAFKA_PAUSES, &src, k.pauses.load(Ordering::Relaxed) as f64);
+                m.set(KAFKA_REBALANCES, &src, k.rebalances.load(Ordering::Relaxed) as f64);
+                let copied = k.dead_lettered.load(Ordering::Relaxed) as f64;
+                let failed = k.dead_letter_failures.load(Ordering::Relaxed) as f64;
+                m.set(KAFKA_DEAD_LETTERED, &[("source", &slot.name), ("result", "copied")], copied);
+                m.set(KAFKA_DEAD_LETTERED, &[("source", &slot.name), ("result", "failed")], failed);
+                let rejected = k.rejected.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                for ((topic, reason), n) in rejected {
+                    m.set(KAFKA_REJECTED, &[("source", &slot.name), ("topic", &topic), ("reason", reason)], n as f64);
+                }
+                for (i, partition) in slot.partitions.iter().enumerate() {
+                    let labels = [("source", slot.name.as_str()), ("partition", partition.as_str())];
+                    let assigned = k.assigned.get(i).is_some_and(|a| a.load(Ordering::Relaxed));
+                    m.set(KAFKA_ASSIGNED, &labels, if assigned { 1.0 } else { 0.0 });
+                    if let Some(lag) = k.lag(i).filter(|_| assigned) {
+                        m.set(KAFKA_LAG, &labels, lag as f64);
+                    }
+                }
             }
             for (partition, input) in slot.partitions.iter().zip(&slot.inputs) {
                 if let Some(state) = inputs.iter().find(|(id, _)| id == input).map(|(_, s)| s) {

@@ -57,3 +57,39 @@ fn manifests_match_the_binary() {
     let docker = std::fs::read_to_string(repo("deploy/Dockerfile")).unwrap();
     assert!(docker.contains("EXPOSE 7070 7072") && docker.contains("/etc/faultline/pipeline.toml"));
 }
+
+#[test]
+fn the_kafka_deployment_runs_several_group_members_with_their_own_state() {
+    let docs: Vec<_> = ["statefulset.yaml", "configmap.yaml"]
+        .iter()
+        .flat_map(|f| yaml_docs(&format!("deploy/kubernetes/kafka/{f}")))
+        .collect();
+    let sts = kind(&docs, "StatefulSet");
+    assert!(sts["spec"]["replicas"].as_i64().unwrap() >= 2, "scaled out");
+    assert!(sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"].is_string(), "a state volume per pod");
+    let c = &sts["spec"]["template"]["spec"]["containers"][0];
+    let env = c["env"].as_sequence().unwrap();
+    let var = |n: &str| env.iter().find(|e| e["name"].as_str() == Some(n)).unwrap_or_else(|| panic!("no {n}"));
+    assert!(var("KAFKA_BROKERS")["value"].as_str().is_some_and(|v| v.contains(":9092")));
+    assert_eq!(var("POD_NAME")["valueFrom"]["fieldRef"]["fieldPath"].as_str(), Some("metadata.name"));
+    let cm = kind(&docs, "ConfigMap");
+    let volume = &sts["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"];
+    assert_eq!(volume.as_str(), cm["metadata"]["name"].as_str(), "the pods mount the Kafka pipeline");
+    let toml = cm["data"]["pipeline.toml"].as_str().unwrap();
+    assert!(toml.contains("\"group.instance.id\" = \"POD_NAME\""), "static membership from the pod name");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pipeline.toml");
+    std::fs::write(&p, toml).unwrap();
+    let out = std::process::Command::new(crate::harness::bin())
+        .arg("check-config")
+        .arg(&p)
+        .env("POD_NAME", "faultline-0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let k = yaml_docs("deploy/kubernetes/kafka/kustomization.yaml");
+    let resources: Vec<&str> = k[0]["resources"].as_sequence().unwrap().iter().filter_map(|r| r.as_str()).collect();
+    for r in resources {
+        assert!(repo(&format!("deploy/kubernetes/kafka/{r}")).exists(), "{r} exists");
+    }
+}

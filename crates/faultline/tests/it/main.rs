@@ -8,6 +8,7 @@ mod delivery;
 mod demo;
 mod deploy;
 mod harness;
+mod kafka;
 mod load;
 mod logs;
 mod otlp;
