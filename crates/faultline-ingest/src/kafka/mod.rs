@@ -689,23 +689,33 @@ impl Decode {
         }
     }
 
-    /// Decodes one message's payload into `batch`: the reason of its first rejection, if any.
-    fn message(&mut self, payload: &[u8], origin: &str, now: Millis, batch: &mut SourceBatch) {
+    /// Decodes one message's payload into `batch`; `origin` names the message in a reject sample.
+    fn message(&mut self, payload: &[u8], origin: &dyn Fn() -> String, now: Millis, batch: &mut SourceBatch) {
         match self {
             Decode::Lines(d) => {
                 let first_error = batch.errors.len();
                 d.set_line_no(0);
                 d.decode_lines(payload, Some(now), batch);
-                for e in &mut batch.errors[first_error..] {
-                    e.origin = origin.to_string();
+                if batch.errors.len() > first_error {
+                    let origin = origin();
+                    for e in &mut batch.errors[first_error..] {
+                        e.origin.clone_from(&origin);
+                    }
                 }
             }
             Decode::Otlp { signal, json, mapping, decoder, streams } => {
+                let first_error = batch.errors.len();
                 batch.records += 1;
                 batch.bytes += payload.len() as u64;
                 let body = if *json { Body::Json(payload) } else { Body::Proto(payload) };
                 if let Err(why) = decode_body(*signal, body, decoder, mapping, streams, Some(now), batch) {
-                    reject(batch, RejectReason::Unparsed, &why, origin, payload);
+                    reject(batch, RejectReason::Unparsed, &why, &origin(), payload);
+                } else if batch.errors.len() > first_error {
+                    // Spans or points the mapping rejected: named by the message they came in.
+                    let origin = origin();
+                    for e in &mut batch.errors[first_error..] {
+                        e.origin.clone_from(&origin);
+                    }
                 }
             }
         }
@@ -782,14 +792,15 @@ impl Run {
     /// Decodes one message into its partition's batch.
     fn take(&mut self, ctx: &Context, m: &BorrowedMessage<'_>) {
         let (topic, p, offset, payload, key) = (m.topic(), m.partition(), m.offset(), m.payload(), m.key());
-        let Some(&idx) = ctx.index.get(&(topic.to_string(), p)) else {
+        // A scan: a source has few partitions, and a lookup by (String, i32) would allocate per message.
+        let Some(idx) = ctx.partitions.iter().position(|(t, q)| *q == p && t == topic) else {
             // A partition added after start: read after a restart (its offsets are neither checkpointed nor committed).
             tracing::debug!(source = %ctx.name, topic, partition = p, "a message of a partition not known at start: left for the next start");
             return;
         };
         ctx.stats.messages.fetch_add(1, Ordering::Relaxed);
         let now = (self.clock)();
-        let origin = format!("{topic}/{p}@{offset}");
+        let origin = || format!("{topic}/{p}@{offset}");
         let mut sh = ctx.shared.lock().unwrap_or_else(PoisonError::into_inner);
         sh.released[idx] = false;
         sh.resume.insert(idx, offset + 1);
@@ -809,7 +820,7 @@ impl Run {
                 batch.records += 1;
                 batch.bytes += bytes.len() as u64;
                 let why = format!("message of {} bytes, over the limit of {}", bytes.len(), self.max_bytes);
-                reject(batch, RejectReason::LineTooLong, &why, &origin, bytes);
+                reject(batch, RejectReason::LineTooLong, &why, &origin(), bytes);
                 reason = Some("oversize");
             }
             Some(bytes) => {
