@@ -65,6 +65,7 @@ catalog! {
     SOURCE_WAL_BYTES = "faultline_source_wal_bytes", Gauge, "Bytes in a push source's write-ahead log, by source.";
     SOURCE_WAL_REPLAYED = "faultline_source_wal_replayed_requests", Gauge, "Requests replayed from a push source's write-ahead log at start, by source.";
     PARTITION_WATERMARK_LAG = "faultline_partition_watermark_lag_seconds", Gauge, "Wall clock minus a source partition's own watermark (its latest event time minus the out-of-orderness), by partition.";
+    SOURCE_EVENT_RATE = "faultline_source_events_per_second", Gauge, "Events a source had accepted per second, over the last second or so, by source.";
     KAFKA_LAG = "faultline_kafka_partition_lag_messages", Gauge, "Messages a Kafka partition's high watermark is ahead of what this instance consumed, by source and partition (where both are known).";
     KAFKA_ASSIGNED = "faultline_kafka_partition_assigned", Gauge, "1 while a Kafka partition is assigned to this instance, by source and partition.";
     KAFKA_MESSAGES = "faultline_kafka_messages_total", Counter, "Kafka messages consumed, by source.";

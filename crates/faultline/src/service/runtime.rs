@@ -205,11 +205,13 @@ const TICK: Duration = Duration::from_millis(200);
 /// How often the engine thread publishes its gauges.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
-/// Per-shard event rates from the cumulative counts, over about a second.
+/// Per-shard and per-source event rates from the cumulative counts, over about a second.
 #[derive(Default)]
 struct RateClock {
     at: Option<Instant>,
     events: Vec<u64>,
+    /// Events each source had accepted at `at`.
+    accepted: Vec<f64>,
 }
 
 impl EngineLoop {
@@ -420,8 +422,15 @@ impl EngineLoop {
                 m.set(SHARD_EVENT_RATE, &labels, load.events.saturating_sub(before) as f64 / e);
             }
         }
+        let accepted: Vec<f64> = self.sources.iter().map(|s| m.get(EVENTS_ACCEPTED, &[("source", &s.name)])).collect();
+        if let (true, Some(e)) = (refresh_rates, elapsed) {
+            for (slot, (now, before)) in self.sources.iter().zip(accepted.iter().zip(&self.rates.accepted)) {
+                m.set(SOURCE_EVENT_RATE, &[("source", &slot.name)], (now - before).max(0.0) / e);
+            }
+        }
         if refresh_rates {
-            self.rates = RateClock { at: Some(Instant::now()), events: loads.iter().map(|l| l.events).collect() };
+            self.rates =
+                RateClock { at: Some(Instant::now()), events: loads.iter().map(|l| l.events).collect(), accepted };
         }
     }
 }

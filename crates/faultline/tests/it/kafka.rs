@@ -427,6 +427,12 @@ fn kill_9_mid_stream_gives_the_windows_and_incidents_of_an_uninterrupted_run(bro
         expected.len()
     );
     eprintln!("kills at {kill_points:?} of {} signal lines", expected.len());
+    for name in
+        ["faultline_source_events_per_second", "faultline_kafka_partition_assigned", "faultline_kafka_pauses_total"]
+    {
+        assert!(metrics.contains(&format!("{name}{{source=\"telemetry\"")), "{name} in {metrics}");
+    }
+    assert_eq!(metric(&metrics, "faultline_kafka_partition_assigned") as usize, 2, "both partitions here");
     assert_eq!(
         metric(&metrics, "faultline_kafka_rejected_total") as usize,
         bad,
