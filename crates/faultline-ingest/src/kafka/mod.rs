@@ -141,26 +141,22 @@ impl KafkaConfig {
 
     /// A client config: `defaults`, then the configured settings over them.
     fn client(&self, defaults: &[(&str, &str)]) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers);
-        for (k, v) in defaults {
-            c.set(*k, *v);
-        }
-        for (k, v) in &self.settings {
-            c.set(k, v);
-        }
-        c
+        self.client_with(defaults, |_| true)
     }
 
     /// The config of this source's producers (dead letters, hand-over log): the settings
     /// without the consumer's own, which librdkafka would warn about.
     fn producer_client(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        self.client_with(defaults, |k| !is_consumer_setting(k))
+    }
+
+    fn client_with(&self, defaults: &[(&str, &str)], keep: impl Fn(&str) -> bool) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
         for (k, v) in defaults {
             c.set(*k, *v);
         }
-        for (k, v) in self.settings.iter().filter(|(k, _)| !is_consumer_setting(k)) {
+        for (k, v) in self.settings.iter().filter(|(k, _)| keep(k)) {
             c.set(k, v);
         }
         c
@@ -257,8 +253,9 @@ struct Shared {
     released: Vec<bool>,
     /// Partitions assigned here now.
     owned: Vec<bool>,
-    /// Where each partition resumes: the checkpoint's offset, then this process's own progress.
-    resume: HashMap<usize, i64>,
+    /// Where each partition resumes, by partition index: the checkpoint's offset, then this
+    /// process's own progress (a slot per partition: it is written for every message).
+    resume: Vec<Option<i64>>,
     /// The offsets last committed to the group, per partition.
     committed: HashMap<usize, i64>,
     /// The engine has stopped: so does the source.
@@ -327,13 +324,13 @@ impl ConsumerContext for Context {
                     .unwrap_or_default();
                 for (&i, key) in idx.iter().zip(&parts) {
                     let from_log = sh.handover_log.as_ref().and_then(|l| l.get(&self.names[i]));
-                    let known = [sh.resume.get(&i).copied(), from_log, committed.get(key).copied().filter(|o| *o >= 0)];
+                    let known = [sh.resume[i], from_log, committed.get(key).copied().filter(|o| *o >= 0)];
                     if let Some(start) = known.into_iter().flatten().max() {
-                        sh.resume.insert(i, start);
+                        sh.resume[i] = Some(start);
                     }
                 }
                 for (&i, (topic, p)) in idx.iter().zip(&parts) {
-                    if let Some(offset) = sh.resume.get(&i)
+                    if let Some(offset) = &sh.resume[i]
                         && let Err(e) = tpl.set_partition_offset(topic, *p, Offset::Offset(*offset))
                     {
                         tracing::error!(source = %self.name, topic, partition = p, error = %e, "cannot start the partition at its checkpointed offset");
@@ -431,7 +428,7 @@ impl Context {
                 self.deliver(sh, b, true);
             }
         }
-        let consumed: Vec<(usize, i64)> = revoked.iter().filter_map(|p| sh.resume.get(p).map(|o| (*p, *o))).collect();
+        let consumed: Vec<(usize, i64)> = revoked.iter().filter_map(|&p| sh.resume[p].map(|o| (p, o))).collect();
         let durable = |sh: &Shared, p: usize| match sh.out.committed().get(&self.names[p]) {
             Some(Position::Partition { next_offset }) => Some(next_offset),
             _ => None,
@@ -587,11 +584,11 @@ impl Source for KafkaSource {
         let names = self.partitions();
         let index: HashMap<(String, i32), usize> =
             self.partitions.iter().cloned().enumerate().map(|(i, k)| (k, i)).collect();
-        let mut resume = HashMap::new();
+        let mut resume = vec![None; names.len()];
         for (i, name) in names.iter().enumerate() {
             match start.get(name) {
                 Some(Position::Partition { next_offset }) => {
-                    resume.insert(i, *next_offset);
+                    resume[i] = Some(*next_offset);
                 }
                 Some(other) => tracing::warn!(partition = %name, position = ?other, "not a Kafka position: ignored"),
                 None => {}
@@ -817,7 +814,7 @@ impl Run {
         let origin = || format!("{topic}/{p}@{offset}");
         let mut sh = ctx.shared.lock().unwrap_or_else(PoisonError::into_inner);
         sh.released[idx] = false;
-        sh.resume.insert(idx, offset + 1);
+        sh.resume[idx] = Some(offset + 1);
         let pending = sh.pending[idx].get_or_insert_with(|| Pending {
             batch: SourceBatch { partition: idx, ..SourceBatch::default() },
             since: Instant::now(),
