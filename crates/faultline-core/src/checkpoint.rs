@@ -66,6 +66,49 @@ pub enum CheckpointError {
 /// floats as their 64 bits).
 pub const BINARY_MAGIC: &[u8; 8] = b"FLTCKPT\0";
 
+/// First bytes of a partition checkpoint ([`PartitionCheckpoint::to_binary`]).
+pub const PARTITION_MAGIC: &[u8; 8] = b"FLTPART\0";
+
+/// One partitioned input's state as a file another instance adopts it from: the
+/// position its source resumes at and the state of its series at that position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionCheckpoint {
+    /// [`crate::pipeline::PARTITION_STATE_VERSION`] when written.
+    pub version: u32,
+    /// Processing time of the barrier.
+    pub taken_at: Millis,
+    /// The source partition's name (`topic/N`).
+    pub partition: String,
+    /// Where its source resumes; `None` when nothing of it was read yet.
+    pub position: Option<Position>,
+    /// Its series' state after everything before `position`.
+    pub state: crate::pipeline::PartitionState,
+}
+
+impl PartitionCheckpoint {
+    /// The binary form: [`PARTITION_MAGIC`], the version (u32, little-endian), MessagePack.
+    pub fn to_binary(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 << 12);
+        out.extend_from_slice(PARTITION_MAGIC);
+        out.extend_from_slice(&self.version.to_le_bytes());
+        rmp_serde::encode::write_named(&mut out, self).expect("partition state serialises: string keys");
+        out
+    }
+
+    /// Parses [`PartitionCheckpoint::to_binary`]'s bytes, checking the version first.
+    pub fn from_binary(bytes: &[u8]) -> Result<PartitionCheckpoint, CheckpointError> {
+        let header = PARTITION_MAGIC.len() + 4;
+        let Some(body) = bytes.strip_prefix(PARTITION_MAGIC.as_slice()).filter(|_| bytes.len() >= header) else {
+            return Err(CheckpointError::NotACheckpoint);
+        };
+        let version = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
+        if version != crate::pipeline::PARTITION_STATE_VERSION {
+            return Err(CheckpointError::Version { found: version });
+        }
+        Ok(rmp_serde::from_slice(&body[4..])?)
+    }
+}
+
 /// Everything a restart resumes from, taken at one consistent point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use publish::{SnapshotCell, WindowSnapshot};
-pub use state::{PIPELINE_STATE_VERSION, PipelineCopy, PipelineState, RestoreError};
+pub use state::{
+    PARTITION_STATE_VERSION, PIPELINE_STATE_VERSION, PartitionState, PipelineCopy, PipelineState, RestoreError,
+};
 
 use crate::detect::{DetectorBank, DetectorBankSpec, Finding};
 use crate::engine::{Engine, EngineConfig, RecordStats};
@@ -67,6 +69,11 @@ pub struct Pipeline {
     late_carried: BTreeMap<SeriesKey, u64>,
     /// Label-set order of the series, so closed windows sort by integers.
     order: LabelOrder,
+    /// Per input index: `None` an ordinary input, `Some(owned)` a partitioned one whose
+    /// series' state moves with it ([`Pipeline::partitioned`]).
+    roles: Vec<Option<bool>>,
+    /// Per series, the input of its latest event, kept once an input is partitioned.
+    homes: Vec<u32>,
 }
 
 impl Pipeline {
@@ -94,6 +101,8 @@ impl Pipeline {
             late_carried: BTreeMap::new(),
             published: None,
             order: LabelOrder::default(),
+            roles: Vec::new(),
+            homes: Vec::new(),
         }
     }
 
@@ -131,6 +140,11 @@ impl Pipeline {
 
     /// Records a batch and processes every window it closes.
     pub fn record(&mut self, input: InputId, batch: &[Event]) -> Vec<IncidentEvent> {
+        if !self.roles.is_empty() {
+            for ev in batch {
+                self.set_home(ev.series, input);
+            }
+        }
         self.stats += self.engine.record(input, batch);
         self.process()
     }

@@ -287,6 +287,29 @@ impl Shard {
         out
     }
 
+    /// Takes out the open windows of every series `take` picks (a partition handed to
+    /// another instance), as copies; they close here no more.
+    pub fn take_windows(&mut self, take: &dyn Fn(SeriesId) -> bool) -> Vec<WindowCopy> {
+        let mut out = Vec::new();
+        for i in 0..self.slots.len() {
+            if self.slots[i].open.is_empty() || !take(self.series_of(i)) {
+                continue;
+            }
+            let series = self.series_of(i);
+            let sw = &mut self.slots[i];
+            let empty_streak = std::mem::take(&mut sw.empty_streak);
+            self.n_open -= sw.open.len();
+            // Their close-schedule entries stay: closing finds no window there and moves on.
+            out.extend(sw.open.drain(..).map(|w| WindowCopy {
+                series,
+                start: w.start,
+                aggregate: w.aggregate,
+                empty_streak,
+            }));
+        }
+        out
+    }
+
     /// Puts back an open window from a checkpoint (merging if one is already open).
     pub fn restore_window(&mut self, series: SeriesId, start: Millis, aggregate: Aggregate, empty_streak: u32) {
         let slot = self.slot(series);

@@ -10,7 +10,7 @@ use crate::shard::{Shard, WindowCopy};
 use crate::time::{DurationMs, Millis};
 use crate::watermark::{InputId, InputState, Router};
 use crate::window::ClosedWindow;
-use crate::window_engine::{ShardLoad, WindowEngine};
+use crate::window_engine::{ShardLoad, TakeSeries, WindowEngine};
 
 /// Batches in flight per shard before `record` blocks (back-pressure).
 const QUEUE_BATCHES: usize = 8;
@@ -23,6 +23,8 @@ enum ToShard {
     Snapshot,
     /// Checkpointed windows of this shard's series, before any batch.
     Restore(Vec<WindowCopy>),
+    /// A barrier that takes the open windows of the series picked out: reply with them.
+    Take(TakeSeries),
 }
 
 #[derive(Debug)]
@@ -218,7 +220,8 @@ impl ShardedEngine {
     /// and its spent buffer for reuse.
     fn take_reply(&mut self, msg: FromShard) {
         let i = msg.shard_idx;
-        self.through[i] = self.through[i].max(msg.through);
+        // A shard's replies come in order; how far it has closed only goes back on an adoption.
+        self.through[i] = msg.through;
         self.loads[i].queued = self.loads[i].queued.saturating_sub(1);
         self.n_open[i] = msg.n_open;
         if msg.open.is_some() {
@@ -273,11 +276,30 @@ impl ShardedEngine {
         if self.finished {
             return self.local.copy_open_windows();
         }
+        self.barrier(|| ToShard::Snapshot, |local| local.copy_open_windows())
+    }
+
+    /// A barrier that takes the open windows of the series `take` picks out of every shard.
+    pub fn take_windows(&mut self, take: TakeSeries) -> Vec<WindowCopy> {
+        if self.finished {
+            return self.local.take_windows(&*take);
+        }
+        let remote = take.clone();
+        self.barrier(move || ToShard::Take(remote.clone()), move |local| local.take_windows(&*take))
+    }
+
+    /// Sends `msg()` to every remote shard behind everything sent so far, runs `local` on
+    /// shard 0 meanwhile, and waits for every answer: the windows each shard returned.
+    fn barrier(
+        &mut self,
+        msg: impl Fn() -> ToShard,
+        local: impl FnOnce(&mut Shard) -> Vec<WindowCopy>,
+    ) -> Vec<WindowCopy> {
         // The barrier goes out first, so the other shards copy while this thread copies shard 0.
         for i in 0..self.to_shards.len() {
-            self.send(i, ToShard::Snapshot);
+            self.send(i, msg());
         }
-        let mut out = self.local.copy_open_windows();
+        let mut out = local(&mut self.local);
         while self.barrier[1..].iter().any(Option::is_none) {
             let msg = match self.from_shards.recv_timeout(std::time::Duration::from_millis(100)) {
                 Ok(msg) => msg,
@@ -298,11 +320,36 @@ impl ShardedEngine {
         out
     }
 
+    /// Takes over `input` from a partition checkpoint after a barrier: the router adopts
+    /// its state (the watermark may go back) and its windows go to their shards. Every
+    /// shard's reply has been taken by the barrier, so how far each has closed restarts
+    /// from the new watermark.
+    pub fn adopt(&mut self, input: InputId, state: InputState, windows: Vec<WindowCopy>) {
+        let _ = self.take_windows(std::sync::Arc::new(|_| false));
+        self.router.adopt(input, state);
+        let wm = self.router.watermark();
+        self.sent_watermark = wm;
+        self.through.fill(wm.minus(self.lateness));
+        // Every shard hears the new watermark before its windows, so its replies say how far
+        // it has closed from there (nothing closes at it: the adopted windows end after it).
+        for i in 0..self.to_shards.len() {
+            self.send(i, ToShard::Advance(wm));
+        }
+        self.local.advance(wm);
+        self.held.extend(self.local.drain_closed());
+        self.restore_windows(windows);
+    }
+
     /// Puts checkpointed state into this fresh engine: each window goes to the
     /// shard that owns its series now, so the shard count may differ from the
     /// run that wrote the checkpoint.
     pub fn restore(&mut self, inputs: Vec<(InputId, InputState)>, watermark: Millis, windows: Vec<WindowCopy>) {
         self.router.restore(inputs, watermark);
+        self.restore_windows(windows);
+    }
+
+    /// Puts windows into the shards that own their series.
+    fn restore_windows(&mut self, windows: Vec<WindowCopy>) {
         let n = self.pending.len();
         let mut per_shard: Vec<Vec<WindowCopy>> = (0..n).map(|_| Vec::new()).collect();
         for w in windows {
@@ -368,6 +415,10 @@ fn run_shard(
                 }
                 (false, Vec::new())
             }
+            ToShard::Take(take) => {
+                open = Some(shard.take_windows(&*take));
+                (false, Vec::new())
+            }
         };
         buffer.clear();
         let reply = FromShard {
@@ -426,6 +477,14 @@ impl WindowEngine for ShardedEngine {
 
     fn restore(&mut self, inputs: Vec<(InputId, InputState)>, watermark: Millis, windows: Vec<WindowCopy>) {
         ShardedEngine::restore(self, inputs, watermark, windows);
+    }
+
+    fn take_windows(&mut self, take: TakeSeries) -> Vec<WindowCopy> {
+        ShardedEngine::take_windows(self, take)
+    }
+
+    fn adopt(&mut self, input: InputId, state: InputState, windows: Vec<WindowCopy>) {
+        ShardedEngine::adopt(self, input, state, windows);
     }
 
     fn n_open_windows(&self) -> usize {

@@ -34,6 +34,11 @@ pub struct InputState {
     /// input has ended, the watermark goes to where the furthest one reached.
     #[serde(default)]
     pub ended: bool,
+    /// Events of this input before this time are late whatever the watermark: where
+    /// windows had closed when the watermark last went back (an input taken over from
+    /// another instance, [`Router::adopt`]), so no window closes twice.
+    #[serde(default = "beginning_of_time")]
+    pub floor: Millis,
     /// Processing time of the last check that saw this input active.
     #[serde(skip)]
     pub last_active: Option<Millis>,
@@ -41,10 +46,14 @@ pub struct InputState {
     touched: bool,
 }
 
+fn beginning_of_time() -> Millis {
+    Millis::MIN
+}
+
 impl InputState {
     /// An input with no events yet.
     fn unseen(idle: bool) -> InputState {
-        InputState { max_ts: Millis::MIN, idle, ended: false, last_active: None, touched: false }
+        InputState { max_ts: Millis::MIN, idle, ended: false, floor: Millis::MIN, last_active: None, touched: false }
     }
 }
 
@@ -106,10 +115,11 @@ impl Router {
     #[inline]
     pub fn admit(&mut self, input: InputId, ts: Millis, series: SeriesId) -> bool {
         // first_end(ts) > closed_through  <=>  ts >= floor(closed_through / slide) * slide.
-        let on_time = ts >= self.on_time_from;
+        let mut on_time = ts >= self.on_time_from;
         debug_assert_eq!(on_time, self.timing.windows.first_end(ts) > self.closed_through());
         match self.inputs.get_mut(input.0 as usize) {
             Some(Some(state)) => {
+                on_time &= ts >= state.floor;
                 state.touched = true;
                 if ts > state.max_ts || state.idle {
                     self.advance_input(input, ts);
@@ -268,6 +278,33 @@ impl Router {
         self.inputs.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (InputId(i as u32), s)))
     }
 
+    /// The start of the earliest window slot still open: events before it are late.
+    pub fn on_time_from(&self) -> Millis {
+        self.on_time_from
+    }
+
+    /// Takes over `input` in the state another instance checkpointed it in (a Kafka
+    /// partition moved here): the input is live with that state, and the watermark
+    /// becomes the minimum over active inputs again, which may take it *back* to the
+    /// adopted input's. Windows already closed here stay closed: every other input's
+    /// floor rises to where windows had closed, and the adopted input keeps the floor it
+    /// was checkpointed with, so an event either side rejects is late.
+    pub fn adopt(&mut self, input: InputId, mut state: InputState) {
+        let closed_from = self.on_time_from;
+        for s in self.inputs.iter_mut().flatten() {
+            s.floor = s.floor.max(closed_from);
+        }
+        state.idle = false;
+        state.ended = false;
+        state.touched = true;
+        state.last_active = None;
+        *self.slot(input) = Some(state);
+        self.watermark = Millis::MIN;
+        self.on_time_from = Millis::MIN;
+        self.recompute_at = Millis::MIN;
+        self.recompute();
+    }
+
     /// Restores inputs and the watermark from a checkpoint.
     pub fn restore(&mut self, inputs: Vec<(InputId, InputState)>, watermark: Millis) {
         for (id, state) in inputs {
@@ -293,6 +330,27 @@ mod tests {
     }
 
     const S: SeriesId = SeriesId(7);
+
+    #[test]
+    fn an_adopted_input_takes_the_watermark_back_and_closed_windows_stay_closed() {
+        let mut r = router();
+        r.declare(InputId(1));
+        r.end(InputId(1));
+        assert!(r.admit(InputId(0), Millis(55_000), S));
+        assert_eq!(r.watermark(), Millis(53_000));
+        // Input 1 comes from another instance, which had read it to 21 s.
+        let mut theirs = InputState::unseen(false);
+        theirs.max_ts = Millis(21_000);
+        theirs.floor = Millis(10_000);
+        r.adopt(InputId(1), theirs);
+        assert_eq!(r.watermark(), Millis(19_000), "the minimum over live inputs, back in time");
+        assert!(r.admit(InputId(1), Millis(12_000), S), "[10 s, 20 s) is open for input 1");
+        assert!(!r.admit(InputId(1), Millis(9_000), S), "its floor: [0, 10 s) closed over there");
+        assert!(!r.admit(InputId(0), Millis(45_000), S), "[40 s, 50 s) closed here for input 0");
+        assert!(r.admit(InputId(0), Millis(50_500), S));
+        assert!(r.admit(InputId(1), Millis(60_000), S));
+        assert_eq!(r.watermark(), Millis(53_000), "input 0 holds it back again");
+    }
 
     #[test]
     fn watermark_trails_max_by_out_of_orderness() {

@@ -39,11 +39,21 @@ pub trait WindowEngine: std::fmt::Debug + Send {
     /// Puts checkpointed state into a fresh engine: input states, the
     /// watermark, and open windows (each to the shard that owns its series).
     fn restore(&mut self, inputs: Vec<(InputId, InputState)>, watermark: Millis, windows: Vec<WindowCopy>);
+    /// A barrier like [`WindowEngine::copy_open_windows`] that takes the open windows of
+    /// the series `take` picks out of the engine (they close here no more) and returns them.
+    fn take_windows(&mut self, take: TakeSeries) -> Vec<WindowCopy>;
+    /// Takes over `input` from another instance's partition checkpoint: the router adopts
+    /// its state (the watermark may go back, [`Router::adopt`]) and its open windows go to
+    /// the shards owning their series. Call after a barrier whose closed windows were drained.
+    fn adopt(&mut self, input: InputId, state: InputState, windows: Vec<WindowCopy>);
     /// Open windows, over every shard (as of the shards' latest reports).
     fn n_open_windows(&self) -> usize;
     /// Per-shard load: events routed, batches queued, time the router waited on a full queue.
     fn shard_loads(&self) -> Vec<ShardLoad>;
 }
+
+/// Which series [`WindowEngine::take_windows`] takes; shared with the shard threads.
+pub type TakeSeries = std::sync::Arc<dyn Fn(crate::series::SeriesId) -> bool + Send + Sync>;
 
 /// One shard's load, for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,6 +111,19 @@ impl WindowEngine for Engine {
         for w in windows {
             self.shard_mut().restore_window(w.series, w.start, w.aggregate, w.empty_streak);
         }
+    }
+
+    fn take_windows(&mut self, take: TakeSeries) -> Vec<WindowCopy> {
+        self.shard_mut().take_windows(&*take)
+    }
+
+    fn adopt(&mut self, input: InputId, state: InputState, windows: Vec<WindowCopy>) {
+        self.router_mut().adopt(input, state);
+        for w in windows {
+            self.shard_mut().restore_window(w.series, w.start, w.aggregate, w.empty_streak);
+        }
+        let wm = self.router().watermark();
+        self.shard_mut().advance(wm);
     }
 
     fn n_open_windows(&self) -> usize {

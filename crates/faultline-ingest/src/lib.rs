@@ -46,6 +46,7 @@ pub mod kafka;
 mod line;
 pub mod logs;
 pub mod otlp;
+mod partition_store;
 mod reader;
 mod source;
 pub mod stream;
@@ -58,6 +59,7 @@ pub use kafka::{KafkaConfig, KafkaSource, KafkaStats};
 pub use line::MAX_LINE_BYTES;
 pub use logs::{FieldMap, FormatError, FormatOptions, LatencyUnit, LineFormat, LogParser, MappedField};
 pub use otlp::{OtlpConfig, OtlpSource};
+pub use partition_store::PartitionStore;
 pub use reader::ReaderSource;
 pub use source::{
     BatchSender, Committed, EXCERPT_CHARS, NotQueued, Offer, QueueDepth, RejectSample, Source, SourceBatch,

@@ -32,6 +32,12 @@ pub trait Source: Send + std::fmt::Debug {
     fn unbounded(&self) -> bool {
         false
     }
+    /// Where a partitioned source's partitions keep their series' state (a directory the
+    /// instances of a consumer group share): its partitions are adopted and released
+    /// ([`SourceMessage::Adopt`], [`SourceMessage::Release`]) as they move.
+    fn partition_store(&self) -> Option<crate::PartitionStore> {
+        None
+    }
     /// A Kafka source's own counters (lag, pauses, rejections per topic), for `/metrics`.
     fn kafka(&self) -> Option<Arc<crate::kafka::KafkaStats>> {
         None
@@ -111,6 +117,25 @@ pub enum SourceMessage {
         /// The source's index.
         source: usize,
     },
+    /// Partition `partition` of source `source` is assigned here (a partitioned source,
+    /// [`Source::partition_store`]): its series' state, read from the partition's
+    /// checkpoint file, comes first (`None`: there is none); its batches follow.
+    Adopt {
+        /// The source's index.
+        source: usize,
+        /// The partition's index.
+        partition: usize,
+        /// What its last owner checkpointed.
+        state: Option<Box<faultline_core::checkpoint::PartitionCheckpoint>>,
+    },
+    /// Partitions of source `source` go to another instance: the engine checkpoints (their
+    /// files included) and drops their series' state; the source watches [`Committed`].
+    Release {
+        /// The source's index.
+        source: usize,
+        /// The partitions' indexes.
+        partitions: Vec<usize>,
+    },
     /// Partition `partition` of source `source` reached its end: nothing more comes.
     End {
         /// The source's index.
@@ -181,6 +206,8 @@ impl QueueDepth {
 #[derive(Debug, Default)]
 pub struct Committed {
     positions: std::sync::Mutex<BTreeMap<String, Position>>,
+    /// Partitions released ([`SourceMessage::Release`]) whose final checkpoint is durable.
+    released: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Committed {
@@ -188,6 +215,17 @@ impl Committed {
     pub fn publish(&self, positions: &BTreeMap<String, Position>) {
         let mut p = self.positions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         p.extend(positions.iter().map(|(k, v)| (k.clone(), *v)));
+    }
+
+    /// The checkpoint that released `partitions` is durable (their files written).
+    pub fn publish_released(&self, partitions: &[String]) {
+        let mut r = self.released.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        r.extend(partitions.iter().cloned());
+    }
+
+    /// Whether `partition`'s release is durable; a `true` is taken (the next release waits anew).
+    pub fn take_released(&self, partition: &str) -> bool {
+        self.released.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(partition)
     }
 
     /// The durable position of `partition`, if a checkpoint holds one.
@@ -316,6 +354,16 @@ impl BatchSender {
     /// Asks the engine for a checkpoint now; `false` when the engine has stopped.
     pub fn checkpoint(&self) -> bool {
         self.push(SourceMessage::Checkpoint { source: self.source })
+    }
+
+    /// Says partition `partition` is assigned here, with what its last owner checkpointed.
+    pub fn adopt(&self, partition: usize, state: Option<Box<faultline_core::checkpoint::PartitionCheckpoint>>) -> bool {
+        self.push(SourceMessage::Adopt { source: self.source, partition, state })
+    }
+
+    /// Hands `partitions` over: the engine checkpoints them and drops their state.
+    pub fn release(&self, partitions: Vec<usize>) -> bool {
+        self.push(SourceMessage::Release { source: self.source, partitions })
     }
 
     /// Says partition `partition` has ended.

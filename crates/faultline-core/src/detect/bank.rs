@@ -100,19 +100,34 @@ pub struct BankCopy {
 impl BankCopy {
     /// The serialisable state, series named by `keys`, sorted by (label set, signal).
     pub fn into_state(self, keys: &dyn Fn(SeriesId) -> SeriesKey) -> BankState {
-        let mut entries: Vec<BankEntry> = self
-            .chunks
-            .iter()
-            .flat_map(|chunk| chunk.iter())
-            .map(|d| BankEntry {
+        self.into_states(keys, &|_| Some(0), 1).pop().expect("one state asked for")
+    }
+
+    /// The serialisable state split `n` ways: each series' entries go to the state
+    /// `part(series)` names (`None`: dropped), each sorted by (label set, signal).
+    pub fn into_states(
+        self,
+        keys: &dyn Fn(SeriesId) -> SeriesKey,
+        part: &dyn Fn(SeriesId) -> Option<usize>,
+        n: usize,
+    ) -> Vec<BankState> {
+        let mut parts: Vec<Vec<BankEntry>> = (0..n).map(|_| Vec::new()).collect();
+        for d in self.chunks.iter().flat_map(|chunk| chunk.iter()) {
+            let Some(entries) = part(d.series).and_then(|i| parts.get_mut(i)) else { continue };
+            entries.push(BankEntry {
                 series: keys(d.series),
                 signal: d.signal.as_str().to_owned(),
                 detectors: d.states.iter().map(LiveState::checkpoint).collect(),
+            });
+        }
+        parts
+            .into_iter()
+            .map(|mut entries| {
+                // (series, signal) pairs are unique: an unstable sort gives one order.
+                entries.sort_unstable_by(|a, b| (&a.series, &a.signal).cmp(&(&b.series, &b.signal)));
+                BankState { version: BANK_STATE_VERSION, entries }
             })
-            .collect();
-        // (series, signal) pairs are unique: an unstable sort gives one order.
-        entries.sort_unstable_by(|a, b| (&a.series, &a.signal).cmp(&(&b.series, &b.signal)));
-        BankState { version: BANK_STATE_VERSION, entries }
+            .collect()
     }
 }
 

@@ -7,6 +7,7 @@
 //! ids differ.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +49,41 @@ pub struct PipelineState {
     pub accepted: u64,
 }
 
+/// The format version of a [`PartitionState`].
+pub const PARTITION_STATE_VERSION: u32 = 1;
+
+/// The state of one partitioned input's series (a Kafka partition's: producers key by
+/// service, so a series lives on one partition), which another instance adopts when
+/// the partition moves there ([`Pipeline::adopt`]): the input's watermark state, the
+/// open windows and the detector state of the series whose latest event came from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// [`PARTITION_STATE_VERSION`] when written.
+    pub version: u32,
+    /// The input's watermark state; its floor is where windows had closed when it was written.
+    pub input: crate::watermark::InputState,
+    /// Open windows of its series, sorted by (label set, start).
+    pub open_windows: Vec<crate::checkpoint::OpenWindowState>,
+    /// Its series' detector state.
+    pub detectors: BankState,
+}
+
+/// Which series a checkpoint copy puts in which partition's state.
+#[derive(Debug, Clone)]
+pub(super) struct PartitionsCopy {
+    /// Per series, the input its latest event came from ([`NO_HOME`] for none).
+    pub(super) homes: Vec<u32>,
+    /// Per input index: `None` an ordinary input, `Some(owned)` a partitioned one.
+    pub(super) roles: Vec<Option<bool>>,
+    /// Where windows had closed at the barrier.
+    pub(super) on_time_from: crate::time::Millis,
+    /// Input names by index.
+    pub(super) names: Vec<String>,
+}
+
+/// No input has sent the series an event yet.
+pub(super) const NO_HOME: u32 = u32::MAX;
+
 /// A [`Pipeline`]'s state copied at a checkpoint barrier, series still by
 /// process-local id; [`PipelineCopy::into_state`] makes the [`PipelineState`].
 #[derive(Debug, Clone)]
@@ -60,11 +96,93 @@ pub struct PipelineCopy {
     detectors: crate::detect::BankCopy,
     incidents: ManagerState,
     accepted: u64,
+    partitions: Option<PartitionsCopy>,
 }
 
 impl PipelineCopy {
-    /// The serialisable state, series named through `registry` (the pipeline's).
+    /// The serialisable state, series named through `registry` (the pipeline's). With
+    /// partitioned inputs, only the series and inputs of no partition are in it: see
+    /// [`PipelineCopy::into_states`].
     pub fn into_state(self, registry: &crate::series::SeriesRegistry) -> PipelineState {
+        self.into_states(registry).0
+    }
+
+    /// The serialisable state split: the pipeline's own (everything of no partitioned
+    /// input), and the [`PartitionState`] of each partitioned input owned here, by name.
+    /// Series homed on a partitioned input not owned here (handed over) are in neither.
+    pub fn into_states(
+        mut self,
+        registry: &crate::series::SeriesRegistry,
+    ) -> (PipelineState, Vec<(String, PartitionState)>) {
+        let keys = |id| (*registry.key(id)).clone();
+        let Some(parts) = self.partitions.take() else {
+            let detectors = self.detectors.clone().into_state(&keys);
+            return (self.pipeline_state(detectors, registry), Vec::new());
+        };
+        // Bucket 0 is the pipeline's own; bucket k + 1 the k-th owned partitioned input.
+        let owned: Vec<u32> =
+            (0..parts.roles.len() as u32).filter(|&i| parts.roles[i as usize] == Some(true)).collect();
+        let bucket_of_input = |input: u32| match parts.roles.get(input as usize) {
+            Some(Some(true)) => owned.iter().position(|&o| o == input).map(|k| k + 1),
+            Some(Some(false)) => None,
+            _ => Some(0),
+        };
+        let bucket = |s: crate::series::SeriesId| match parts.homes.get(s.index()) {
+            Some(&h) if h != NO_HOME => bucket_of_input(h),
+            _ => Some(0),
+        };
+        let n = owned.len() + 1;
+        let mut windows: Vec<Vec<crate::shard::WindowCopy>> = (0..n).map(|_| Vec::new()).collect();
+        for w in std::mem::take(&mut self.windows) {
+            if let Some(b) = bucket(w.series) {
+                windows[b].push(w);
+            }
+        }
+        let mut detectors = self.detectors.clone().into_states(&keys, &bucket, n).into_iter();
+        let mut inputs = std::mem::take(&mut self.inputs);
+        let mut partition_inputs = Vec::new();
+        inputs.retain(|(key, state)| {
+            let id = match key {
+                InputKey::Name(name) => parts.names.iter().position(|n| n == name).map(|i| i as u32),
+                InputKey::Index(i) => Some(*i),
+            };
+            let Some(id) = id.map(InputId) else { return true };
+            match parts.roles.get(id.0 as usize) {
+                Some(Some(_)) => {
+                    partition_inputs.push((id, key.clone(), state.clone()));
+                    false
+                }
+                _ => true,
+            }
+        });
+        self.inputs = inputs;
+        let mut windows = windows.into_iter();
+        self.windows = windows.next().unwrap_or_default();
+        let own = self.pipeline_state(detectors.next().expect("a state per bucket"), registry);
+        let mut out = Vec::new();
+        for ((input, window_copies), bank) in owned.iter().zip(windows).zip(detectors) {
+            let Some((_, InputKey::Name(name), state)) = partition_inputs.iter().find(|(id, _, _)| id.0 == *input)
+            else {
+                continue;
+            };
+            let mut input_state = state.clone();
+            input_state.floor = input_state.floor.max(parts.on_time_from);
+            let named =
+                EngineState::from_copies(crate::time::Millis::MIN, Vec::new(), window_copies, Vec::new(), registry);
+            out.push((
+                name.clone(),
+                PartitionState {
+                    version: PARTITION_STATE_VERSION,
+                    input: input_state,
+                    open_windows: named.open_windows,
+                    detectors: bank,
+                },
+            ));
+        }
+        (own, out)
+    }
+
+    fn pipeline_state(self, detectors: BankState, registry: &crate::series::SeriesRegistry) -> PipelineState {
         let mut engine = EngineState::from_copies(self.watermark, self.inputs, self.windows, self.late, registry);
         if !self.late_carried.is_empty() {
             let mut late = self.late_carried;
@@ -73,11 +191,10 @@ impl PipelineCopy {
             }
             engine.late = late.into_iter().collect();
         }
-        let keys = |id| (*registry.key(id)).clone();
         PipelineState {
             version: PIPELINE_STATE_VERSION,
             engine,
-            detectors: self.detectors.into_state(&keys),
+            detectors,
             incidents: self.incidents,
             accepted: self.accepted,
         }
@@ -120,7 +237,89 @@ impl Pipeline {
             detectors: self.detectors.copy_state(),
             incidents: self.incidents.state().clone(),
             accepted: self.stats.accepted,
+            partitions: self.roles.iter().any(Option::is_some).then(|| PartitionsCopy {
+                homes: self.homes.clone(),
+                roles: self.roles.clone(),
+                on_time_from: router.on_time_from(),
+                names: self.input_names.clone(),
+            }),
         }
+    }
+
+    /// Makes `input` a partitioned one: its series' state is checkpointed apart
+    /// ([`PipelineCopy::into_states`]) and moves with it between instances. It is not
+    /// owned here until [`Pipeline::adopt`]ed.
+    pub fn partitioned(&mut self, input: InputId) {
+        let i = input.0 as usize;
+        if self.roles.len() <= i {
+            self.roles.resize(i + 1, None);
+        }
+        self.roles[i].get_or_insert(false);
+    }
+
+    /// Takes over the partitioned `input`, with the state its last owner checkpointed
+    /// (`None`: nothing was, it starts fresh here): the input's watermark state (the
+    /// watermark may go back to it), its series' open windows and detector state.
+    /// Windows closed before are processed first; their incident events are returned.
+    pub fn adopt(&mut self, input: InputId, state: Option<PartitionState>) -> Result<Vec<IncidentEvent>, RestoreError> {
+        if let Some(state) = &state
+            && state.version != PARTITION_STATE_VERSION
+        {
+            return Err(RestoreError::Version { found: state.version });
+        }
+        self.partitioned(input);
+        self.roles[input.0 as usize] = Some(true);
+        let Some(state) = state else { return Ok(Vec::new()) };
+        // A barrier, so every window closed at the watermark so far is out before it goes back.
+        let _ = self.engine.take_windows(Arc::new(|_| false));
+        let out = self.process();
+        let registry = self.registry.clone();
+        let windows: Vec<crate::shard::WindowCopy> = state
+            .open_windows
+            .into_iter()
+            .map(|w| crate::shard::WindowCopy {
+                series: registry.intern(w.series.as_ref()),
+                start: w.start,
+                empty_streak: w.empty_streak,
+                aggregate: w.aggregate.into_aggregate(),
+            })
+            .collect();
+        let mut adopted = Vec::with_capacity(windows.len());
+        adopted.extend(windows.iter().map(|w| w.series));
+        self.detectors.restore(state.detectors, &mut |key| {
+            let id = registry.intern(key.as_ref());
+            adopted.push(id);
+            Some(id)
+        });
+        for id in adopted {
+            self.set_home(id, input);
+        }
+        // Nothing closes at the watermark the adoption leaves (the adopted windows end after
+        // it), so `closed_windows` stays what the barrier released.
+        self.engine.adopt(input, state.input, windows);
+        Ok(out)
+    }
+
+    /// Hands the partitioned `input` over (call right after the checkpoint that wrote its
+    /// state): its series' open windows leave the engine, it holds the watermark back no
+    /// more, and later checkpoints leave its series out. Returns the incident events of
+    /// what that closes.
+    pub fn release(&mut self, input: InputId) -> Vec<IncidentEvent> {
+        self.partitioned(input);
+        self.roles[input.0 as usize] = Some(false);
+        let homes: Arc<Vec<u32>> = Arc::new(self.homes.clone());
+        let _ = self.engine.take_windows(Arc::new(move |s| homes.get(s.index()) == Some(&input.0)));
+        self.engine.router_mut().end(input);
+        self.engine.advance();
+        self.process()
+    }
+
+    pub(super) fn set_home(&mut self, series: crate::series::SeriesId, input: InputId) {
+        let i = series.index();
+        if self.homes.len() <= i {
+            self.homes.resize((i + 1).max(self.homes.len() * 2), NO_HOME);
+        }
+        self.homes[i] = input.0;
     }
 
     /// Puts `state` (from [`Pipeline::checkpoint`], possibly in another process)

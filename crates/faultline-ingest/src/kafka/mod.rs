@@ -120,6 +120,9 @@ pub struct KafkaConfig {
     /// The hand-over log topic (compacted, shared by the group's members): a revoked
     /// partition's checkpointed offset is written there for its next owner.
     pub handover_topic: Option<String>,
+    /// Where each partition's series state is kept, shared by the group's instances: a
+    /// partition's state then moves with it (adopted on assignment, released on revocation).
+    pub partition_store: Option<crate::PartitionStore>,
 }
 
 impl KafkaConfig {
@@ -136,6 +139,7 @@ impl KafkaConfig {
             metadata_timeout: Duration::from_secs(10),
             handover: Duration::ZERO,
             handover_topic: None,
+            partition_store: None,
         }
     }
 
@@ -276,6 +280,8 @@ struct Context {
     dead_letters: Option<(ThreadedProducer<DefaultProducerContext>, String)>,
     /// How long a revocation waits for a checkpoint of what was consumed (zero: checkpoints are off).
     handover: Duration,
+    /// Where partitions' series state is kept, when it moves with them.
+    store: Option<crate::PartitionStore>,
 }
 
 impl ClientContext for Context {
@@ -323,6 +329,29 @@ impl ConsumerContext for Context {
                     })
                     .unwrap_or_default();
                 for (&i, key) in idx.iter().zip(&parts) {
+                    // A partition's own checkpoint holds its series' state at one offset: the
+                    // partition resumes exactly there.
+                    if let Some(store) = &self.store {
+                        let state = match store.load(&self.names[i]) {
+                            Ok(state) => state,
+                            Err(e) => {
+                                tracing::error!(source = %self.name, error = %e, "partition state not read: the partition starts without it");
+                                None
+                            }
+                        };
+                        let at = match state.as_ref().and_then(|s| s.position) {
+                            Some(Position::Partition { next_offset }) => Some(next_offset),
+                            _ => None,
+                        };
+                        let adopted = state.is_some();
+                        if !sh.out.adopt(i, state.map(Box::new)) {
+                            sh.stopped = true;
+                        }
+                        if adopted {
+                            sh.resume[i] = at;
+                            continue;
+                        }
+                    }
                     let from_log = sh.handover_log.as_ref().and_then(|l| l.get(&self.names[i]));
                     let known = [sh.resume[i], from_log, committed.get(key).copied().filter(|o| *o >= 0)];
                     if let Some(start) = known.into_iter().flatten().max() {
@@ -434,6 +463,26 @@ impl Context {
             _ => None,
         };
         let mut offsets: Vec<(usize, i64)> = consumed.clone();
+        if self.store.is_some() && !sh.stopped {
+            // The engine checkpoints the partitions' state into their files, then drops it;
+            // the next owner must find those files, so this waits for them.
+            for &p in revoked {
+                let _ = sh.out.committed().take_released(&self.names[p]);
+            }
+            if sh.out.release(revoked.to_vec()) {
+                let deadline = Instant::now() + self.handover;
+                let mut waiting: Vec<usize> = revoked.to_vec();
+                while !waiting.is_empty() && Instant::now() < deadline {
+                    waiting.retain(|&p| !sh.out.committed().take_released(&self.names[p]));
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if !waiting.is_empty() {
+                    tracing::warn!(source = %self.name, "the revoked partitions' state was not written within the hand-over time: their next owner starts from older files");
+                }
+            } else {
+                sh.stopped = true;
+            }
+        }
         if !self.handover.is_zero() && !consumed.is_empty() && !sh.stopped {
             let behind = |sh: &Shared| consumed.iter().any(|&(p, o)| durable(sh, p).is_none_or(|d| d < o));
             if behind(sh) && sh.out.checkpoint() {
@@ -580,6 +629,10 @@ impl Source for KafkaSource {
         true
     }
 
+    fn partition_store(&self) -> Option<crate::PartitionStore> {
+        self.config.partition_store.clone()
+    }
+
     fn run(self: Box<Self>, start: StartAt, out: BatchSender, stop: Arc<AtomicBool>) -> std::io::Result<()> {
         let names = self.partitions();
         let index: HashMap<(String, i32), usize> =
@@ -625,6 +678,7 @@ impl Source for KafkaSource {
             shared: Mutex::new(shared),
             dead_letters,
             handover: self.config.handover,
+            store: self.config.partition_store.clone(),
         };
         // Cooperative rebalancing moves only the partitions that change owner, and hands
         // them over while the group is stable (so their offsets can be committed).

@@ -63,6 +63,7 @@ fn collect(r: &Running, n_events: Option<usize>) -> (Vec<SourceBatch>, bool) {
                 break;
             }
             SourceMessage::Checkpoint { .. } => panic!("a file source never asks for a checkpoint"),
+            SourceMessage::Adopt { .. } | SourceMessage::Release { .. } => panic!("a file source is not partitioned"),
         }
     }
     (batches, ended)

@@ -145,6 +145,8 @@ pub(crate) struct KafkaSourceSpec {
     pub(crate) handover: Duration,
     /// Where revoked partitions' offsets go for their next owner.
     pub(crate) handover_topic: Option<String>,
+    /// The shared directory of partition state files, when a partition's state moves with it.
+    pub(crate) partition_state: Option<PathBuf>,
 }
 
 /// A Kafka source's payload.

@@ -146,6 +146,9 @@ pub(crate) struct RawSource {
     /// kafka: the compacted topic where revoked partitions' checkpointed offsets go for their next owner.
     #[serde(default)]
     pub(crate) handover_topic: Option<String>,
+    /// kafka: a directory the group's instances share, where each partition's series state is kept, so it moves with the partition.
+    #[serde(default)]
+    pub(crate) partition_state: Option<String>,
     /// kafka with an OTLP format: the signal the topics carry (traces, metrics, logs).
     #[serde(default)]
     pub(crate) signal: Option<String>,
@@ -207,6 +210,7 @@ impl RawSource {
             ("start", self.start.is_some()),
             ("handover_timeout", self.handover_timeout.is_some()),
             ("handover_topic", self.handover_topic.is_some()),
+            ("partition_state", self.partition_state.is_some()),
             ("signal", self.signal.is_some()),
         ]
         .into_iter()

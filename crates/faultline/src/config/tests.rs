@@ -408,6 +408,7 @@ format = "otlp_proto"
 service = "x"
 start = "newest"
 dead_letter_topic = "telemetry"
+partition_state = "/tmp/s"
 
 [sources.k.librdkafka]
 "session.timout.ms" = 6000

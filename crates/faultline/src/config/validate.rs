@@ -177,6 +177,7 @@ const KAFKA_KEYS: &[&str] = &[
     "start",
     "handover_timeout",
     "handover_topic",
+    "partition_state",
     "signal",
     "dimensions",
     "log_attributes",
@@ -528,8 +529,23 @@ fn kafka(
             ok = false;
         }
     }
+    let partition_state = s.partition_state.as_deref().map(PathBuf::from);
+    if partition_state.is_some() && raw.state.directory.is_none() {
+        c.error(
+            &path("partition_state"),
+            "partition files are written at checkpoints: set [state] directory too".into(),
+        );
+        ok = false;
+    }
+    if let (Some(shared), Some(own)) = (&partition_state, &raw.state.directory)
+        && shared == &PathBuf::from(own)
+    {
+        c.error(&path("partition_state"), "must be a directory of its own, not [state] directory".into());
+        ok = false;
+    }
     let (client, payload) = (client?, payload?);
     ok.then(|| KafkaSourceSpec {
+        partition_state,
         client,
         group: s.group.clone().unwrap_or_else(|| "faultline".to_string()),
         topics,

@@ -143,6 +143,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         config.max_message_bytes = k.max_message_bytes;
                         config.dead_letter_topic = k.dead_letter_topic.clone();
                         config.handover_topic = k.handover_topic.clone();
+                        config.partition_store = k.partition_state.clone().map(faultline_ingest::PartitionStore::new);
                         config.batch_events = batch_events;
                         // Without a state directory there is no checkpoint to wait for.
                         config.handover = if spec.state.directory.is_some() { k.handover } else { Duration::ZERO };

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use faultline_core::checkpoint::Checkpoint;
 use faultline_core::incident::IncidentEvent;
-use faultline_core::pipeline::{Pipeline, PipelineCopy};
+use faultline_core::pipeline::{PartitionState, Pipeline, PipelineCopy};
 use faultline_core::watermark::InputState;
 use faultline_core::{Event, InputId, Millis, RecordStats, SeriesRegistry, ShardLoad};
 
@@ -77,6 +77,29 @@ impl Processor {
     /// The engine input of a source partition, by name (checkpoints key watermarks by it).
     pub(crate) fn input(&mut self, partition: &str) -> InputId {
         self.pipeline.input(partition)
+    }
+
+    /// Makes `input` a partitioned one (its series' state moves with it between instances).
+    pub(crate) fn partitioned(&mut self, input: InputId) {
+        self.pipeline.partitioned(input);
+    }
+
+    /// Takes over the partitioned `input` with what its last owner checkpointed.
+    pub(crate) fn adopt(
+        &mut self,
+        input: InputId,
+        state: Option<PartitionState>,
+        out: &mut Vec<Record>,
+    ) -> anyhow::Result<()> {
+        let events = self.pipeline.adopt(input, state).context("adopting a partition's state")?;
+        self.after_pipeline(events, out);
+        Ok(())
+    }
+
+    /// Hands the partitioned `input` over (right after the checkpoint that wrote its state).
+    pub(crate) fn release(&mut self, input: InputId, out: &mut Vec<Record>) {
+        let events = self.pipeline.release(input);
+        self.after_pipeline(events, out);
     }
 
     /// Windows ending at or before `until` only feed the detectors' history.

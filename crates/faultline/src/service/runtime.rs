@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use faultline_core::{InputId, Millis, Position, SeriesRegistry};
-use faultline_ingest::{BatchSender, Committed, QueueDepth, Source, SourceBatch, SourceMessage, SourceStats};
+use faultline_ingest::{BatchSender, Committed, QueueDepth, Source, SourceBatch, SourceMessage, SourceStats, StartAt};
 
 use super::admin::AdminState;
 use super::checkpoint;
@@ -78,6 +78,9 @@ struct SourceSlot {
     unbounded: bool,
     stats: Arc<SourceStats>,
     kafka: Option<Arc<faultline_ingest::KafkaStats>>,
+    /// Where a partitioned source's partitions keep their state, and which are owned here.
+    store: Option<faultline_ingest::PartitionStore>,
+    owned: Vec<bool>,
 }
 
 /// Restores state, starts every thread and marks the service ready. Sources
@@ -121,9 +124,16 @@ pub(crate) fn start(
     let mut slots = Vec::new();
     for (idx, source) in sources.into_iter().enumerate() {
         let partitions = source.partitions();
-        let (unbounded, kafka) = (source.unbounded(), source.kafka());
-        let inputs = partitions.iter().map(|p| processor.input(p)).collect();
-        let start_at = partitions.iter().filter_map(|p| positions.get(p).map(|pos| (p.clone(), *pos))).collect();
+        let (unbounded, kafka, store) = (source.unbounded(), source.kafka(), source.partition_store());
+        let inputs: Vec<InputId> = partitions.iter().map(|p| processor.input(p)).collect();
+        // A partitioned source's partitions resume from their own files, when assigned.
+        let start_at = match &store {
+            Some(_) => {
+                inputs.iter().for_each(|i| processor.partitioned(*i));
+                StartAt::new()
+            }
+            None => partitions.iter().filter_map(|p| positions.get(p).map(|pos| (p.clone(), *pos))).collect(),
+        };
         let stats = Arc::new(SourceStats { push: source.is_push(), ..SourceStats::default() });
         let out = BatchSender::new(idx, in_tx.clone(), stats.clone())
             .with_depth(depth.clone())
@@ -158,6 +168,8 @@ pub(crate) fn start(
             unbounded,
             stats,
             kafka,
+            owned: vec![false; n_partitions],
+            store,
         });
     }
     drop(in_tx);
@@ -237,6 +249,13 @@ impl EngineLoop {
                         self.checkpoint(false, &mut records);
                         last_checkpoint = Instant::now();
                     }
+                }
+                Ok(SourceMessage::Adopt { source, partition, state }) => {
+                    self.adopt(source, partition, state, &mut records);
+                }
+                Ok(SourceMessage::Release { source, partitions }) => {
+                    self.release(source, &partitions, &mut records);
+                    last_checkpoint = Instant::now();
                 }
                 Ok(SourceMessage::End { source, partition }) => {
                     let Some(slot) = self.sources.get_mut(source) else { continue };
@@ -319,6 +338,57 @@ impl EngineLoop {
         self.flush(out);
     }
 
+    /// A partition of a partitioned source is assigned here, with its last owner's state.
+    fn adopt(
+        &mut self,
+        source: usize,
+        partition: usize,
+        state: Option<Box<faultline_core::checkpoint::PartitionCheckpoint>>,
+        out: &mut Vec<Record>,
+    ) {
+        let Some(slot) = self.sources.get_mut(source) else { return };
+        let (Some(&input), Some(name)) = (slot.inputs.get(partition), slot.partitions.get(partition).cloned()) else {
+            return;
+        };
+        slot.owned[partition] = true;
+        slot.ended[partition] = false;
+        let (position, state) = match state {
+            Some(cp) => (cp.position, Some(cp.state)),
+            None => (None, None),
+        };
+        let adopted = state.is_some();
+        if let Err(e) = self.processor.adopt(input, state, out) {
+            tracing::error!(partition = %name, error = %format!("{e:#}"), "partition state not adopted: the partition starts without it");
+        }
+        if let Some(pos) = position {
+            self.positions.insert(name.clone(), pos);
+        }
+        tracing::info!(partition = %name, adopted, "partition assigned");
+        self.flush(out);
+    }
+
+    /// Partitions of a partitioned source go to another instance: a checkpoint writes
+    /// their state (the source waits for it), then their series leave the pipeline.
+    fn release(&mut self, source: usize, partitions: &[usize], out: &mut Vec<Record>) {
+        let Some(slot) = self.sources.get(source) else { return };
+        let picked: Vec<(usize, InputId, String)> = partitions
+            .iter()
+            .filter_map(|&p| Some((p, *slot.inputs.get(p)?, slot.partitions.get(p)?.clone())))
+            .filter(|(p, _, _)| slot.owned[*p])
+            .collect();
+        let names: Vec<String> = picked.iter().map(|(_, _, n)| n.clone()).collect();
+        self.checkpoint_releasing(false, names.clone(), out);
+        for (p, input, _) in &picked {
+            self.processor.release(*input, out);
+            if let Some(slot) = self.sources.get_mut(source) {
+                slot.owned[*p] = false;
+                slot.ended[*p] = true;
+            }
+        }
+        tracing::info!(partitions = ?names, "partitions handed over");
+        self.flush(out);
+    }
+
     fn flush(&mut self, records: &mut Vec<Record>) {
         if records.is_empty() {
             return;
@@ -332,9 +402,29 @@ impl EngineLoop {
     /// windows it released go out first, then the checkpoint follows them to
     /// the sink thread, which serialises and writes it.
     fn checkpoint(&mut self, finished: bool, records: &mut Vec<Record>) {
+        self.checkpoint_releasing(finished, Vec::new(), records);
+    }
+
+    /// [`EngineLoop::checkpoint`], handing the partitions `released` over.
+    fn checkpoint_releasing(&mut self, finished: bool, released: Vec<String>, records: &mut Vec<Record>) {
         let started = Instant::now();
         let copy = self.processor.checkpoint(records);
-        let pending = PendingCheckpoint { copy, positions: self.positions.clone(), finished, taken_at: wall_now() };
+        let stores = self
+            .sources
+            .iter()
+            .filter_map(|s| Some((s, s.store.as_ref()?)))
+            .flat_map(|(s, store)| {
+                s.partitions.iter().zip(&s.owned).filter(|(_, o)| **o).map(|(p, _)| (p.clone(), store.clone()))
+            })
+            .collect();
+        let pending = PendingCheckpoint {
+            copy,
+            positions: self.positions.clone(),
+            finished,
+            taken_at: wall_now(),
+            stores,
+            released,
+        };
         self.flush(records);
         self.admin.metrics.add(QUEUE_PUSHED, &[("queue", SINK_QUEUE)], 1.0);
         let _ = self.out.send(ToSinks::Checkpoint(Box::new(pending)));

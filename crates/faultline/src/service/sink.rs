@@ -9,10 +9,10 @@ use std::time::Instant;
 use anyhow::Context as _;
 use std::collections::BTreeMap;
 
-use faultline_core::checkpoint::Checkpoint;
+use faultline_core::checkpoint::{Checkpoint, PartitionCheckpoint};
 use faultline_core::pipeline::PipelineCopy;
 use faultline_core::{Millis, Position, SeriesRegistry};
-use faultline_ingest::Committed;
+use faultline_ingest::{Committed, PartitionStore};
 use faultline_sinks::SharedOutbox;
 
 use super::admin::AdminState;
@@ -53,14 +53,37 @@ pub(crate) struct PendingCheckpoint {
     pub(crate) finished: bool,
     /// Processing time of the barrier.
     pub(crate) taken_at: Millis,
+    /// Where each partitioned input owned here keeps its series' state, by partition name.
+    pub(crate) stores: BTreeMap<String, PartitionStore>,
+    /// Partitions this checkpoint hands over: their sources wait for it to be durable.
+    pub(crate) released: Vec<String>,
 }
 
 impl PendingCheckpoint {
-    fn into_checkpoint(self, registry: &SeriesRegistry) -> Checkpoint {
-        let mut cp = Checkpoint::of_pipeline(self.copy.into_state(registry), self.taken_at);
+    /// The checkpoint and the partition checkpoints beside it (with their stores).
+    fn into_checkpoints(
+        self,
+        registry: &SeriesRegistry,
+    ) -> (Checkpoint, Vec<(PartitionStore, PartitionCheckpoint)>, Vec<String>) {
+        let (own, parts) = self.copy.into_states(registry);
+        let mut cp = Checkpoint::of_pipeline(own, self.taken_at);
+        let files = parts
+            .into_iter()
+            .filter_map(|(name, state)| {
+                let store = self.stores.get(&name)?.clone();
+                let file = PartitionCheckpoint {
+                    version: faultline_core::pipeline::PARTITION_STATE_VERSION,
+                    taken_at: self.taken_at,
+                    position: self.positions.get(&name).copied(),
+                    partition: name,
+                    state,
+                };
+                Some((store, file))
+            })
+            .collect();
         cp.positions = self.positions;
         cp.finished = self.finished;
-        cp
+        (cp, files, self.released)
     }
 }
 
@@ -278,13 +301,23 @@ pub(crate) fn run_sinks(
                     tracing::warn!(sink = %name, reason = %why, "checkpoint held back: a sink lost output");
                     continue;
                 }
-                let cp = cp.into_checkpoint(registry);
-                let written = state_dir.as_deref().map_or(Ok(0), |d| checkpoint::write_atomic(d, &cp));
+                let (cp, files, released) = cp.into_checkpoints(registry);
+                // Partition files first: each is whole on its own (its series and its position).
+                let mut written = files.iter().try_fold(0, |total, (store, file)| {
+                    store.save(file).map(|n| total + n).with_context(|| format!("partition {}", file.partition))
+                });
+                if let Ok(part_bytes) = written {
+                    written = state_dir
+                        .as_deref()
+                        .map_or(Ok(0), |d| checkpoint::write_atomic(d, &cp))
+                        .map(|n| n + part_bytes);
+                }
                 match written {
                     Ok(bytes) => {
                         // Durable now: sources may free what it covers (write-ahead log segments).
                         if state_dir.is_some() {
                             committed.publish(&cp.positions);
+                            committed.publish_released(&released);
                         }
                         // Events before it are never emitted again: delivered segments may go.
                         if let Some(o) = &outbox

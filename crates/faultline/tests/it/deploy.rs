@@ -77,6 +77,18 @@ fn the_kafka_deployment_runs_several_group_members_with_their_own_state() {
     assert_eq!(volume.as_str(), cm["metadata"]["name"].as_str(), "the pods mount the Kafka pipeline");
     let toml = cm["data"]["pipeline.toml"].as_str().unwrap();
     assert!(toml.contains("\"group.instance.id\" = \"POD_NAME\""), "static membership from the pod name");
+    // The partitions' state on a volume every pod mounts, where the pipeline keeps it.
+    let claim = yaml_docs("deploy/kubernetes/kafka/partitions-pvc.yaml");
+    assert_eq!(claim[0]["spec"]["accessModes"][0].as_str(), Some("ReadWriteMany"));
+    let shared = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["persistentVolumeClaim"]["claimName"] == claim[0]["metadata"]["name"])
+        .expect("the pods mount the shared claim");
+    let mount = c["volumeMounts"].as_sequence().unwrap().iter().find(|m| m["name"] == shared["name"]).expect("mounted");
+    let path = mount["mountPath"].as_str().unwrap();
+    assert!(toml.contains(&format!("partition_state = \"{path}\"")), "partition_state is the shared mount {path}");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("pipeline.toml");
     std::fs::write(&p, toml).unwrap();

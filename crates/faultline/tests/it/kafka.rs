@@ -462,3 +462,121 @@ fn kill_9_mid_stream_gives_the_windows_and_incidents_of_an_uninterrupted_run(bro
     assert_eq!(crashed_pairs, pairs, "(dedup key, action) pairs on the incidents topic after {kills} kills");
     assert_eq!(crashed_last, last, "final incident states after {kills} kills");
 }
+
+/// Starts `faultline run` with stderr piped; its admin address.
+fn start(cfg: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = admin_addr(&mut child);
+    (child, addr)
+}
+
+/// Two instances of one group share the partitions, their state in a shared directory: the
+/// second to join takes a partition from the first (a cooperative hand-over of the partition's
+/// series state), then the first is killed mid-stream and the second takes its partition over
+/// from the killed one's last partition checkpoint. The closed windows of both together equal
+/// a single instance's.
+#[test]
+fn two_instances_share_the_partitions_and_one_takes_over_from_the_killed_ones_checkpoint() {
+    let broker = Broker::mock();
+    broker.create(&[("telemetry", 2), ("incidents", 1), ("dead-letters", 1), ("handover", 1)]);
+    let brokers = broker.to.brokers.clone();
+    let data = tempfile::tempdir().unwrap();
+    let records = messages(data.path());
+    let shared = tempfile::tempdir().unwrap();
+    let member = |dir: &Path, id: &str| {
+        let cfg = config(dir, &brokers, "pair", "incidents");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let text = text.replace("\"pair-0\"", &format!("\"{id}\"")).replace(
+            "handover_topic = \"handover\"\n",
+            &format!("handover_topic = \"handover\"\npartition_state = \"{}\"\n", shared.path().display()),
+        );
+        std::fs::write(&cfg, text).unwrap();
+        cfg
+    };
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_cfg, b_cfg) = (member(a_dir.path(), "pair-a"), member(b_dir.path(), "pair-b"));
+    let (a_signals, b_signals) = (a_dir.path().join("signals.jsonl"), b_dir.path().join("signals.jsonl"));
+    let assigned = |addr: &str| metric(&get(addr, "/metrics").1, "faultline_kafka_partition_assigned") as usize;
+    let third = records.len() / 3;
+    produce(&brokers, &records[..third]);
+
+    let (mut a, a_addr) = start(&a_cfg);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while assigned(&a_addr) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(assigned(&a_addr), 2, "the first instance holds both partitions");
+    let (mut b, b_addr) = start(&b_cfg);
+    let mut killed_at = 0;
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(|| {
+            let rest = &records[third..];
+            for chunk in rest.chunks(rest.len().div_ceil(40)) {
+                produce(&brokers, chunk);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        // The cooperative hand-over: one partition each.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !(assigned(&a_addr) == 1 && assigned(&b_addr) == 1) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(assigned(&a_addr) == 1 && assigned(&b_addr) == 1, "the second instance took a partition");
+        std::thread::sleep(Duration::from_secs(3));
+        a.kill().unwrap(); // SIGKILL: no hand-over, no final checkpoint
+        let _ = a.wait();
+        killed_at = lines(&a_signals).len();
+        producer.join().unwrap();
+    });
+    assert!(killed_at > 0, "the first instance closed windows before it was killed");
+    // The survivor takes the killed one's partition after the session timeout, and reads on.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while assigned(&b_addr) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(assigned(&b_addr), 2, "the survivor holds both partitions");
+    let mut grown = (lines(&b_signals).len(), Instant::now());
+    while grown.1.elapsed() < Duration::from_secs(4) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        let n = lines(&b_signals).len();
+        if n != grown.0 {
+            grown = (n, Instant::now());
+        }
+    }
+    assert!(Command::new("kill").args(["-TERM", &b.id().to_string()]).status().unwrap().success());
+    assert!(wait_exit(&mut b, Duration::from_secs(30)).success());
+    let files: BTreeSet<String> = std::fs::read_dir(shared.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, BTreeSet::from(["telemetry%2F0.partition".into(), "telemetry%2F1.partition".into()]));
+
+    // One instance alone, in another group, over the whole topic.
+    let single = tempfile::tempdir().unwrap();
+    let single_cfg = config(single.path(), &brokers, "single", "incidents-single");
+    let grown = std::cell::Cell::new((0, Instant::now()));
+    run_until(&single_cfg, &single.path().join("signals.jsonl"), |m, signals| {
+        if signals.len() != grown.get().0 {
+            grown.set((signals.len(), Instant::now()));
+        }
+        metric(m, "faultline_kafka_messages_total") as usize >= records.len()
+            && !signals.is_empty()
+            && grown.get().1.elapsed() > Duration::from_secs(3)
+    });
+    let expected = lines(&single.path().join("signals.jsonl"));
+    assert!(expected.len() > 100, "the single instance closed windows: {}", expected.len());
+    assert!(killed_at < expected.len(), "killed mid-stream: {killed_at} of {} signal lines", expected.len());
+    let got: BTreeSet<String> = lines(&a_signals).union(&lines(&b_signals)).cloned().collect();
+    let missing: Vec<_> = expected.difference(&got).take(3).collect();
+    let extra: Vec<_> = got.difference(&expected).take(3).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "two instances, one killed at {killed_at} lines: missing {missing:?}, extra {extra:?}"
+    );
+}

@@ -1,5 +1,6 @@
 //! A pipeline cut anywhere, serialised, and restored in a fresh registry continues exactly as one run.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::*;
@@ -157,4 +158,164 @@ fn other_versions_are_refused() {
     state.version = 99;
     let err = p.restore(state).expect_err("version 99 is unknown");
     assert!(err.to_string().contains("version 99"), "{err}");
+}
+
+/// The burst split into two partitions (every series on one of them), each in file order,
+/// then an event an hour after the last on each, so every window closes on the watermark.
+fn partitioned_lines() -> [Vec<String>; 2] {
+    let mut parts: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+    let mut last = 0;
+    for line in lines() {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        last = last.max(v["ts"].as_i64().unwrap_or(0));
+        let second = v["kind"] == "transaction" || v["operation"] == "GET /status" || v["operation"] == "POST /refund";
+        parts[usize::from(second)].push(line);
+    }
+    for (p, lines) in parts.iter_mut().enumerate() {
+        lines.push(format!(
+            r#"{{"ts":{},"service":"flush-{p}","operation":"GET /","kind":"request","status":200,"latency_ms":1}}"#,
+            last + 3_600_000
+        ));
+    }
+    parts
+}
+
+/// Feeds batches `from..to` of `lines` into `input`.
+fn feed_input(p: &mut Pipeline, input: InputId, lines: &[String], (from, to): (usize, usize), out: &mut Output) {
+    for chunk in lines.chunks(BATCH).skip(from).take(to.saturating_sub(from)) {
+        let events = decode(p.registry(), chunk);
+        let produced = p.record(input, &events);
+        out.take(p, produced);
+    }
+}
+
+/// A pipeline reading partitions `t/0` and `t/1`, owning those in `owned` (the others end here).
+fn member(shards: usize, owned: &[usize]) -> (Pipeline, [InputId; 2]) {
+    let registry = Arc::new(SeriesRegistry::new(100));
+    // Another process: other ids for the same label sets.
+    registry.intern(crate::SeriesKey::new(SeriesKind::Gauge, "zzz", "x", &[]).as_ref());
+    let mut p = pipeline(registry, shards);
+    let inputs = [p.input("t/0"), p.input("t/1")];
+    for (i, input) in inputs.iter().enumerate() {
+        p.partitioned(*input);
+        if owned.contains(&i) {
+            p.adopt(*input, None).expect("nothing to restore");
+        } else {
+            p.end_input(*input);
+        }
+    }
+    (p, inputs)
+}
+
+/// The partition states of a checkpoint, through the file form another instance reads.
+fn partition_files(p: &mut Pipeline, out: &mut Output) -> BTreeMap<String, PartitionState> {
+    let mut events = Vec::new();
+    let copy = p.checkpoint_copy(&mut events);
+    out.take(p, events);
+    let (own, parts) = copy.into_states(p.registry());
+    assert!(
+        own.engine.open_windows.iter().all(|w| w.series.service.starts_with("zzz")) && own.detectors.entries.is_empty(),
+        "the pipeline's own state leaves the partitions' series out"
+    );
+    parts
+        .into_iter()
+        .map(|(name, state)| {
+            let file = crate::checkpoint::PartitionCheckpoint {
+                version: PARTITION_STATE_VERSION,
+                taken_at: crate::Millis(0),
+                partition: name.clone(),
+                position: None,
+                state,
+            };
+            let back = crate::checkpoint::PartitionCheckpoint::from_binary(&file.to_binary()).expect("reads back");
+            (name, back.state)
+        })
+        .collect()
+}
+
+/// Instances of one group share the partitions; a partition handed over cooperatively, or
+/// taken from a crashed instance's last checkpoint while the taker's own watermark is far
+/// ahead, gives the closed windows of one instance reading both.
+#[test]
+fn partitions_moved_between_instances_give_the_windows_of_one_instance() {
+    let parts = partitioned_lines();
+    let n = parts.iter().map(|p| p.len().div_ceil(BATCH)).max().unwrap_or(0);
+    let mut expected = Output::default();
+    let (mut whole, inputs) = member(1, &[0, 1]);
+    for k in 0..n {
+        for (input, lines) in inputs.iter().zip(&parts) {
+            feed_input(&mut whole, *input, lines, (k, k + 1), &mut expected);
+        }
+    }
+    let produced = whole.finish();
+    expected.take(&whole, produced);
+    let mut expected_windows = expected.windows.clone();
+    expected_windows.sort();
+    assert!(expected_windows.len() > 300, "{} windows", expected_windows.len());
+    assert!(expected_windows.windows(2).all(|w| w[0] != w[1]), "one run closes each window once");
+
+    // Hand-over: A reads both, then hands t/1 to B at a checkpoint.
+    for (cut, shards) in [(5, 1), (20, 2), (41, 3)] {
+        let (mut a, [a0, a1]) = member(shards, &[0, 1]);
+        let (mut b, [_, b1]) = member(2, &[]);
+        let mut got = Output::default();
+        for k in 0..cut {
+            feed_input(&mut a, a0, &parts[0], (k, k + 1), &mut got);
+            feed_input(&mut a, a1, &parts[1], (k, k + 1), &mut got);
+        }
+        let mut files = partition_files(&mut a, &mut got);
+        assert_eq!(files.keys().collect::<Vec<_>>(), ["t/0", "t/1"]);
+        let moved = files.remove("t/1").expect("t/1's state");
+        assert!(!moved.open_windows.is_empty() && !moved.detectors.entries.is_empty(), "cut {cut}: state moves");
+        let produced = a.release(a1);
+        got.take(&a, produced);
+        let produced = b.adopt(b1, Some(moved)).expect("same version");
+        got.take(&b, produced);
+        assert!(partition_files(&mut a, &mut got).keys().eq(["t/0"]), "A writes t/0 only now");
+        for k in cut..n {
+            feed_input(&mut a, a0, &parts[0], (k, k + 1), &mut got);
+            feed_input(&mut b, b1, &parts[1], (k, k + 1), &mut got);
+        }
+        for p in [&mut a, &mut b] {
+            let produced = p.finish();
+            got.take(p, produced);
+        }
+        got.windows.sort();
+        let missing: Vec<_> = expected_windows.iter().filter(|w| !got.windows.contains(w)).take(2).collect();
+        let extra: Vec<_> = got.windows.iter().filter(|w| !expected_windows.contains(w)).take(2).collect();
+        assert!(
+            got.windows == expected_windows,
+            "hand-over at batch {cut}: the windows of A and B differ from one run's: {} and {}, missing {missing:?}, extra {extra:?}",
+            got.windows.len(),
+            expected_windows.len()
+        );
+    }
+
+    // A crash: A owns t/0 and B t/1, B far ahead; A checkpoints, goes on a little, dies;
+    // B adopts t/0 from that checkpoint, its watermark going back to it.
+    for (cut, ahead, shards) in [(10, 30, 1), (25, 60, 2)] {
+        let (mut a, [a0, _]) = member(shards, &[0]);
+        let (mut b, [b0, b1]) = member(2, &[1]);
+        let mut got = Output::default();
+        feed_input(&mut b, b1, &parts[1], (0, ahead), &mut got);
+        feed_input(&mut a, a0, &parts[0], (0, cut), &mut got);
+        let mut files = partition_files(&mut a, &mut got);
+        feed_input(&mut a, a0, &parts[0], (cut, cut + 8), &mut got);
+        drop(a);
+        let before = b.engine().router().watermark();
+        let produced = b.adopt(b0, files.remove("t/0")).expect("same version");
+        got.take(&b, produced);
+        assert!(b.engine().router().watermark() < before, "B's watermark went back to t/0's");
+        for k in 0..n {
+            feed_input(&mut b, b0, &parts[0], (cut + k, cut + k + 1), &mut got);
+            feed_input(&mut b, b1, &parts[1], (ahead + k, ahead + k + 1), &mut got);
+        }
+        let produced = b.finish();
+        got.take(&b, produced);
+        let got: std::collections::BTreeSet<String> = got.windows.into_iter().collect();
+        let want: std::collections::BTreeSet<String> = expected_windows.iter().cloned().collect();
+        let missing: Vec<_> = want.difference(&got).take(2).collect();
+        let extra: Vec<_> = got.difference(&want).take(2).collect();
+        assert!(missing.is_empty() && extra.is_empty(), "crash at {cut}: missing {missing:?}, extra {extra:?}");
+    }
 }
