@@ -97,15 +97,19 @@ impl PartitionCheckpoint {
 
     /// Parses [`PartitionCheckpoint::to_binary`]'s bytes, checking the version first.
     pub fn from_binary(bytes: &[u8]) -> Result<PartitionCheckpoint, CheckpointError> {
-        let header = PARTITION_MAGIC.len() + 4;
-        let Some(body) = bytes.strip_prefix(PARTITION_MAGIC.as_slice()).filter(|_| bytes.len() >= header) else {
-            return Err(CheckpointError::NotACheckpoint);
-        };
-        let version = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
+        let (version, body) = split_header(bytes, PARTITION_MAGIC)?;
         if version != crate::pipeline::PARTITION_STATE_VERSION {
             return Err(CheckpointError::Version { found: version });
         }
-        Ok(rmp_serde::from_slice(&body[4..])?)
+        Ok(rmp_serde::from_slice(body)?)
+    }
+}
+
+/// The version after `magic` and the MessagePack body after that.
+fn split_header<'a>(bytes: &'a [u8], magic: &[u8; 8]) -> Result<(u32, &'a [u8]), CheckpointError> {
+    match bytes.strip_prefix(magic.as_slice()) {
+        Some([a, b, c, d, body @ ..]) => Ok((u32::from_le_bytes([*a, *b, *c, *d]), body)),
+        _ => Err(CheckpointError::NotACheckpoint),
     }
 }
 
@@ -284,15 +288,11 @@ impl Checkpoint {
 
     /// Parses bytes written by [`Checkpoint::to_binary`], checking the version first.
     pub fn from_binary(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
-        let header = BINARY_MAGIC.len() + 4;
-        let Some(body) = bytes.strip_prefix(BINARY_MAGIC.as_slice()).filter(|_| bytes.len() >= header) else {
-            return Err(CheckpointError::NotACheckpoint);
-        };
-        let version = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
+        let (version, body) = split_header(bytes, BINARY_MAGIC)?;
         if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(CheckpointError::Version { found: version });
         }
-        Ok(rmp_serde::from_slice(&body[4..])?)
+        Ok(rmp_serde::from_slice(body)?)
     }
 
     /// Parses either form, told apart by the binary header.

@@ -333,6 +333,20 @@ fn run_until(cfg: &Path, signals: &Path, done: impl Fn(&str, &BTreeSet<String>) 
     metrics
 }
 
+/// A run in a group of its own over the whole topic: until it consumed `n_records` messages
+/// and its signal lines stopped growing for 3 s. The last metrics text.
+fn run_to_the_end(cfg: &Path, signals: &Path, n_records: usize) -> String {
+    let grown = std::cell::Cell::new((0, Instant::now()));
+    run_until(cfg, signals, |m, signals| {
+        if signals.len() != grown.get().0 {
+            grown.set((signals.len(), Instant::now()));
+        }
+        metric(m, "faultline_kafka_messages_total") as usize >= n_records
+            && !signals.is_empty()
+            && grown.get().1.elapsed() > Duration::from_secs(3)
+    })
+}
+
 /// The sum of a metric's samples.
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
@@ -410,15 +424,7 @@ fn kill_9_mid_stream_gives_the_windows_and_incidents_of_an_uninterrupted_run(bro
     // consumed and its signal lines stop growing.
     let clean = tempfile::tempdir().unwrap();
     let clean_cfg = config(clean.path(), &brokers, "clean", "incidents-clean");
-    let grown = std::cell::Cell::new((0, Instant::now()));
-    let metrics = run_until(&clean_cfg, &clean.path().join("signals.jsonl"), |m, signals| {
-        if signals.len() != grown.get().0 {
-            grown.set((signals.len(), Instant::now()));
-        }
-        metric(m, "faultline_kafka_messages_total") as usize >= records.len()
-            && !signals.is_empty()
-            && grown.get().1.elapsed() > Duration::from_secs(3)
-    });
+    let metrics = run_to_the_end(&clean_cfg, &clean.path().join("signals.jsonl"), records.len());
     let expected = lines(&clean.path().join("signals.jsonl"));
     assert!(expected.len() > 100, "the uninterrupted run closed windows: {}", expected.len());
     assert!(
@@ -560,15 +566,7 @@ fn two_instances_share_the_partitions_and_one_takes_over_from_the_killed_ones_ch
     // One instance alone, in another group, over the whole topic.
     let single = tempfile::tempdir().unwrap();
     let single_cfg = config(single.path(), &brokers, "single", "incidents-single");
-    let grown = std::cell::Cell::new((0, Instant::now()));
-    run_until(&single_cfg, &single.path().join("signals.jsonl"), |m, signals| {
-        if signals.len() != grown.get().0 {
-            grown.set((signals.len(), Instant::now()));
-        }
-        metric(m, "faultline_kafka_messages_total") as usize >= records.len()
-            && !signals.is_empty()
-            && grown.get().1.elapsed() > Duration::from_secs(3)
-    });
+    run_to_the_end(&single_cfg, &single.path().join("signals.jsonl"), records.len());
     let expected = lines(&single.path().join("signals.jsonl"));
     assert!(expected.len() > 100, "the single instance closed windows: {}", expected.len());
     assert!(killed_at < expected.len(), "killed mid-stream: {killed_at} of {} signal lines", expected.len());
