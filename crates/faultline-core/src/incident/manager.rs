@@ -50,6 +50,32 @@ pub struct ManagerState {
     pub history_until: Option<Millis>,
 }
 
+impl ManagerState {
+    /// Takes out what concerns `services` (incidents of theirs, their pending findings and
+    /// changes, their membership of the service sets), as a state of its own.
+    pub fn take_services(&mut self, services: &BTreeSet<String>) -> ManagerState {
+        let (incidents, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.incidents).into_iter().partition(|i| services.contains(&i.service));
+        self.incidents = keep;
+        let (pending, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending).into_iter().partition(|p| services.contains(&*p.series.service));
+        self.pending = keep;
+        let (changes, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.changes).into_iter().partition(|c| services.contains(&c.service));
+        self.changes = keep;
+        ManagerState {
+            version: STATE_VERSION,
+            incidents,
+            changes,
+            pending,
+            payment_services: self.payment_services.intersection(services).cloned().collect(),
+            app_services: self.app_services.intersection(services).cloned().collect(),
+            watermark: None,
+            history_until: None,
+        }
+    }
+}
+
 /// A finding waiting for confirmation before it opens an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingFinding {
@@ -116,6 +142,40 @@ impl IncidentManager {
     pub fn restore(&mut self, state: ManagerState) {
         self.state = state;
         self.evidence.clear();
+        self.last_known = None;
+    }
+
+    /// Takes `services` out (their partition goes to another instance): their incidents,
+    /// pending findings and changes, as a state the next owner adopts
+    /// ([`IncidentManager::adopt`]). Call between window ends.
+    pub fn release(&mut self, services: &BTreeSet<String>) -> ManagerState {
+        self.last_known = None;
+        self.state.take_services(services)
+    }
+
+    /// Takes over another instance's incidents, pending findings and changes of the
+    /// services of a partition that moved here (from [`IncidentManager::release`] or
+    /// [`ManagerState::take_services`]); an incident already here (by id) stays as it is.
+    pub fn adopt(&mut self, part: ManagerState) {
+        let s = &mut self.state;
+        for inc in part.incidents {
+            if !s.incidents.iter().any(|i| i.id == inc.id) {
+                s.incidents.push(inc);
+            }
+        }
+        for p in part.pending {
+            if !s.pending.contains(&p) {
+                s.pending.push(p);
+            }
+        }
+        for c in part.changes {
+            if !s.changes.contains(&c) {
+                s.changes.push(c);
+            }
+        }
+        s.changes.sort();
+        s.payment_services.extend(part.payment_services);
+        s.app_services.extend(part.app_services);
         self.last_known = None;
     }
 
@@ -470,7 +530,8 @@ impl IncidentManager {
             }
             let still_abnormal = inc.signals.iter().any(|s| signal_abnormal(s, &cfg.confirm));
             if still_abnormal {
-                inc.last_abnormal_at = w;
+                // Window ends go back only when a partition is adopted: never this incident's clock.
+                inc.last_abnormal_at = inc.last_abnormal_at.max(w);
             }
             if inc.last_abnormal_at == w {
                 let window = self.evidence.impact(inc.services.iter());

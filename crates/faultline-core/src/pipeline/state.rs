@@ -66,6 +66,9 @@ pub struct PartitionState {
     pub open_windows: Vec<crate::checkpoint::OpenWindowState>,
     /// Its series' detector state.
     pub detectors: BankState,
+    /// Its services' incidents, pending findings and changes.
+    #[serde(default)]
+    pub incidents: ManagerState,
 }
 
 /// Which series a checkpoint copy puts in which partition's state.
@@ -139,6 +142,29 @@ impl PipelineCopy {
             }
         }
         let mut detectors = self.detectors.clone().into_states(&keys, &bucket, n).into_iter();
+        // Incidents go by service: producers key by service, so a service's series share a home.
+        let mut services: Vec<std::collections::BTreeSet<String>> = (0..n).map(|_| Default::default()).collect();
+        let mut away = std::collections::BTreeSet::new();
+        for (id, &home) in parts.homes.iter().enumerate() {
+            if home == NO_HOME || id >= registry.len() {
+                continue;
+            }
+            let set = match bucket_of_input(home) {
+                Some(0) => continue,
+                Some(b) => &mut services[b],
+                None => &mut away,
+            };
+            let key = registry.key(crate::series::SeriesId(id as u32));
+            if !set.contains(&*key.service) {
+                set.insert(key.service.to_string());
+            }
+        }
+        let mut incidents = vec![ManagerState::default()];
+        for part in &services[1..] {
+            incidents.push(self.incidents.take_services(part));
+        }
+        let _ = self.incidents.take_services(&away);
+        let mut incidents = incidents.into_iter().skip(1);
         let mut inputs = std::mem::take(&mut self.inputs);
         let mut partition_inputs = Vec::new();
         inputs.retain(|(key, state)| {
@@ -176,6 +202,7 @@ impl PipelineCopy {
                     input: input_state,
                     open_windows: named.open_windows,
                     detectors: bank,
+                    incidents: incidents.next().unwrap_or_default(),
                 },
             ));
         }
@@ -286,6 +313,7 @@ impl Pipeline {
             .collect();
         let mut adopted = Vec::with_capacity(windows.len());
         adopted.extend(windows.iter().map(|w| w.series));
+        self.incidents.adopt(state.incidents);
         self.detectors.restore(state.detectors, &mut |key| {
             let id = registry.intern(key.as_ref());
             adopted.push(id);
@@ -307,6 +335,14 @@ impl Pipeline {
     pub fn release(&mut self, input: InputId) -> Vec<IncidentEvent> {
         self.partitioned(input);
         self.roles[input.0 as usize] = Some(false);
+        let mut services = std::collections::BTreeSet::new();
+        for (id, _) in self.homes.iter().enumerate().filter(|(id, h)| **h == input.0 && *id < self.registry.len()) {
+            let key = self.registry.key(crate::series::SeriesId(id as u32));
+            if !services.contains(&*key.service) {
+                services.insert(key.service.to_string());
+            }
+        }
+        let _ = self.incidents.release(&services);
         let homes: Arc<Vec<u32>> = Arc::new(self.homes.clone());
         let _ = self.engine.take_windows(Arc::new(move |s| homes.get(s.index()) == Some(&input.0)));
         self.engine.router_mut().end(input);

@@ -486,7 +486,7 @@ fn start(cfg: &Path) -> (std::process::Child, String) {
 /// second to join takes a partition from the first (a cooperative hand-over of the partition's
 /// series state), then the first is killed mid-stream and the second takes its partition over
 /// from the killed one's last partition checkpoint. The closed windows of both together equal
-/// a single instance's.
+/// a single instance's, and so do the incident events on the incidents topic.
 #[test]
 fn two_instances_share_the_partitions_and_one_takes_over_from_the_killed_ones_checkpoint() {
     let broker = Broker::mock();
@@ -577,4 +577,11 @@ fn two_instances_share_the_partitions_and_one_takes_over_from_the_killed_ones_ch
         missing.is_empty() && extra.is_empty(),
         "two instances, one killed at {killed_at} lines: missing {missing:?}, extra {extra:?}"
     );
+    // Incidents move with their service's partition: both instances' events on the incidents
+    // topic are the single instance's (an instance's events after its last checkpoint come
+    // again from the next owner, with the same dedup key and action).
+    let (pairs, _) = broker.to.incidents("incidents");
+    let (single_pairs, _) = broker.to.incidents("incidents-single");
+    assert!(single_pairs.iter().any(|p| p.1 == "resolved"), "an incident opened and resolved: {single_pairs:?}");
+    assert_eq!(pairs, single_pairs, "(dedup key, action) pairs of the two instances");
 }

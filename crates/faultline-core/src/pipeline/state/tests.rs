@@ -169,6 +169,8 @@ fn partitioned_lines() -> [Vec<String>; 2] {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         last = last.max(v["ts"].as_i64().unwrap_or(0));
         let second = v["kind"] == "transaction" || v["operation"] == "GET /status" || v["operation"] == "POST /refund";
+        // A service of its own on the second partition: producers key by service.
+        let line = if second { line.replace("payments-api", "wallets-api") } else { line };
         parts[usize::from(second)].push(line);
     }
     for (p, lines) in parts.iter_mut().enumerate() {
@@ -253,9 +255,27 @@ fn partitions_moved_between_instances_give_the_windows_of_one_instance() {
     expected_windows.sort();
     assert!(expected_windows.len() > 300, "{} windows", expected_windows.len());
     assert!(expected_windows.windows(2).all(|w| w[0] != w[1]), "one run closes each window once");
+    let pairs = |out: &Output| -> Vec<(String, String)> {
+        let mut p: Vec<(String, String)> = out
+            .incidents
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("incident JSON");
+                (
+                    v["incident"]["dedup_key"].as_str().unwrap_or("").to_string(),
+                    v["action"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        p.sort();
+        p
+    };
+    let expected_pairs = pairs(&expected);
+    assert!(expected_pairs.iter().filter(|p| p.1 == "opened").count() >= 2, "{expected_pairs:?}");
+    let mut moved_open = 0;
 
     // Hand-over: A reads both, then hands t/1 to B at a checkpoint.
-    for (cut, shards) in [(5, 1), (20, 2), (41, 3)] {
+    for (cut, shards) in [(5, 1), (20, 2), (30, 1), (36, 2), (41, 3)] {
         let (mut a, [a0, a1]) = member(shards, &[0, 1]);
         let (mut b, [_, b1]) = member(2, &[]);
         let mut got = Output::default();
@@ -267,6 +287,7 @@ fn partitions_moved_between_instances_give_the_windows_of_one_instance() {
         assert_eq!(files.keys().collect::<Vec<_>>(), ["t/0", "t/1"]);
         let moved = files.remove("t/1").expect("t/1's state");
         assert!(!moved.open_windows.is_empty() && !moved.detectors.entries.is_empty(), "cut {cut}: state moves");
+        moved_open += moved.incidents.incidents.iter().filter(|i| i.status == crate::incident::Status::Open).count();
         let produced = a.release(a1);
         got.take(&a, produced);
         let produced = b.adopt(b1, Some(moved)).expect("same version");
@@ -280,6 +301,7 @@ fn partitions_moved_between_instances_give_the_windows_of_one_instance() {
             let produced = p.finish();
             got.take(p, produced);
         }
+        assert_eq!(pairs(&got), expected_pairs, "hand-over at batch {cut}: incident events");
         got.windows.sort();
         let missing: Vec<_> = expected_windows.iter().filter(|w| !got.windows.contains(w)).take(2).collect();
         let extra: Vec<_> = got.windows.iter().filter(|w| !expected_windows.contains(w)).take(2).collect();
@@ -290,6 +312,8 @@ fn partitions_moved_between_instances_give_the_windows_of_one_instance() {
             expected_windows.len()
         );
     }
+
+    assert!(moved_open >= 1, "an open incident moved with its partition at some cut");
 
     // A crash: A owns t/0 and B t/1, B far ahead; A checkpoints, goes on a little, dies;
     // B adopts t/0 from that checkpoint, its watermark going back to it.
@@ -312,6 +336,12 @@ fn partitions_moved_between_instances_give_the_windows_of_one_instance() {
         }
         let produced = b.finish();
         got.take(&b, produced);
+        let got_pairs: std::collections::BTreeSet<_> = pairs(&got).into_iter().collect();
+        let want_pairs: std::collections::BTreeSet<_> = expected_pairs.iter().cloned().collect();
+        assert_eq!(
+            got_pairs, want_pairs,
+            "crash at {cut}: incident events (A's after its checkpoint come again from B)"
+        );
         let got: std::collections::BTreeSet<String> = got.windows.into_iter().collect();
         let want: std::collections::BTreeSet<String> = expected_windows.iter().cloned().collect();
         let missing: Vec<_> = want.difference(&got).take(2).collect();
