@@ -6,7 +6,7 @@ mod state;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use publish::{SnapshotCell, WindowSnapshot};
+pub use publish::{SnapshotCell, Subscriber, WindowSnapshot};
 pub use state::{
     PARTITION_STATE_VERSION, PIPELINE_STATE_VERSION, PartitionState, PipelineCopy, PipelineState, RestoreError,
 };
@@ -231,13 +231,14 @@ impl Pipeline {
         self.findings.clear();
         let mut out = Vec::new();
         let mut current_end = None;
-        let mut end_points_from = 0;
+        // Where the current window end's points, findings and windows start.
+        let mut from = (0, 0, 0);
         for i in 0..self.closed.len() {
             let closed = &self.closed[i];
             if let Some(end) = current_end.filter(|end| *end != closed.window.end) {
                 self.incidents.end_window(end, &mut out);
-                self.publish(end, end_points_from);
-                end_points_from = self.points.len();
+                self.publish(end, from, i);
+                from = (self.points.len(), self.findings.len(), i);
             }
             let closed = &self.closed[i];
             current_end = Some(closed.window.end);
@@ -264,20 +265,44 @@ impl Pipeline {
         }
         if let Some(end) = current_end {
             self.incidents.end_window(end, &mut out);
-            self.publish(end, end_points_from);
+            self.publish(end, from, self.closed.len());
         }
         out
     }
 
-    /// Publishes the window end `end` (its points start at `points_from`), when asked to.
-    fn publish(&self, end: Millis, points_from: usize) {
-        if let Some(cell) = &self.published {
-            cell.publish(WindowSnapshot {
-                window_end: end,
-                points: self.points[points_from..].iter().map(|p| (self.registry.key(p.series), p.clone())).collect(),
-                incidents: self.incidents.incidents().to_vec(),
-            });
-        }
+    /// Publishes the window end `end` when asked to: its points, findings and closed windows
+    /// start at `from` (points, findings, windows) and its windows end before `windows_to`.
+    fn publish(&self, end: Millis, from: (usize, usize, usize), windows_to: usize) {
+        let Some(cell) = &self.published else { return };
+        let (points_from, findings_from, windows_from) = from;
+        let key = |id| self.registry.key(id);
+        // Latencies and findings only for subscribers (the SQL tables): the latest-only readers never read them.
+        let detail = cell.has_subscribers();
+        let latencies = if detail {
+            self.closed[windows_from..windows_to]
+                .iter()
+                .filter_map(|c| match &c.aggregate {
+                    crate::aggregate::Aggregate::Request(r) => {
+                        r.latency.as_ref().filter(|h| !h.is_empty()).map(|h| (key(c.series), h.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let findings = if detail {
+            self.findings[findings_from..].iter().map(|f| (key(f.series), f.clone())).collect()
+        } else {
+            Vec::new()
+        };
+        cell.publish(WindowSnapshot {
+            window_end: end,
+            points: self.points[points_from..].iter().map(|p| (key(p.series), p.clone())).collect(),
+            findings,
+            latencies,
+            incidents: self.incidents.incidents().to_vec(),
+        });
     }
 }
 

@@ -9,6 +9,7 @@ mod progress;
 mod replay;
 mod service;
 mod simulate;
+mod sql_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,13 +49,7 @@ enum Command {
     #[command(subcommand)]
     Checkpoint(checkpoint_cmd::CheckpointCommand),
     /// Run a SQL query against a running instance.
-    Sql {
-        /// Base URL of the instance.
-        #[arg(long, default_value = "http://127.0.0.1:7070")]
-        url: String,
-        /// The query.
-        query: String,
-    },
+    Sql(sql_cmd::SqlArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,9 +73,7 @@ fn main() -> ExitCode {
         Command::Nab(args) => nab::run(args),
         Command::Checkpoint(cmd) => checkpoint_cmd::run(cmd),
         Command::Incidents(args) => incidents_cmd::run(args),
-        Command::Sql { .. } => {
-            Err(anyhow::anyhow!("`faultline sql` is not yet implemented: SQL over DataFusion comes with its own issue"))
-        }
+        Command::Sql(args) => sql_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -51,6 +51,8 @@ pub(crate) struct PipelineSpec {
     pub(crate) admin: AdminSpec,
     /// Checkpoints.
     pub(crate) state: StateSpec,
+    /// SQL over the live state; `None` when `[sql] enabled = false`.
+    pub(crate) sql: Option<SqlSpec>,
     /// Outputs, by name order.
     pub(crate) sinks: Vec<SinkSpec>,
     /// Detectors per signal and per service (`[detectors]`).
@@ -215,6 +217,15 @@ pub(crate) struct RuntimeSpec {
     pub(crate) batch_events: usize,
     /// Output records queued from the engine thread to the sinks.
     pub(crate) sink_queue: usize,
+}
+
+/// `[sql]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SqlSpec {
+    /// Per-query limits.
+    pub(crate) limits: faultline_sql::Limits,
+    /// What the live tables keep.
+    pub(crate) retention: faultline_sql::Retention,
 }
 
 /// Where the admin HTTP endpoint listens.

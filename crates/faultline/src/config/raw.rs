@@ -33,6 +33,9 @@ pub(crate) struct RawConfig {
     /// Checkpoints.
     #[serde(default)]
     pub(crate) state: RawState,
+    /// SQL over the live state (`POST /api/v1/sql`, `faultline sql`).
+    #[serde(default)]
+    pub(crate) sql: RawSql,
     /// Named outputs of incident events (or signal lines).
     #[serde(default)]
     pub(crate) sinks: BTreeMap<String, RawSink>,
@@ -316,6 +319,34 @@ pub(crate) struct RawAdmin {
 impl Default for RawAdmin {
     fn default() -> Self {
         RawAdmin { bind: "127.0.0.1".into(), port: 7070, grpc_port: None, external_url: None }
+    }
+}
+
+/// `[sql]`.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub(crate) struct RawSql {
+    /// Whether the SQL tables are kept and queries answered.
+    pub(crate) enabled: bool,
+    /// Rows a query returns at most.
+    pub(crate) max_rows: usize,
+    /// Memory one query's operators may hold, bytes.
+    pub(crate) memory_limit_bytes: u64,
+    /// Wall time before a query is cancelled.
+    pub(crate) timeout: String,
+    /// Signal rows kept in memory (the oldest windows go first).
+    pub(crate) retention_rows: usize,
+}
+
+impl Default for RawSql {
+    fn default() -> Self {
+        RawSql {
+            enabled: true,
+            max_rows: 100_000,
+            memory_limit_bytes: 512 << 20,
+            timeout: "30s".into(),
+            retention_rows: 2_000_000,
+        }
     }
 }
 

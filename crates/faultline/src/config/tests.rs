@@ -463,3 +463,18 @@ fn kafka_brokers_come_from_the_file_then_kafka_brokers_then_loopback_and_secrets
     let SourceKind::Kafka(k) = &none.sources[0].kind else { panic!("a kafka source") };
     assert_eq!(k.client.brokers, kafka::DEFAULT_BROKERS);
 }
+
+#[test]
+fn sql_limits_are_checked_and_sql_can_be_off() {
+    let errs = parse_with_env(
+        "[sql]\ntimeout = \"soon\"\nmax_rows = 0\nmemory_limit_bytes = 5\nretention_rows = 10\nmemroy = 1\n",
+        &|_| None,
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(render_errors("sql.toml", &errs));
+    let spec = parse_with_env("[sql]\nenabled = false\n", &|_| None).unwrap();
+    assert!(spec.sql.is_none());
+    let spec = parse_with_env("", &|_| None).unwrap();
+    let sql = spec.sql.expect("on by default");
+    assert_eq!((sql.limits.max_rows, sql.limits.timeout), (100_000, std::time::Duration::from_secs(30)));
+}

@@ -72,6 +72,7 @@ pub(crate) fn validate(
         c.error("admin.external_url", format!("`{u}` is not an http(s) URL"));
     }
     let sinks = super::sinks::sinks(&raw.sinks, raw.state.directory.is_some(), env, &mut c);
+    let sql = sql(&raw.sql, &mut c);
     let runtime = &raw.runtime;
     // Upper bounds keep a typo from reserving memory the machine does not have.
     for (key, n, max) in [
@@ -139,6 +140,7 @@ pub(crate) fn validate(
                 directory: raw.state.directory.map(PathBuf::from),
                 checkpoint_interval: Duration::from_millis(interval.0.unsigned_abs()),
             },
+            sql,
             sinks,
             detectors,
             incidents,
@@ -146,6 +148,31 @@ pub(crate) fn validate(
         }),
         _ => Err(c.errors),
     }
+}
+
+/// `[sql]`: limits within reason.
+fn sql(raw: &super::raw::RawSql, c: &mut Checker<'_>) -> Option<super::SqlSpec> {
+    let timeout = c.duration("sql.timeout", &raw.timeout);
+    if timeout.0 <= 0 && DurationMs::parse(&raw.timeout).is_some() {
+        c.error("sql.timeout", format!("must be longer than 0, not `{}`", raw.timeout));
+    }
+    if !(1..=10_000_000).contains(&raw.max_rows) {
+        c.error("sql.max_rows", format!("must be between 1 and 10000000, not {}", raw.max_rows));
+    }
+    if !(1 << 20..=1 << 40).contains(&raw.memory_limit_bytes) {
+        c.error("sql.memory_limit_bytes", format!("must be between 1 MiB and 1 TiB, not {}", raw.memory_limit_bytes));
+    }
+    if !(1_000..=1_000_000_000).contains(&raw.retention_rows) {
+        c.error("sql.retention_rows", format!("must be between 1000 and 1000000000, not {}", raw.retention_rows));
+    }
+    raw.enabled.then(|| super::SqlSpec {
+        limits: faultline_sql::Limits {
+            max_rows: raw.max_rows,
+            memory_bytes: usize::try_from(raw.memory_limit_bytes).unwrap_or(usize::MAX),
+            timeout: Duration::from_millis(timeout.0.max(1).unsigned_abs()),
+        },
+        retention: faultline_sql::Retention { signal_rows: raw.retention_rows, ..faultline_sql::Retention::default() },
+    })
 }
 
 /// The keys each source type takes (beside `type`).

@@ -27,6 +27,10 @@ pub(crate) struct AdminState {
     pub(crate) feed: super::api::Feed,
     /// The pipeline's latest window end (signal points, incidents), read-only, for the SQL tables.
     pub(crate) snapshots: std::sync::OnceLock<faultline_core::pipeline::SnapshotCell>,
+    /// SQL over the live tables, when `[sql]` is on.
+    pub(crate) sql: std::sync::OnceLock<Arc<faultline_sql::SqlEngine>>,
+    /// The engine thread's end of the queue to the SQL tables' writer.
+    pub(crate) sql_feed: std::sync::OnceLock<faultline_sql::SqlFeed>,
 }
 
 impl AdminState {
@@ -43,6 +47,7 @@ pub(crate) const PATHS: &[(&str, &str)] = &[
     ("/readyz", "readiness"),
     ("/metrics", "Prometheus metrics"),
     ("/api/v1/ingest/errors", "the last rejected records of every source"),
+    ("/api/v1/incidents", "incidents, newest first (through SQL)"),
 ];
 
 /// The router.
@@ -52,6 +57,8 @@ pub(crate) fn router(state: Arc<AdminState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/sql", axum::routing::post(super::sql::query))
+        .route("/api/v1/incidents", get(super::sql::incidents))
         .route(
             "/api/v1/ingest/errors",
             get(|State(s): State<Arc<AdminState>>| async move { Json(s.ingest_errors.reply()) }),

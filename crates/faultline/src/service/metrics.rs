@@ -69,6 +69,9 @@ catalog! {
     KAFKA_LAG = "faultline_kafka_partition_lag_messages", Gauge, "Messages a Kafka partition's high watermark is ahead of what this instance consumed, by source and partition (where both are known).";
     KAFKA_ASSIGNED = "faultline_kafka_partition_assigned", Gauge, "1 while a Kafka partition is assigned to this instance, by source and partition.";
     KAFKA_MESSAGES = "faultline_kafka_messages_total", Counter, "Kafka messages consumed, by source.";
+    SQL_QUERIES = "faultline_sql_queries_total", Counter, "SQL queries answered, by result (ok, invalid, plan, memory, timeout, error).";
+    SQL_FEED_DROPPED = "faultline_sql_feed_dropped_total", Counter, "Window ends and incident events the SQL tables missed because their writer was behind (ingest never waits for it).";
+    SQL_SIGNAL_ROWS = "faultline_sql_signal_rows", Gauge, "Rows of the SQL table signals in memory.";
     KAFKA_PAUSES = "faultline_kafka_pauses_total", Counter, "Times a Kafka source paused its partitions because the engine's queue was full, by source.";
     KAFKA_REJECTED = "faultline_kafka_rejected_total", Counter, "Kafka records rejected, by source, topic and reason (oversize, or the decoder's reason).";
     KAFKA_DEAD_LETTERED = "faultline_kafka_dead_lettered_total", Counter, "Rejected Kafka messages copied to the dead-letter topic, by source and result (copied, failed).";

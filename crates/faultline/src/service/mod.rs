@@ -11,6 +11,7 @@ pub(crate) mod output;
 mod processor;
 mod runtime;
 mod sink;
+mod sql;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -216,6 +217,8 @@ pub(crate) fn serve(
         .build()
         .context("starting the async runtime")?;
     let admin = Arc::new(AdminState::default());
+    // Before the admin port answers, so a query never finds SQL missing while it starts.
+    sql::start(spec, &admin)?;
     rt.block_on(async move {
         let addr = spec.admin.addr();
         let listener = tokio::net::TcpListener::bind(addr)

@@ -63,7 +63,14 @@ impl Processor {
                 }
             }
         }
-        let _ = admin.snapshots.set(pipeline.publish_snapshots());
+        let cell = pipeline.publish_snapshots();
+        if let Some(feed) = admin.sql_feed.get().cloned() {
+            // Never blocks: a full queue counts the window end as missed by the SQL tables.
+            cell.subscribe(Box::new(move |s| {
+                feed.send(faultline_sql::SqlInput::Window(s.clone()));
+            }));
+        }
+        let _ = admin.snapshots.set(cell);
         Ok(Processor {
             pipeline: Box::new(pipeline),
             registry,
@@ -143,6 +150,11 @@ impl Processor {
         }
         let m = &self.admin.metrics;
         m.add(DETECTOR_EVALUATIONS, &[], p.signal_points().len() as f64);
+        if !events.is_empty()
+            && let Some(feed) = self.admin.sql_feed.get()
+        {
+            feed.send(faultline_sql::SqlInput::Events(events.clone()));
+        }
         for ev in events {
             let labels = [("severity", ev.incident.severity.as_str()), ("action", ev.action.as_str())];
             m.add(INCIDENT_EVENTS, &labels, 1.0);

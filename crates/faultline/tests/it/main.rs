@@ -16,4 +16,5 @@ mod postmortem;
 mod service;
 mod sink_failure;
 mod sources;
+mod sql;
 mod titles;

@@ -1,0 +1,291 @@
+//! Queries: one DataFusion session over the catalog `faultline` (schema `public`), read-only,
+//! on a runtime of its own (two workers: a query never takes the service's threads), each
+//! with a row limit, a memory limit and a timeout, and one partition (one core) each.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt as _;
+
+use crate::hdr::{HdrMerge, HdrQuantile};
+use crate::store::SqlStore;
+
+/// What one query may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Rows returned at most; the answer says when more were left out.
+    pub max_rows: usize,
+    /// Memory a query's operators may hold (sorts, joins, aggregates), bytes.
+    pub memory_bytes: usize,
+    /// Wall time before the query is cancelled.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_rows: 100_000, memory_bytes: 512 << 20, timeout: Duration::from_secs(30) }
+    }
+}
+
+/// How an answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A JSON array of row objects.
+    Json,
+    /// CSV with a header line.
+    Csv,
+    /// An Arrow IPC stream.
+    ArrowIpc,
+    /// A table for a terminal.
+    Table,
+}
+
+impl Format {
+    /// The format an HTTP `Accept` header asks for (JSON unless CSV or Arrow is named).
+    pub fn from_accept(accept: &str) -> Format {
+        let accept = accept.to_ascii_lowercase();
+        if accept.contains("text/csv") {
+            Format::Csv
+        } else if accept.contains("application/vnd.apache.arrow.stream") {
+            Format::ArrowIpc
+        } else if accept.contains("text/plain") {
+            Format::Table
+        } else {
+            Format::Json
+        }
+    }
+
+    /// Its media type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::ArrowIpc => "application/vnd.apache.arrow.stream",
+            Format::Table => "text/plain; charset=utf-8",
+        }
+    }
+}
+
+/// A query's answer, written in the format asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The bytes.
+    pub body: Vec<u8>,
+    /// Its media type.
+    pub content_type: &'static str,
+    /// Rows in it.
+    pub rows: usize,
+    /// Rows past the row limit were left out.
+    pub truncated: bool,
+}
+
+/// Why a query gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SqlError {
+    /// Not SQL (the message has the line and column), or not a query this endpoint runs.
+    #[error("{0}")]
+    Invalid(String),
+    /// Valid SQL over something that does not exist or does not fit (a table, a column, a type).
+    #[error("{0}")]
+    Plan(String),
+    /// It ran out of its memory.
+    #[error("the query needs more memory than its limit ({limit} bytes): {detail}")]
+    Memory {
+        /// The limit.
+        limit: usize,
+        /// DataFusion's words.
+        detail: String,
+    },
+    /// It ran past its time.
+    #[error("the query ran past its time limit of {0:?} and was cancelled")]
+    Timeout(Duration),
+    /// It failed while running.
+    #[error("{0}")]
+    Execution(String),
+}
+
+impl SqlError {
+    fn from_datafusion(e: DataFusionError, limits: &Limits) -> SqlError {
+        match e.find_root() {
+            DataFusionError::SQL(..) | DataFusionError::NotImplemented(_) => SqlError::Invalid(e.strip_backtrace()),
+            // What the read-only options refuse (DDL, DML, COPY, SET) says so in planning.
+            DataFusionError::Plan(m) if m.contains("not supported") => SqlError::Invalid(e.strip_backtrace()),
+            DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => SqlError::Plan(e.strip_backtrace()),
+            DataFusionError::ResourcesExhausted(d) => {
+                SqlError::Memory { limit: limits.memory_bytes, detail: d.clone() }
+            }
+            _ => SqlError::Execution(e.strip_backtrace()),
+        }
+    }
+}
+
+/// The SQL side of a running service: the session, its runtime and its limits.
+pub struct SqlEngine {
+    ctx: SessionContext,
+    runtime: Option<tokio::runtime::Runtime>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for SqlEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlEngine").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+impl SqlEngine {
+    /// A session over `store`'s tables (registered now; the store keeps writing to them)
+    /// with the HDR functions and the runbooks' views.
+    pub fn new(store: &SqlStore, limits: Limits) -> SqlEngine {
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema("faultline", "public")
+            .with_information_schema(true)
+            .with_target_partitions(1);
+        let env = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(limits.memory_bytes)))
+            .build_arc()
+            .expect("a memory pool is all this runtime has");
+        let ctx = SessionContext::new_with_config_rt(config, env);
+        for (name, table) in store.tables() {
+            ctx.register_table(name, Arc::new(table)).expect("a fresh catalog has no such table");
+        }
+        ctx.register_udf(HdrQuantile::udf());
+        ctx.register_udaf(HdrMerge::udaf());
+        for (name, select) in crate::views::VIEWS {
+            let plan = futures::executor::block_on(ctx.state().create_logical_plan(select))
+                .unwrap_or_else(|e| panic!("view {name} plans: {e}"));
+            let view = datafusion::datasource::ViewTable::new(plan, Some(select.to_string()));
+            ctx.register_table(*name, Arc::new(view)).expect("a fresh catalog has no such view");
+        }
+        // Two workers: a query computing without a yield (a cross join) holds one until it
+        // yields, and the next query runs on the other.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sql")
+            .enable_time()
+            .build()
+            .expect("a tokio runtime");
+        SqlEngine { ctx, runtime: Some(runtime), limits }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Runs `sql` (one read-only query) and writes its answer as `format`.
+    pub async fn query(&self, sql: &str, format: Format) -> Result<Answer, SqlError> {
+        let (schema, batches, truncated) = self.run(sql).await?;
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
+        let body = write(&schema, &batches, format).map_err(|e| SqlError::Execution(e.to_string()))?;
+        Ok(Answer { body, content_type: format.content_type(), rows, truncated })
+    }
+
+    /// Runs `sql`: the answer's schema, its batches (at most the row limit) and whether rows were left out.
+    pub async fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>, bool), SqlError> {
+        let ctx = self.ctx.clone();
+        let limits = self.limits;
+        let sql = sql.to_string();
+        let runtime = self.runtime.as_ref().expect("the runtime lives as long as the engine");
+        let task = runtime.spawn(async move {
+            let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+            let work = async {
+                let df = ctx.sql_with_options(&sql, options).await?;
+                let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                let mut stream = df.execute_stream().await?;
+                let (mut batches, mut rows, mut truncated) = (Vec::new(), 0usize, false);
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    let room = limits.max_rows - rows;
+                    if batch.num_rows() > room {
+                        batches.push(batch.slice(0, room));
+                        truncated = true;
+                        break;
+                    }
+                    rows += batch.num_rows();
+                    batches.push(batch);
+                }
+                Ok::<_, DataFusionError>((schema, batches, truncated))
+            };
+            work.await.map_err(|e| SqlError::from_datafusion(e, &limits))
+        });
+        // The clock runs here, not in the query's task: a query busy computing is still
+        // stopped on time (aborted at its next yield; DataFusion's operators yield between batches).
+        let mut task = task;
+        match tokio::time::timeout(limits.timeout, &mut task).await {
+            Ok(done) => done.map_err(|e| SqlError::Execution(format!("the query failed: {e}")))?,
+            Err(_) => {
+                task.abort();
+                Err(SqlError::Timeout(limits.timeout))
+            }
+        }
+    }
+}
+
+impl Drop for SqlEngine {
+    fn drop(&mut self) {
+        // Dropped from async code too: never wait for the runtime's threads here.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Writes batches as `format`.
+pub fn write(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: Format,
+) -> Result<Vec<u8>, datafusion::arrow::error::ArrowError> {
+    use datafusion::arrow::{csv, ipc, json, util::pretty};
+    let mut out = Vec::new();
+    match format {
+        Format::Json => {
+            let mut w = json::ArrayWriter::new(&mut out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                out = b"[]".to_vec();
+            }
+        }
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new().with_header(true).build(&mut out);
+            if batches.is_empty() {
+                w.write(&RecordBatch::new_empty(schema.clone()))?;
+            }
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        Format::ArrowIpc => {
+            let mut w = ipc::writer::StreamWriter::try_new(&mut out, schema)?;
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+        Format::Table => {
+            let shown =
+                if batches.is_empty() { vec![RecordBatch::new_empty(schema.clone())] } else { batches.to_vec() };
+            out = pretty::pretty_format_batches(&shown)?.to_string().into_bytes();
+            out.push(b'\n');
+        }
+    }
+    Ok(out)
+}
+
+/// An Arrow IPC stream back as a table for a terminal (what `faultline sql` prints).
+pub fn ipc_to(bytes: &[u8], format: Format) -> Result<String, datafusion::arrow::error::ArrowError> {
+    let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
+    let schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>()?;
+    let out = write(&schema, &batches, format)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}

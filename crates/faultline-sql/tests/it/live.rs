@@ -1,0 +1,166 @@
+//! A pipeline over the payments burst feeds the tables; queries read them back.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use faultline_core::latency::LatencyHistogram;
+use faultline_core::pipeline::{Pipeline, PipelineConfig};
+use faultline_core::wire::{Decoder, DecoderConfig};
+use faultline_core::{Aggregate, InputId, SeriesRegistry};
+use faultline_sql::{Format, Limits, Retention, SqlEngine, SqlError, SqlFeed, SqlInput, SqlStore, ipc_to, write_all};
+
+/// The tables after the burst, and each service's latencies merged directly from the closed windows.
+struct Run {
+    engine: SqlEngine,
+    latencies: BTreeMap<String, LatencyHistogram>,
+    opened: usize,
+}
+
+fn run(limits: Limits, retention: Retention) -> Run {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/payments-burst.jsonl");
+    let text = std::fs::read_to_string(path).expect("testdata/payments-burst.jsonl");
+    let registry = Arc::new(SeriesRegistry::new(100));
+    let decoding = DecoderConfig { dims: vec!["region".into()], ..DecoderConfig::default() };
+    let mut decoder = Decoder::new(registry.clone(), decoding.clone());
+    let mut events = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let _ = decoder.decode_line(i as u64 + 1, line.as_bytes(), None, &mut events);
+    }
+    let config = PipelineConfig { dimension_names: decoding.dims.clone(), ..PipelineConfig::default() };
+    let mut pipeline = Pipeline::new(config, registry.clone());
+    let mut store = SqlStore::new(decoding.dims.clone(), retention);
+    let engine = SqlEngine::new(&store, limits);
+    let (feed, rx) = SqlFeed::new(1 << 16);
+    let windows = feed.clone();
+    pipeline.publish_snapshots().subscribe(Box::new(move |s| {
+        windows.send(SqlInput::Window(s.clone()));
+    }));
+    let writer = std::thread::spawn(move || write_all(&mut store, &rx));
+    let mut latencies: BTreeMap<String, LatencyHistogram> = BTreeMap::new();
+    let mut opened = 0;
+    let mut take = |p: &Pipeline, out: Vec<faultline_core::incident::IncidentEvent>| {
+        for c in p.closed_windows() {
+            if let Aggregate::Request(r) = &c.aggregate
+                && let Some(h) = &r.latency
+            {
+                latencies.entry(registry.key(c.series).service.to_string()).or_default().merge(h);
+            }
+        }
+        opened += out.iter().filter(|e| e.action == faultline_core::incident::Action::Opened).count();
+        feed.send(SqlInput::Events(out));
+    };
+    for chunk in events.chunks(64) {
+        let out = pipeline.record(InputId(0), chunk);
+        take(&pipeline, out);
+    }
+    let out = pipeline.finish();
+    take(&pipeline, out);
+    assert_eq!(feed.dropped(), 0, "the queue held everything");
+    drop(pipeline);
+    drop(feed);
+    writer.join().expect("the writer ends with its feed");
+    Run { engine, latencies, opened }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime")
+}
+
+fn json(engine: &SqlEngine, sql: &str) -> Vec<serde_json::Value> {
+    let answer = rt().block_on(engine.query(sql, Format::Json)).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    serde_json::from_slice(&answer.body).expect("a JSON array")
+}
+
+#[test]
+fn the_tables_hold_the_run_and_hdr_quantile_is_exact_per_service() {
+    let r = run(Limits::default(), Retention::default());
+    let counts =
+        json(&r.engine, "SELECT count(*) AS n, count(DISTINCT signal) AS signals FROM faultline.public.signals");
+    assert!(counts[0]["n"].as_u64().unwrap() > 500, "{counts:?}");
+    assert!(counts[0]["signals"].as_u64().unwrap() >= 8, "{counts:?}");
+
+    let p95 = json(
+        &r.engine,
+        "SELECT service, hdr_quantile(hdr_merge(latency_hist), 0.95) AS p95, \
+         hdr_quantile(hdr_merge(latency_hist), 0.99) AS p99 \
+         FROM signals WHERE signal = 'latency_p95' GROUP BY service ORDER BY service",
+    );
+    assert!(!p95.is_empty());
+    for row in &p95 {
+        let service = row["service"].as_str().unwrap();
+        let direct = &r.latencies[service];
+        assert_eq!(row["p95"].as_f64(), Some(direct.quantile_ms(0.95)), "{service}'s p95 over every window");
+        assert_eq!(row["p99"].as_f64(), Some(direct.quantile_ms(0.99)), "{service}'s p99 over every window");
+    }
+
+    // Findings show on their rows: the burst's error rate is anomalous somewhere.
+    let flagged = json(&r.engine, "SELECT count(*) AS n FROM signals WHERE verdict IS NOT NULL AND anomaly_score > 0");
+    assert!(flagged[0]["n"].as_u64().unwrap() > 0, "{flagged:?}");
+    let dims = json(&r.engine, "SELECT count(*) AS n FROM signals WHERE dims['region'] = 'us-east-1'");
+    assert!(dims[0]["n"].as_u64().unwrap() > 0, "dims are a map: {dims:?}");
+
+    let incidents = json(&r.engine, "SELECT dedup_key, status, severity, incident FROM incidents");
+    assert_eq!(incidents.len(), r.opened, "a row per incident opened");
+    assert!(incidents.iter().all(|i| i["status"] == "resolved"), "{incidents:?}");
+    let events = json(&r.engine, "SELECT action, count(*) AS n FROM incident_events GROUP BY action ORDER BY action");
+    assert!(events.iter().any(|e| e["action"] == "opened"), "{events:?}");
+    let report = json(&r.engine, "SELECT * FROM monthly_report");
+    assert_eq!(report.iter().map(|m| m["incidents"].as_u64().unwrap()).sum::<u64>(), r.opened as u64, "{report:?}");
+    assert!(report.iter().all(|m| m["mean_time_to_detect_s"].as_f64().is_some_and(|s| s >= 0.0)), "{report:?}");
+    let noisy = json(&r.engine, "SELECT * FROM noisy_services");
+    assert_eq!(noisy[0]["service"], "payments-api", "{noisy:?}");
+    let budget = json(&r.engine, "SELECT service, requests, errors, budget_spent FROM error_budget");
+    assert!(
+        budget[0]["errors"].as_u64().unwrap() > 0 && budget[0]["budget_spent"].as_f64().unwrap() > 1.0,
+        "{budget:?}"
+    );
+}
+
+#[test]
+fn answers_come_as_csv_arrow_and_a_table_and_rows_past_the_limit_are_left_out() {
+    let r = run(Limits { max_rows: 7, ..Limits::default() }, Retention::default());
+    let rt = rt();
+    let sql = "SELECT service, signal, value FROM signals ORDER BY window_end, service, signal";
+    let csv = rt.block_on(r.engine.query(sql, Format::Csv)).unwrap();
+    let text = String::from_utf8(csv.body).unwrap();
+    assert_eq!(text.lines().next(), Some("service,signal,value"));
+    assert_eq!((text.lines().count(), csv.rows, csv.truncated), (8, 7, true), "{text}");
+    let ipc = rt.block_on(r.engine.query(sql, Format::ArrowIpc)).unwrap();
+    assert_eq!(ipc.content_type, "application/vnd.apache.arrow.stream");
+    let table = ipc_to(&ipc.body, Format::Table).unwrap();
+    assert!(table.contains("| service") && table.contains("payments-api"), "{table}");
+    let none = rt.block_on(r.engine.query("SELECT * FROM incidents WHERE service = 'nobody'", Format::Json)).unwrap();
+    assert_eq!((none.body.as_slice(), none.rows), (b"[]".as_slice(), 0));
+}
+
+#[test]
+fn bad_queries_are_clear_errors_and_the_engine_keeps_answering() {
+    let r = run(
+        Limits { max_rows: 1_000_000, memory_bytes: 1 << 20, timeout: Duration::from_millis(300) },
+        Retention { signal_rows: 1_000, ..Retention::default() },
+    );
+    let rt = rt();
+    let err = |sql: &str| rt.block_on(r.engine.query(sql, Format::Json)).expect_err(sql);
+    let syntax = err("SELECT count(* FROM signals");
+    assert!(matches!(syntax, SqlError::Invalid(_)) && syntax.to_string().contains("Line: 1, Column"), "{syntax}");
+    let table = err("SELECT * FROM signalz");
+    assert!(matches!(table, SqlError::Plan(_)) && table.to_string().contains("signalz"), "{table}");
+    for write in [
+        "CREATE TABLE x AS SELECT 1",
+        "DROP VIEW monthly_report",
+        "COPY (SELECT 1) TO '/tmp/x.csv'",
+        "SET datafusion.execution.batch_size = 1",
+    ] {
+        let e = err(write);
+        assert!(matches!(e, SqlError::Invalid(_)), "{write} is refused: {e:?}");
+    }
+    let memory = err("SELECT s.service, s.value FROM signals s, signals t ORDER BY s.value, t.value");
+    assert!(matches!(memory, SqlError::Memory { .. } | SqlError::Timeout(_)), "{memory}");
+    let slow = err("SELECT count(*) FROM signals a, signals b, signals c WHERE a.value + b.value + c.value > -1");
+    assert!(matches!(slow, SqlError::Timeout(_) | SqlError::Memory { .. }), "{slow}");
+    let q = err("SELECT hdr_quantile(latency_hist, 2.0) FROM signals WHERE latency_hist IS NOT NULL");
+    assert!(q.to_string().contains("between 0 and 1"), "{q}");
+    let after = json(&r.engine, "SELECT count(*) AS n FROM signals");
+    assert!(after[0]["n"].as_u64().unwrap() <= 1_000 + 100, "retention keeps about 1,000 rows: {after:?}");
+}
