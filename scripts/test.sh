@@ -61,7 +61,11 @@ step "benches compile and run once"
 cargo bench -p faultline-benches --locked -- --test >/dev/null
 
 step "replay smoke test"
-n=$(cargo run -q -p faultline --locked -- replay --input testdata/payments-burst.jsonl --emit signals --quiet | wc -l)
+# The binary the integration tests just built (the test profile): `cargo run` would build every
+# dependency again in the dev profile (DataFusion: minutes).
+bin="${CARGO_TARGET_DIR:-target}/debug/faultline"
+[ -x "$bin" ] || cargo build -q -p faultline --locked
+n=$("$bin" replay --input testdata/payments-burst.jsonl --emit signals --quiet | wc -l)
 [ "$n" -gt 1000 ] || { echo "replay printed only $n signal lines"; exit 1; }
 echo "replay printed $n signal lines"
 

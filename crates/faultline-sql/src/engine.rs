@@ -152,7 +152,7 @@ impl SqlEngine {
             .expect("a memory pool is all this runtime has");
         let ctx = SessionContext::new_with_config_rt(config, env);
         for (name, table) in store.tables() {
-            ctx.register_table(name, Arc::new(table)).expect("a fresh catalog has no such table");
+            ctx.register_table(name, table).expect("a fresh catalog has no such table");
         }
         ctx.register_udf(HdrQuantile::udf());
         ctx.register_udaf(HdrMerge::udaf());

@@ -18,6 +18,7 @@
 
 mod engine;
 pub mod hdr;
+mod history;
 mod store;
 mod views;
 

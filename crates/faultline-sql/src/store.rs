@@ -154,7 +154,11 @@ pub fn incident_events_schema() -> SchemaRef {
 #[derive(Debug)]
 pub struct SqlStore {
     dimension_names: Vec<String>,
-    signals: Live,
+    signals: crate::history::HistoryTable,
+    signals_schema: SchemaRef,
+    max_signal_rows: usize,
+    /// Where `signals` goes past the rows kept in memory, and the next file's number.
+    history: Option<(std::path::PathBuf, u64)>,
     incidents: Live,
     incident_events: Live,
     /// Every incident's latest state, by id.
@@ -165,9 +169,14 @@ pub struct SqlStore {
 impl SqlStore {
     /// Empty tables; `dimension_names` name the series' dimensions (the decoder's `dims`).
     pub fn new(dimension_names: Vec<String>, retention: Retention) -> SqlStore {
+        let schema = signals_schema();
         SqlStore {
             dimension_names,
-            signals: Live::new(signals_schema(), retention.signal_rows),
+            signals: crate::history::HistoryTable::open(schema.clone(), std::path::Path::new("/nonexistent"))
+                .expect("no directory to read"),
+            signals_schema: schema,
+            max_signal_rows: retention.signal_rows,
+            history: None,
             incidents: Live::new(incidents_schema(), usize::MAX),
             incident_events: Live::new(incident_events_schema(), retention.incident_events),
             latest: BTreeMap::new(),
@@ -175,24 +184,74 @@ impl SqlStore {
         }
     }
 
+    /// Keeps `signals` past the rows in memory as Parquet files under `dir` (one directory
+    /// per day, `date=YYYY-MM-DD`), and reads the files already there: a restart keeps its history.
+    pub fn with_history(mut self, dir: &std::path::Path) -> std::io::Result<SqlStore> {
+        self.signals = crate::history::HistoryTable::open(self.signals_schema.clone(), dir)?;
+        let next = self.signals.n_files() as u64;
+        // File numbers go on from the largest there, so a restart never overwrites one.
+        let seq = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .filter_map(|f| {
+                let name = f.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("part-")?.strip_suffix(".parquet")?.parse::<u64>().ok()
+            })
+            .max()
+            .map_or(next, |m| m + 1);
+        self.history = Some((dir.to_path_buf(), seq));
+        Ok(self)
+    }
+
     /// The tables, by name, as DataFusion scans them.
-    pub fn tables(&self) -> Vec<(&'static str, MemTable)> {
+    pub fn tables(&self) -> Vec<(&'static str, Arc<dyn datafusion::catalog::TableProvider>)> {
         vec![
-            ("signals", self.signals.table()),
-            ("incidents", self.incidents.table()),
-            ("incident_events", self.incident_events.table()),
+            ("signals", Arc::new(self.signals.clone())),
+            ("incidents", Arc::new(self.incidents.table())),
+            ("incident_events", Arc::new(self.incident_events.table())),
         ]
     }
 
     /// Rows of `signals` in memory.
     pub fn signal_rows(&self) -> usize {
-        self.signals.n_rows
+        self.signals.rows_in_memory()
+    }
+
+    /// Parquet files of `signals`.
+    pub fn signal_files(&self) -> usize {
+        self.signals.n_files()
     }
 
     /// Appends a window end's signal points (with their findings and latency histograms).
+    /// Past the rows kept in memory, the oldest half goes to the Parquet history (or, without
+    /// one, is dropped).
     pub fn window(&mut self, snapshot: &WindowSnapshot) {
         let batch = self.signals_batch(snapshot);
-        self.signals.append(batch);
+        if batch.num_rows() > 0 {
+            self.signals.append(batch);
+        }
+        if self.signals.rows_in_memory() > self.max_signal_rows {
+            let keep = self.max_signal_rows / 2;
+            if self.history.is_some() {
+                self.flush(keep);
+            } else {
+                self.signals.drop_oldest(keep);
+            }
+        }
+    }
+
+    /// Moves the rows in memory but the newest `keep_rows` to the Parquet history (nothing
+    /// without one). A failed write keeps the rows in memory and says so in the log.
+    pub fn flush(&mut self, keep_rows: usize) {
+        let Some((dir, seq)) = &mut self.history else { return };
+        match self.signals.flush(dir, 4, keep_rows, *seq) {
+            Ok(next) => *seq = next,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "writing the SQL history failed: the rows stay in memory")
+            }
+        }
     }
 
     fn signals_batch(&self, snap: &WindowSnapshot) -> RecordBatch {
@@ -266,7 +325,7 @@ impl SqlStore {
             Arc::new(verdict.finish()),
             Arc::new(hist.finish()),
         ];
-        RecordBatch::try_new(self.signals.schema.clone(), columns).expect("columns match the schema")
+        RecordBatch::try_new(self.signals_schema.clone(), columns).expect("columns match the schema")
     }
 
     /// Records incident events: appended to `incident_events`, and each incident's latest

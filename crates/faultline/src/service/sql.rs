@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,22 +18,39 @@ use super::admin::AdminState;
 use super::metrics::{SQL_FEED_DROPPED, SQL_QUERIES, SQL_SIGNAL_ROWS};
 use crate::config::PipelineSpec;
 
+/// How often the SQL writer moves the rows in memory to the Parquet history.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Starts the SQL tables when `[sql]` is on: the engine and the feed go into `admin`, and a
 /// writer thread appends what the feed brings until the feed is dropped.
 pub(crate) fn start(spec: &PipelineSpec, admin: &Arc<AdminState>) -> anyhow::Result<()> {
     let Some(sql) = &spec.sql else { return Ok(()) };
     let mut store = SqlStore::new(spec.decoder.dims.clone(), sql.retention);
+    // With a state directory, signals past the rows in memory go to Parquet files there.
+    if let Some(dir) = &spec.state.directory {
+        let history = dir.join("sql").join("signals");
+        store = store
+            .with_history(&history)
+            .with_context(|| format!("opening the SQL history in {}", history.display()))?;
+    }
     let engine = SqlEngine::new(&store, sql.limits);
     let (feed, rx) = SqlFeed::new(4096);
     let _ = admin.sql.set(Arc::new(engine));
     let _ = admin.sql_feed.set(feed);
     let metrics = admin.clone();
     std::thread::Builder::new().name("sql-writer".into()).spawn(move || {
-        let mut last = std::time::Instant::now();
-        for input in &rx {
-            match input {
-                faultline_sql::SqlInput::Window(s) => store.window(&s),
-                faultline_sql::SqlInput::Events(e) => store.events(&e),
+        let (mut last, mut flushed) = (std::time::Instant::now(), std::time::Instant::now());
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(500)) {
+                Ok(faultline_sql::SqlInput::Window(s)) => store.window(&s),
+                Ok(faultline_sql::SqlInput::Events(e)) => store.events(&e),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            // Closed windows reach the Parquet history within five minutes (a crash loses at most those rows of the SQL tables; the pipeline's own state is in its checkpoint).
+            if flushed.elapsed() >= FLUSH_EVERY {
+                flushed = std::time::Instant::now();
+                store.flush(0);
             }
             if last.elapsed() >= std::time::Duration::from_millis(500) {
                 last = std::time::Instant::now();

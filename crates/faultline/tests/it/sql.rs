@@ -45,8 +45,10 @@ fn sql_over_http_and_the_cli_on_a_running_instance() {
         &cfg,
         format!(
             "[sources.app]\ntype = \"file\"\npath = \"{}\"\nfollow = true\n\n[series]\ndimensions = [\"region\"]\n\n\
-             [admin]\nport = 0\n\n[sql]\nmax_rows = 50\n\n[sinks.out]\ntype = \"stdout\"\n",
-            data.display()
+             [admin]\nport = 0\n\n[state]\ndirectory = \"{}\"\n\n[sql]\nmax_rows = 50\nretention_rows = 1000\n\n\
+             [sinks.out]\ntype = \"stdout\"\n",
+            data.display(),
+            dir.path().join("state").display()
         ),
     )
     .unwrap();
@@ -60,6 +62,13 @@ fn sql_over_http_and_the_cli_on_a_running_instance() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(count("SELECT count(*) AS n FROM incidents") >= 1, "the burst's incident is in the table");
+    // Past 1,000 rows in memory the oldest half went to the Parquet history under the state directory.
+    let days = dir.path().join("state/sql/signals");
+    let files: Vec<_> = std::fs::read_dir(&days)
+        .map(|d| d.flatten().flat_map(|day| std::fs::read_dir(day.path()).into_iter().flatten().flatten()).collect())
+        .unwrap_or_default();
+    assert!(files.iter().any(|f| f.path().extension().is_some_and(|e| e == "parquet")), "{files:?}");
+    assert!(count("SELECT count(*) AS n FROM signals") > 1_000, "memory and files together");
 
     // JSON body, JSON rows; the p95 of the service over every window, exact.
     let (status, ct, body) = post(
