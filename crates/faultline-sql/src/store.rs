@@ -164,6 +164,9 @@ pub struct SqlStore {
     /// Every incident's latest state, by id.
     latest: BTreeMap<String, Incident>,
     max_incidents: usize,
+    /// `series`' rows, and what the service posts for `late_events` and `ingest_stats`.
+    series: Arc<std::sync::Mutex<crate::status::SeriesSeen>>,
+    board: Arc<crate::status::StatusBoard>,
 }
 
 impl SqlStore {
@@ -181,6 +184,8 @@ impl SqlStore {
             incident_events: Live::new(incident_events_schema(), retention.incident_events),
             latest: BTreeMap::new(),
             max_incidents: retention.incidents,
+            series: Arc::default(),
+            board: Arc::default(),
         }
     }
 
@@ -207,11 +212,22 @@ impl SqlStore {
 
     /// The tables, by name, as DataFusion scans them.
     pub fn tables(&self) -> Vec<(&'static str, Arc<dyn datafusion::catalog::TableProvider>)> {
+        use crate::status::{StatusTable, Which};
+        let dims = Arc::new(self.dimension_names.clone());
+        let status = |which| Arc::new(StatusTable::new(which, dims.clone(), self.board.clone(), self.series.clone()));
         vec![
             ("signals", Arc::new(self.signals.clone())),
             ("incidents", Arc::new(self.incidents.table())),
             ("incident_events", Arc::new(self.incident_events.table())),
+            ("series", status(Which::Series)),
+            ("late_events", status(Which::Late)),
+            ("ingest_stats", status(Which::Ingest)),
         ]
+    }
+
+    /// Where the service posts the rows of `late_events` and `ingest_stats`.
+    pub fn status_board(&self) -> Arc<crate::status::StatusBoard> {
+        self.board.clone()
     }
 
     /// Rows of `signals` in memory.
@@ -228,6 +244,17 @@ impl SqlStore {
     /// Past the rows kept in memory, the oldest half goes to the Parquet history (or, without
     /// one, is dropped).
     pub fn window(&mut self, snapshot: &WindowSnapshot) {
+        {
+            // Points come in label-set order: one lookup per series and window.
+            let mut seen = self.series.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut last: Option<&Arc<faultline_core::SeriesKey>> = None;
+            for (key, _) in &snapshot.points {
+                if last.is_none_or(|l| !Arc::ptr_eq(l, key)) {
+                    seen.saw(key, snapshot.window_end.0);
+                    last = Some(key);
+                }
+            }
+        }
         let batch = self.signals_batch(snapshot);
         if batch.num_rows() > 0 {
             self.signals.append(batch);

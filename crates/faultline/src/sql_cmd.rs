@@ -17,6 +17,9 @@ pub(crate) struct SqlArgs {
     /// How to print the answer.
     #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
     format: SqlFormat,
+    /// The variable holding the instance's SQL token, sent as `Authorization: Bearer` when set.
+    #[arg(long, default_value = "FAULTLINE_SQL_TOKEN")]
+    token_env: String,
     /// The query.
     query: String,
 }
@@ -39,7 +42,8 @@ pub(crate) fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
         SqlFormat::Csv => "text/csv",
         SqlFormat::Json => "application/json",
     };
-    let (status, headers, body) = post(&args.url, "/api/v1/sql", accept, &args.query)?;
+    let token = std::env::var(&args.token_env).ok().filter(|t| !t.trim().is_empty());
+    let (status, headers, body) = post(&args.url, "/api/v1/sql", accept, token.as_deref(), &args.query)?;
     let text = String::from_utf8_lossy(&body);
     if status != 200 {
         let message = serde_json::from_str::<serde_json::Value>(&text)
@@ -64,14 +68,15 @@ pub(crate) fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
 type Reply = (u16, Vec<(String, String)>, Vec<u8>);
 
 /// One HTTP/1.1 POST over plain TCP.
-fn post(url: &str, path: &str, accept: &str, body: &str) -> anyhow::Result<Reply> {
+fn post(url: &str, path: &str, accept: &str, token: Option<&str>, body: &str) -> anyhow::Result<Reply> {
     let rest = url.strip_prefix("http://").with_context(|| format!("`{url}` is not an http:// URL"))?;
     let authority = rest.split('/').next().unwrap_or(rest);
     let mut s = TcpStream::connect(authority).with_context(|| format!("connecting to {authority}"))?;
     s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let auth = token.map(|t| format!("Authorization: Bearer {}\r\n", t.trim())).unwrap_or_default();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: {accept}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: {accept}\r\n{auth}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();

@@ -11,13 +11,13 @@ use faultline_core::{Aggregate, InputId, SeriesRegistry};
 use faultline_sql::{Format, Limits, Retention, SqlEngine, SqlError, SqlFeed, SqlInput, SqlStore, ipc_to, write_all};
 
 /// The tables after the burst, and each service's latencies merged directly from the closed windows.
-struct Run {
-    engine: SqlEngine,
+pub(crate) struct Run {
+    pub(crate) engine: SqlEngine,
     latencies: BTreeMap<String, LatencyHistogram>,
     opened: usize,
 }
 
-fn run(limits: Limits, retention: Retention) -> Run {
+pub(crate) fn run(limits: Limits, retention: Retention) -> Run {
     run_into(limits, retention, None)
 }
 

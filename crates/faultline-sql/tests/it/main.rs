@@ -1,4 +1,6 @@
-//! The SQL tables over a real pipeline run, the HDR functions against a direct merge, and the limits.
+//! The SQL tables over a real pipeline run, the HDR functions against a direct merge, the limits, and
+//! Flight SQL with arrow-flight's client.
 
+mod flight;
 mod hdr;
 mod live;

@@ -8,6 +8,7 @@ pub(crate) const OVERRIDES: &[(&str, &str)] = &[
     ("FAULTLINE_ADMIN_BIND", "admin.bind"),
     ("FAULTLINE_ADMIN_PORT", "admin.port"),
     ("FAULTLINE_GRPC_PORT", "admin.grpc_port"),
+    ("FAULTLINE_FLIGHT_PORT", "admin.flight_port"),
     ("FAULTLINE_STATE_DIR", "state.directory"),
     ("FAULTLINE_CHECKPOINT_INTERVAL", "state.checkpoint_interval"),
     ("FAULTLINE_SHARDS", "runtime.shards"),
@@ -34,6 +35,10 @@ pub(crate) fn apply(raw: &mut RawConfig, env: &dyn Fn(&str) -> Option<String>, e
             },
             "admin.grpc_port" => match value.parse() {
                 Ok(p) => raw.admin.grpc_port = Some(p),
+                Err(_) => bad("a port number (0-65535)"),
+            },
+            "admin.flight_port" => match value.parse() {
+                Ok(p) => raw.admin.flight_port = Some(p),
                 Err(_) => bad("a port number (0-65535)"),
             },
             "state.directory" => raw.state.directory = Some(value.clone()),

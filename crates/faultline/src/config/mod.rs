@@ -226,6 +226,8 @@ pub(crate) struct SqlSpec {
     pub(crate) limits: faultline_sql::Limits,
     /// What the live tables keep.
     pub(crate) retention: faultline_sql::Retention,
+    /// The variable holding the SQL clients' bearer token.
+    pub(crate) token_env: String,
 }
 
 /// Where the admin HTTP endpoint listens.
@@ -237,6 +239,8 @@ pub(crate) struct AdminSpec {
     pub(crate) port: u16,
     /// The gRPC API's port (0 picks a free one).
     pub(crate) grpc_port: u16,
+    /// Flight SQL's port (0 picks a free one).
+    pub(crate) flight_port: u16,
     /// The console's address for links, when set.
     pub(crate) external_url: Option<String>,
 }
@@ -250,6 +254,11 @@ impl AdminSpec {
     /// The gRPC API's socket address.
     pub(crate) fn grpc_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.grpc_port)
+    }
+
+    /// Flight SQL's socket address.
+    pub(crate) fn flight_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.flight_port)
     }
 }
 

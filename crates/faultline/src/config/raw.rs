@@ -311,6 +311,9 @@ pub(crate) struct RawAdmin {
     /// The gRPC API's port (incidents, the incident stream), on the same address; default 7072,
     /// or a free one when `port` is 0.
     pub(crate) grpc_port: Option<u16>,
+    /// Arrow Flight SQL's port, on the same address, served when `[sql]` is on; default 7071,
+    /// or a free one when `port` is 0.
+    pub(crate) flight_port: Option<u16>,
     /// The console's address as people reach it (behind a proxy, say), for the links in pages
     /// and messages; default `http://BIND:PORT`.
     pub(crate) external_url: Option<String>,
@@ -318,7 +321,7 @@ pub(crate) struct RawAdmin {
 
 impl Default for RawAdmin {
     fn default() -> Self {
-        RawAdmin { bind: "127.0.0.1".into(), port: 7070, grpc_port: None, external_url: None }
+        RawAdmin { bind: "127.0.0.1".into(), port: 7070, grpc_port: None, flight_port: None, external_url: None }
     }
 }
 
@@ -336,6 +339,9 @@ pub(crate) struct RawSql {
     pub(crate) timeout: String,
     /// Signal rows kept in memory (the oldest windows go first).
     pub(crate) retention_rows: usize,
+    /// The environment variable that holds the bearer token SQL clients must present (Flight
+    /// SQL, `POST /api/v1/sql`, `GET /api/v1/incidents`); unset or empty: no token is asked.
+    pub(crate) token_env: String,
 }
 
 impl Default for RawSql {
@@ -346,6 +352,7 @@ impl Default for RawSql {
             memory_limit_bytes: 512 << 20,
             timeout: "30s".into(),
             retention_rows: 2_000_000,
+            token_env: "FAULTLINE_SQL_TOKEN".into(),
         }
     }
 }

@@ -134,6 +134,7 @@ pub(crate) fn validate(
                 bind,
                 port: raw.admin.port,
                 grpc_port: raw.admin.grpc_port.unwrap_or(if raw.admin.port == 0 { 0 } else { 7072 }),
+                flight_port: raw.admin.flight_port.unwrap_or(if raw.admin.port == 0 { 0 } else { 7071 }),
                 external_url: external_url.map(|u| u.trim_end_matches('/').to_string()),
             },
             state: StateSpec {
@@ -165,7 +166,18 @@ fn sql(raw: &super::raw::RawSql, c: &mut Checker<'_>) -> Option<super::SqlSpec> 
     if !(1_000..=1_000_000_000).contains(&raw.retention_rows) {
         c.error("sql.retention_rows", format!("must be between 1000 and 1000000000, not {}", raw.retention_rows));
     }
+    let token_env = raw.token_env.trim();
+    if token_env.is_empty()
+        || !token_env.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        || token_env.starts_with(|ch: char| ch.is_ascii_digit())
+    {
+        c.error(
+            "sql.token_env",
+            format!("`{}` is not an environment variable's name such as FAULTLINE_SQL_TOKEN", raw.token_env),
+        );
+    }
     raw.enabled.then(|| super::SqlSpec {
+        token_env: token_env.to_string(),
         limits: faultline_sql::Limits {
             max_rows: raw.max_rows,
             memory_bytes: usize::try_from(raw.memory_limit_bytes).unwrap_or(usize::MAX),

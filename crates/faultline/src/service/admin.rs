@@ -31,6 +31,10 @@ pub(crate) struct AdminState {
     pub(crate) sql: std::sync::OnceLock<Arc<faultline_sql::SqlEngine>>,
     /// The engine thread's end of the queue to the SQL tables' writer.
     pub(crate) sql_feed: std::sync::OnceLock<faultline_sql::SqlFeed>,
+    /// The bearer token SQL clients present, when `[sql] token_env` names a set variable.
+    pub(crate) sql_token: std::sync::OnceLock<String>,
+    /// Where the engine thread posts the SQL tables `ingest_stats` and `late_events`.
+    pub(crate) sql_board: std::sync::OnceLock<Arc<faultline_sql::StatusBoard>>,
 }
 
 impl AdminState {

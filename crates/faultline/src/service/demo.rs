@@ -83,6 +83,7 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let code = serve(&spec, options, sources, vec![sink], |addr| {
         eprintln!("  admin:   http://{addr}/  (health http://{addr}/healthz, metrics http://{addr}/metrics)");
         eprintln!("  try:     curl -s http://{addr}/metrics | grep faultline_incident");
+        eprintln!("           faultline sql --url http://{addr} \"SELECT service, title FROM incidents\"");
     })?;
     drop(state);
     Ok(code)

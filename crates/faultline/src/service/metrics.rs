@@ -69,7 +69,7 @@ catalog! {
     KAFKA_LAG = "faultline_kafka_partition_lag_messages", Gauge, "Messages a Kafka partition's high watermark is ahead of what this instance consumed, by source and partition (where both are known).";
     KAFKA_ASSIGNED = "faultline_kafka_partition_assigned", Gauge, "1 while a Kafka partition is assigned to this instance, by source and partition.";
     KAFKA_MESSAGES = "faultline_kafka_messages_total", Counter, "Kafka messages consumed, by source.";
-    SQL_QUERIES = "faultline_sql_queries_total", Counter, "SQL queries answered, by result (ok, invalid, plan, memory, timeout, error).";
+    SQL_QUERIES = "faultline_sql_queries_total", Counter, "SQL queries answered, by endpoint (http, flight) and result (ok, invalid, plan, memory, timeout, error, unauthenticated).";
     SQL_FEED_DROPPED = "faultline_sql_feed_dropped_total", Counter, "Window ends and incident events the SQL tables missed because their writer was behind (ingest never waits for it).";
     SQL_SIGNAL_ROWS = "faultline_sql_signal_rows", Gauge, "Rows of the SQL table signals in memory.";
     KAFKA_PAUSES = "faultline_kafka_pauses_total", Counter, "Times a Kafka source paused its partitions because the engine's queue was full, by source.";
@@ -128,6 +128,21 @@ impl Metrics {
         let mut labels = key;
         labels.extend(owned(extra));
         s.insert((def.name, labels), value);
+    }
+
+    /// Every sample of `def`: its labels and value.
+    pub(crate) fn samples(&self, def: &MetricDef) -> Vec<(Labels, f64)> {
+        let s = self.samples.lock().expect("metrics mutex poisoned");
+        s.range((def.name, Vec::new())..)
+            .take_while(|((n, _), _)| *n == def.name)
+            .map(|((_, l), v)| (l.clone(), *v))
+            .collect()
+    }
+
+    /// Whether a sample was ever set.
+    pub(crate) fn has(&self, def: &MetricDef, labels: &[(&'static str, &str)]) -> bool {
+        let s = self.samples.lock().expect("metrics mutex poisoned");
+        s.contains_key(&(def.name, owned(labels)))
     }
 
     /// The current value of a sample (0 when never set).

@@ -240,6 +240,11 @@ pub(crate) fn serve(
         let grpc = tokio::spawn(api::serve(grpc_listener, admin.clone(), async {
             let _ = grpc_stopped.await;
         }));
+        let (stop_flight, flight_stopped) = tokio::sync::oneshot::channel::<()>();
+        let flight = sql::serve_flight(spec, &admin, async {
+            let _ = flight_stopped.await;
+        })
+        .await?;
         let registry = Arc::new(SeriesRegistry::new(spec.max_series_per_service));
         let sources = sources(&registry, spec)?;
         let console = spec.admin.external_url.clone().unwrap_or_else(|| format!("http://{bound}"));
@@ -277,6 +282,10 @@ pub(crate) fn serve(
         let _ = stop_grpc.send(());
         let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), grpc).await;
+        let _ = stop_flight.send(());
+        if let Some(flight) = flight {
+            let _ = tokio::time::timeout(Duration::from_secs(2), flight).await;
+        }
         result.map(|()| ExitCode::SUCCESS)
     })
 }

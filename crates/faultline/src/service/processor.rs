@@ -177,6 +177,11 @@ impl Processor {
         self.pipeline.stats().late
     }
 
+    /// Late events per series.
+    pub(crate) fn late_by_series(&self) -> Vec<(faultline_core::SeriesId, u64)> {
+        self.pipeline.engine().router().late_by_series().iter().map(|(id, n)| (*id, *n)).collect()
+    }
+
     /// Open windows.
     pub(crate) fn n_open_windows(&self) -> usize {
         self.pipeline.engine().n_open_windows()

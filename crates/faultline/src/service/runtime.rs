@@ -186,6 +186,7 @@ pub(crate) fn start(
         depth,
         out_of_orderness_ms: spec.engine.timing.out_of_orderness.0,
         rates: RateClock::default(),
+        late_posted: None,
     };
     threads.push(std::thread::Builder::new().name("engine".into()).spawn(move || engine.run(in_rx))?);
     let (done_tx, done) = sync_channel(1);
@@ -210,6 +211,8 @@ struct EngineLoop {
     depth: Arc<QueueDepth>,
     out_of_orderness_ms: i64,
     rates: RateClock,
+    /// Late events when `late_events` was last posted to the SQL tables.
+    late_posted: Option<u64>,
 }
 
 /// How long the engine thread waits for input before it checks idleness and checkpoints.
@@ -521,6 +524,55 @@ impl EngineLoop {
         if refresh_rates {
             self.rates =
                 RateClock { at: Some(Instant::now()), events: loads.iter().map(|l| l.events).collect(), accepted };
+            self.post_status();
+        }
+    }
+
+    /// The SQL tables `ingest_stats` and `late_events`, from the gauges just set (about once a second).
+    fn post_status(&mut self) {
+        let Some(board) = self.admin.sql_board.get() else { return };
+        let m = &self.admin.metrics;
+        let mut rows = Vec::new();
+        for slot in &self.sources {
+            let src = [("source", slot.name.as_str())];
+            let rejects = m
+                .samples(EVENTS_REJECTED)
+                .into_iter()
+                .filter(|(labels, _)| labels.first().is_some_and(|(k, v)| *k == "source" && *v == slot.name))
+                .filter_map(|(labels, n)| {
+                    let reason = labels.iter().find(|(k, _)| *k == "reason")?.1.clone();
+                    Some((reason, n as u64))
+                })
+                .collect();
+            rows.push(faultline_sql::IngestRow {
+                source: slot.name.clone(),
+                events: Some(m.get(EVENTS_ACCEPTED, &src) as u64),
+                bytes: Some(slot.stats.bytes.load(Ordering::Relaxed)),
+                rejects,
+                events_per_second: Some(m.get(SOURCE_EVENT_RATE, &src)),
+                ..faultline_sql::IngestRow::default()
+            });
+            for (i, partition) in slot.partitions.iter().enumerate() {
+                let p = [("partition", partition.as_str())];
+                let kafka = [("source", slot.name.as_str()), ("partition", partition.as_str())];
+                let assigned =
+                    slot.kafka.as_ref().is_none_or(|k| k.assigned.get(i).is_some_and(|a| a.load(Ordering::Relaxed)));
+                rows.push(faultline_sql::IngestRow {
+                    source: slot.name.clone(),
+                    partition: Some(partition.clone()),
+                    watermark_lag_s: m.has(PARTITION_WATERMARK_LAG, &p).then(|| m.get(PARTITION_WATERMARK_LAG, &p)),
+                    idle: m.has(PARTITION_IDLE, &p).then(|| m.get(PARTITION_IDLE, &p) > 0.0),
+                    kafka_lag: (assigned && m.has(KAFKA_LAG, &kafka)).then(|| m.get(KAFKA_LAG, &kafka) as u64),
+                    ..faultline_sql::IngestRow::default()
+                });
+            }
+        }
+        board.set_ingest(rows);
+        let late = self.processor.n_late();
+        if self.late_posted != Some(late) {
+            self.late_posted = Some(late);
+            let rows = self.processor.late_by_series().into_iter().map(|(id, n)| (self.registry.key(id), n)).collect();
+            board.set_late(rows);
         }
     }
 }

@@ -3,7 +3,8 @@
 //! The body is the SQL text or `{"sql": "..."}`; the answer is JSON rows, CSV, an Arrow IPC
 //! stream or a terminal table by `Accept`. Rows past the limit are left out and said so in
 //! `x-faultline-truncated`. An error is `{"error": "...", "kind": "..."}` with a 4xx or 5xx
-//! status; the service goes on either way.
+//! status; the service goes on either way. Arrow Flight SQL serves the same engine on its own
+//! port; with `[sql] token_env` set, both ask for the bearer token.
 
 use std::sync::Arc;
 
@@ -34,6 +35,11 @@ pub(crate) fn start(spec: &PipelineSpec, admin: &Arc<AdminState>) -> anyhow::Res
             .with_context(|| format!("opening the SQL history in {}", history.display()))?;
     }
     let engine = SqlEngine::new(&store, sql.limits);
+    let _ = admin.sql_board.set(store.status_board());
+    if let Some(token) = std::env::var(&sql.token_env).ok().filter(|t| !t.trim().is_empty()) {
+        eprintln!("faultline: SQL clients present the bearer token in ${} (Flight SQL and /api/v1/sql)", sql.token_env);
+        let _ = admin.sql_token.set(token.trim().to_string());
+    }
     let (feed, rx) = SqlFeed::new(4096);
     let _ = admin.sql.set(Arc::new(engine));
     let _ = admin.sql_feed.set(feed);
@@ -85,19 +91,68 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
 }
 
 fn kind(e: &SqlError) -> (StatusCode, &'static str) {
-    match e {
-        SqlError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
-        SqlError::Plan(_) => (StatusCode::BAD_REQUEST, "plan"),
-        SqlError::Memory { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "memory"),
-        SqlError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-        SqlError::Execution(_) => (StatusCode::INTERNAL_SERVER_ERROR, "error"),
+    let status = match e {
+        SqlError::Invalid(_) | SqlError::Plan(_) => StatusCode::BAD_REQUEST,
+        SqlError::Memory { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        SqlError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        SqlError::Execution(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, e.kind())
+}
+
+/// The engine, when SQL is on and the request carries the token (when one is set); else the answer to send.
+fn engine_for(s: &AdminState, headers: &HeaderMap) -> Result<Arc<SqlEngine>, Box<Response>> {
+    let Some(engine) = s.sql.get() else {
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            "disabled",
+            "SQL is off in this instance ([sql] enabled = false)",
+        )));
+    };
+    if let Some(token) = s.sql_token.get() {
+        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !faultline_sql::token_matches(given, token) {
+            s.metrics.add(SQL_QUERIES, &[("endpoint", "http"), ("result", "unauthenticated")], 1.0);
+            let mut answer = error(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "this instance needs `Authorization: Bearer <token>` for SQL (the server's [sql] token_env)",
+            );
+            answer.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            return Err(Box::new(answer));
+        }
     }
+    Ok(engine.clone())
+}
+
+/// Serves Flight SQL on `[admin] flight_port` when SQL is on, until `shutdown` resolves.
+pub(crate) async fn serve_flight(
+    spec: &PipelineSpec,
+    admin: &Arc<AdminState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(engine) = admin.sql.get() else { return Ok(None) };
+    let addr = spec.admin.flight_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding Flight SQL on {addr} (set [admin] flight_port or FAULTLINE_FLIGHT_PORT)"))?;
+    eprintln!("faultline: Arrow Flight SQL on grpc://{} (ADBC, JDBC, DBeaver)", listener.local_addr()?);
+    let metrics = admin.clone();
+    let service = faultline_sql::FlightSql::new(engine.clone()).with_token(admin.sql_token.get().cloned()).on_query(
+        Arc::new(move |result| metrics.metrics.add(SQL_QUERIES, &[("endpoint", "flight"), ("result", result)], 1.0)),
+    );
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = faultline_sql::serve_flight(listener, service, shutdown).await {
+            tracing::error!(error = %e, "Flight SQL stopped");
+        }
+    })))
 }
 
 /// `POST /api/v1/sql`.
 pub(crate) async fn query(State(s): State<Arc<AdminState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(engine) = s.sql.get() else {
-        return error(StatusCode::NOT_FOUND, "disabled", "SQL is off in this instance ([sql] enabled = false)");
+    let engine = match engine_for(&s, &headers) {
+        Ok(e) => e,
+        Err(answer) => return *answer,
     };
     let sql = match sql_of(&headers, &body) {
         Ok(sql) if !sql.trim().is_empty() => sql,
@@ -107,7 +162,7 @@ pub(crate) async fn query(State(s): State<Arc<AdminState>>, headers: HeaderMap, 
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     match engine.query(&sql, Format::from_accept(accept)).await {
         Ok(a) => {
-            s.metrics.add(SQL_QUERIES, &[("result", "ok")], 1.0);
+            s.metrics.add(SQL_QUERIES, &[("endpoint", "http"), ("result", "ok")], 1.0);
             let truncated = if a.truncated { "true" } else { "false" };
             let rows = a.rows.to_string();
             let headers = [
@@ -119,16 +174,17 @@ pub(crate) async fn query(State(s): State<Arc<AdminState>>, headers: HeaderMap, 
         }
         Err(e) => {
             let (status, kind) = kind(&e);
-            s.metrics.add(SQL_QUERIES, &[("result", kind)], 1.0);
+            s.metrics.add(SQL_QUERIES, &[("endpoint", "http"), ("result", kind)], 1.0);
             error(status, kind, &e.to_string())
         }
     }
 }
 
 /// `GET /api/v1/incidents`: every incident's latest state, newest first (a query of `incidents`).
-pub(crate) async fn incidents(State(s): State<Arc<AdminState>>) -> Response {
-    let Some(engine) = s.sql.get() else {
-        return error(StatusCode::NOT_FOUND, "disabled", "SQL is off in this instance ([sql] enabled = false)");
+pub(crate) async fn incidents(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    let engine = match engine_for(&s, &headers) {
+        Ok(e) => e,
+        Err(answer) => return *answer,
     };
     let sql = "SELECT incident FROM incidents ORDER BY detected_at DESC, id";
     match engine.query(sql, Format::Json).await {

@@ -3,24 +3,10 @@
 //! number, lists and gets the incident; `faultline incidents` lists it too.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{bin, repo, wait_exit};
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("FAULTLINE_OTEL_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let cache = std::env::var("FAULTLINE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(home).join(".cache/faultline"));
-    let p = cache.join("venv/bin/python");
-    assert!(p.exists(), "{} is missing: run scripts/test.sh, which installs grpcio-tools there", p.display());
-    p
-}
+use crate::harness::{bin, python, repo, wait_exit};
 
 #[test]
 fn a_generated_client_watches_an_incident_open_and_resolve_and_resumes_after_a_sequence_number() {

@@ -22,7 +22,7 @@ fn manifests_match_the_binary() {
     let c = &pod["spec"]["containers"][0];
     let ports: Vec<i64> =
         c["ports"].as_sequence().unwrap().iter().map(|p| p["containerPort"].as_i64().unwrap()).collect();
-    assert_eq!(ports, vec![7070, 7072], "the admin port and the gRPC API's");
+    assert_eq!(ports, vec![7070, 7071, 7072], "the admin port, Flight SQL's and the gRPC API's");
     assert_eq!(c["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
     assert_eq!(c["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
     assert!(c["resources"]["requests"]["cpu"].is_string());
@@ -37,11 +37,14 @@ fn manifests_match_the_binary() {
         .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].as_str().unwrap_or("").to_string()))
         .collect();
     assert!(env.contains(&("FAULTLINE_ADMIN_BIND".into(), "0.0.0.0".into())), "{env:?}");
+    let token = c["env"].as_sequence().unwrap().iter().find(|e| e["name"].as_str() == Some("FAULTLINE_SQL_TOKEN"));
+    let token = &token.expect("the SQL token comes from a Secret")["valueFrom"]["secretKeyRef"];
+    assert_eq!(token["optional"].as_bool(), Some(true), "without the Secret the pod still starts");
     assert!(sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"].is_string());
     let svc = kind(&docs, "Service");
     let sp: Vec<i64> =
         svc["spec"]["ports"].as_sequence().unwrap().iter().map(|p| p["port"].as_i64().unwrap()).collect();
-    assert_eq!(sp, vec![7070, 7072]);
+    assert_eq!(sp, vec![7070, 7071, 7072]);
     // The ConfigMap's pipeline passes check-config.
     let cm = kind(&docs, "ConfigMap");
     let toml = cm["data"]["pipeline.toml"].as_str().unwrap();
@@ -55,7 +58,7 @@ fn manifests_match_the_binary() {
     let unit = std::fs::read_to_string(repo("deploy/systemd/faultline.service")).unwrap();
     assert!(unit.contains("ExecStart=/usr/local/bin/faultline run --config /etc/faultline/pipeline.toml"));
     let docker = std::fs::read_to_string(repo("deploy/Dockerfile")).unwrap();
-    assert!(docker.contains("EXPOSE 7070 7072") && docker.contains("/etc/faultline/pipeline.toml"));
+    assert!(docker.contains("EXPOSE 7070 7071 7072") && docker.contains("/etc/faultline/pipeline.toml"));
 }
 
 #[test]

@@ -70,3 +70,40 @@ pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> std::process::Exi
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A plain HTTP/1.1 POST with extra `headers`: (status, content type, body).
+pub(crate) fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connecting to the admin endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let ct = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_string()))
+        .unwrap_or_default();
+    (status, ct, body.to_string())
+}
+
+/// The Python of the venv scripts/test.sh installs (`FAULTLINE_OTEL_PYTHON`, else the cache's):
+/// the OpenTelemetry SDK, grpcio-tools, confluent-kafka and ADBC's Flight SQL driver are there.
+pub(crate) fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("FAULTLINE_OTEL_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var("FAULTLINE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/faultline"));
+    let p = cache.join("venv/bin/python");
+    assert!(p.exists(), "{} is missing: run scripts/test.sh, which installs the test clients there", p.display());
+    p
+}

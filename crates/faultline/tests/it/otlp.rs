@@ -5,23 +5,10 @@
 //! `~/.cache/faultline/venv/bin/python`); without it this test fails and says so.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{bin, get, repo, wait_exit};
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("FAULTLINE_OTEL_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let cache = std::env::var("FAULTLINE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/faultline"));
-    let p = cache.join("venv/bin/python");
-    assert!(p.exists(), "{} is missing: run scripts/test.sh, which installs the OpenTelemetry SDK there", p.display());
-    p
-}
+use crate::harness::{bin, get, python, repo, wait_exit};
 
 /// Reads stderr until the admin, OTLP/gRPC and OTLP/HTTP lines: their addresses.
 fn addresses(child: &mut Child) -> (String, String, String) {
@@ -126,18 +113,7 @@ fn an_sdk_instrumented_service_with_an_error_burst_is_paged_over_grpc_and_http()
 
 /// A plain HTTP/1.1 POST of OTLP/JSON: the status code.
 fn post_json(addr: &str, path: &str, body: &str) -> u16 {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    crate::harness::post(addr, path, &[("Content-Type", "application/json")], body).0
 }
 
 /// Requests per window of `service`, summed over distinct signal lines.
