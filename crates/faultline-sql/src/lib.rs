@@ -8,7 +8,8 @@
 //!   updated and resolved event;
 //! - `series` (every label set that closed a window), `late_events` (late events per series)
 //!   and `ingest_stats` (per source and partition), built when a query scans them;
-//! - views for the runbooks' questions: `monthly_report`, `noisy_services`, `error_budget`.
+//! - `slos`: the objectives of the pipeline's burn-rate detectors;
+//! - views for the runbooks' questions: `monthly_report`, `noisy_services`, `error_budget` (per SLO).
 //!
 //! The live rows are immutable Arrow batches appended by one writer thread ([`SqlStore`],
 //! fed through [`SqlFeed`], which never blocks the engine) with bounded retention; a query
@@ -29,7 +30,9 @@ mod views;
 
 pub use engine::{Answer, Described, Format, Limits, SqlEngine, SqlError, TableEntry, ipc_to, write};
 pub use flight::{FlightSql, OnQuery, TokenCheck, serve_flight, status_of, token_matches};
-pub use status::{IngestRow, StatusBoard, ingest_stats_schema, late_events_schema, series_schema};
+pub use status::{
+    IngestRow, Slo, StatusBoard, ingest_stats_schema, late_events_schema, series_schema, slos_of, slos_schema,
+};
 pub use store::{
     Retention, SqlFeed, SqlInput, SqlStore, incident_events_schema, incidents_schema, signals_schema, write_all,
 };

@@ -335,3 +335,95 @@ impl TableProvider for StatusTable {
         table.scan(state, projection, filters, limit).await
     }
 }
+
+/// One service level objective: a burn-rate detector's objective on a signal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    /// The service whose own detectors set it; `None`: every service without its own.
+    pub service: Option<String>,
+    /// The signal (`error_rate`, `txn_failure_rate`, a latency signal…).
+    pub signal: String,
+    /// The objective (0.999); `None` where a service's own detectors have no burn rate on the
+    /// signal (that service has no objective there).
+    pub objective: Option<f64>,
+}
+
+/// The objectives of a detector bank: its burn-rate detectors' (the strictest where a signal has several).
+pub fn slos_of(bank: &faultline_core::detect::DetectorBankSpec) -> Vec<Slo> {
+    use faultline_core::detect::DetectorSpec;
+    let objective = |detectors: &[DetectorSpec]| {
+        detectors
+            .iter()
+            .filter_map(|d| match d {
+                DetectorSpec::BurnRate(b) => Some(b.objective),
+                _ => None,
+            })
+            .reduce(f64::max)
+    };
+    let mut out: Vec<Slo> = bank
+        .signals
+        .iter()
+        .filter_map(|(signal, d)| {
+            objective(d).map(|o| Slo { service: None, signal: signal.clone(), objective: Some(o) })
+        })
+        .collect();
+    for o in &bank.services {
+        // An override replaces the signal's detectors for that service, objective or none.
+        out.push(Slo {
+            service: Some(o.service.clone()),
+            signal: o.signal.clone(),
+            objective: objective(&o.detectors),
+        });
+    }
+    out
+}
+
+/// `slos`: service (NULL: the default), signal, objective.
+pub fn slos_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("service", DataType::Utf8, true),
+        Field::new("signal", DataType::Utf8, false),
+        Field::new("objective", DataType::Float64, true),
+    ]))
+}
+
+/// The `slos` table.
+pub(crate) fn slos_table(slos: &[Slo]) -> MemTable {
+    let (mut service, mut signal, mut objective) = (StringBuilder::new(), StringBuilder::new(), Float64Builder::new());
+    for s in slos {
+        service.append_option(s.service.as_deref());
+        signal.append_value(&s.signal);
+        objective.append_option(s.objective);
+    }
+    let columns: Vec<ArrayRef> =
+        vec![Arc::new(service.finish()), Arc::new(signal.finish()), Arc::new(objective.finish())];
+    let batch = RecordBatch::try_new(slos_schema(), columns).expect("columns match the schema");
+    MemTable::try_new(slos_schema(), vec![vec![batch]]).expect("one partition, one schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_core::detect::{BurnRateConfig, DetectorBankSpec, DetectorSpec, ServiceOverride};
+
+    #[test]
+    fn the_objectives_are_the_burn_rate_detectors_and_an_override_replaces_them() {
+        let mut bank = DetectorBankSpec::default();
+        let burn = |objective| DetectorSpec::BurnRate(BurnRateConfig { objective, ..BurnRateConfig::default() });
+        bank.signals.insert("error_rate".into(), vec![burn(0.99), burn(0.995)]);
+        bank.services = vec![
+            ServiceOverride { service: "checkout".into(), signal: "error_rate".into(), detectors: vec![burn(0.9999)] },
+            ServiceOverride { service: "wallet".into(), signal: "error_rate".into(), detectors: vec![] },
+        ];
+        let slos = slos_of(&bank);
+        let error_rate: Vec<_> = slos.iter().filter(|s| s.signal == "error_rate").collect();
+        assert_eq!(
+            error_rate,
+            [
+                &Slo { service: None, signal: "error_rate".into(), objective: Some(0.995) },
+                &Slo { service: Some("checkout".into()), signal: "error_rate".into(), objective: Some(0.9999) },
+                &Slo { service: Some("wallet".into()), signal: "error_rate".into(), objective: None },
+            ]
+        );
+    }
+}

@@ -167,6 +167,8 @@ pub struct SqlStore {
     /// `series`' rows, and what the service posts for `late_events` and `ingest_stats`.
     series: Arc<std::sync::Mutex<crate::status::SeriesSeen>>,
     board: Arc<crate::status::StatusBoard>,
+    /// The objectives `error_budget` measures against.
+    slos: Vec<crate::status::Slo>,
 }
 
 impl SqlStore {
@@ -186,6 +188,7 @@ impl SqlStore {
             max_incidents: retention.incidents,
             series: Arc::default(),
             board: Arc::default(),
+            slos: crate::status::slos_of(&faultline_core::detect::DetectorBankSpec::default()),
         }
     }
 
@@ -210,6 +213,13 @@ impl SqlStore {
         Ok(self)
     }
 
+    /// The objectives of `error_budget` (the table `slos`): those of the pipeline's detectors
+    /// ([`slos_of`](crate::slos_of)); the default bank's until set.
+    pub fn with_slos(mut self, slos: Vec<crate::status::Slo>) -> SqlStore {
+        self.slos = slos;
+        self
+    }
+
     /// The tables, by name, as DataFusion scans them.
     pub fn tables(&self) -> Vec<(&'static str, Arc<dyn datafusion::catalog::TableProvider>)> {
         use crate::status::{StatusTable, Which};
@@ -222,6 +232,7 @@ impl SqlStore {
             ("series", status(Which::Series)),
             ("late_events", status(Which::Late)),
             ("ingest_stats", status(Which::Ingest)),
+            ("slos", Arc::new(crate::status::slos_table(&self.slos))),
         ]
     }
 

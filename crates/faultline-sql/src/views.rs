@@ -23,14 +23,22 @@ pub(crate) const VIEWS: &[(&str, &str)] = &[
          FROM incidents GROUP BY service",
     ),
     (
-        // Request availability per service over the windows in memory, against a 99.9 %
-        // objective: the share of the error budget spent (1.0 = all of it).
+        // Each SLO's error budget over the windows kept: per service and counted signal
+        // (error_rate: failed requests; txn_failure_rate: failed transactions), the bad share
+        // against the objective of the burn-rate detector configured for it (`slos`; a
+        // service's own detectors replace the signal's), and the share of the budget spent
+        // (1.0 = all of it).
         "error_budget",
-        "SELECT service, sum(n) AS requests, sum(k) AS errors, \
-         1.0 - CAST(sum(k) AS DOUBLE) / CAST(greatest(sum(n), 1) AS DOUBLE) AS availability, \
-         0.999 AS objective, \
-         (CAST(sum(k) AS DOUBLE) / CAST(greatest(sum(n), 1) AS DOUBLE)) / 0.001 AS budget_spent, \
-         min(window_start) AS since, max(window_end) AS until \
-         FROM signals WHERE signal = 'error_rate' AND kind = 'request' GROUP BY service",
+        "SELECT t.service, t.signal, t.total, t.bad, 1.0 - t.bad / greatest(t.total, 1.0) AS good_share, \
+         CASE WHEN s.signal IS NOT NULL THEN s.objective ELSE d.objective END AS objective, \
+         (t.bad / greatest(t.total, 1.0)) / (1.0 - CASE WHEN s.signal IS NOT NULL THEN s.objective ELSE d.objective END) \
+             AS budget_spent, \
+         t.since, t.until \
+         FROM (SELECT service, signal, CAST(sum(n) AS DOUBLE) AS total, CAST(sum(k) AS DOUBLE) AS bad, \
+               min(window_start) AS since, max(window_end) AS until \
+               FROM signals WHERE signal IN ('error_rate', 'txn_failure_rate') GROUP BY service, signal) t \
+         LEFT JOIN slos s ON s.service = t.service AND s.signal = t.signal \
+         LEFT JOIN slos d ON d.service IS NULL AND d.signal = t.signal \
+         WHERE (CASE WHEN s.signal IS NOT NULL THEN s.objective ELSE d.objective END) IS NOT NULL",
     ),
 ];

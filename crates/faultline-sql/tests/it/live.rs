@@ -18,10 +18,15 @@ pub(crate) struct Run {
 }
 
 pub(crate) fn run(limits: Limits, retention: Retention) -> Run {
-    run_into(limits, retention, None)
+    run_into(limits, retention, None, None)
 }
 
-fn run_into(limits: Limits, retention: Retention, history: Option<&std::path::Path>) -> Run {
+fn run_into(
+    limits: Limits,
+    retention: Retention,
+    history: Option<&std::path::Path>,
+    slos: Option<Vec<faultline_sql::Slo>>,
+) -> Run {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/payments-burst.jsonl");
     let text = std::fs::read_to_string(path).expect("testdata/payments-burst.jsonl");
     let registry = Arc::new(SeriesRegistry::new(100));
@@ -34,6 +39,9 @@ fn run_into(limits: Limits, retention: Retention, history: Option<&std::path::Pa
     let config = PipelineConfig { dimension_names: decoding.dims.clone(), ..PipelineConfig::default() };
     let mut pipeline = Pipeline::new(config, registry.clone());
     let mut store = SqlStore::new(decoding.dims.clone(), retention);
+    if let Some(slos) = slos {
+        store = store.with_slos(slos);
+    }
     if let Some(dir) = history {
         store = store.with_history(dir).expect("the history directory opens");
     }
@@ -117,11 +125,19 @@ fn the_tables_hold_the_run_and_hdr_quantile_is_exact_per_service() {
     assert!(report.iter().all(|m| m["mean_time_to_detect_s"].as_f64().is_some_and(|s| s >= 0.0)), "{report:?}");
     let noisy = json(&r.engine, "SELECT * FROM noisy_services");
     assert_eq!(noisy[0]["service"], "payments-api", "{noisy:?}");
-    let budget = json(&r.engine, "SELECT service, requests, errors, budget_spent FROM error_budget");
+    let budget = json(
+        &r.engine,
+        "SELECT service, signal, total, bad, objective, budget_spent FROM error_budget WHERE signal = 'error_rate' \
+         ORDER BY budget_spent DESC",
+    );
+    assert_eq!(budget[0]["service"], "payments-api", "the burst spent its budget: {budget:?}");
     assert!(
-        budget[0]["errors"].as_u64().unwrap() > 0 && budget[0]["budget_spent"].as_f64().unwrap() > 1.0,
+        budget[0]["bad"].as_f64().unwrap() > 0.0 && budget[0]["budget_spent"].as_f64().unwrap() > 1.0,
         "{budget:?}"
     );
+    assert_eq!(budget[0]["objective"].as_f64(), Some(0.999), "the default bank's burn-rate objective");
+    let expected = budget[0]["bad"].as_f64().unwrap() / budget[0]["total"].as_f64().unwrap() / (1.0 - 0.999);
+    assert!((budget[0]["budget_spent"].as_f64().unwrap() - expected).abs() < 1e-9 * expected, "{budget:?}");
 }
 
 #[test]
@@ -179,7 +195,8 @@ fn signals_span_memory_and_parquet_across_flushes_and_a_restart_keeps_the_histor
     let whole = run(Limits::default(), Retention::default());
     let dir = tempfile::tempdir().unwrap();
     let history = dir.path().join("signals");
-    let split = run_into(Limits::default(), Retention { signal_rows: 300, ..Retention::default() }, Some(&history));
+    let split =
+        run_into(Limits::default(), Retention { signal_rows: 300, ..Retention::default() }, Some(&history), None);
     let all = "SELECT service, kind, name, dims['region'] AS region, window_start, window_end, signal, value, n, k, anomaly_score, verdict, \
                latency_hist FROM signals ORDER BY window_end, service, kind, name, signal";
     // As sorted lines: rows equal up to `dims` tie in any order.
@@ -207,4 +224,35 @@ fn signals_span_memory_and_parquet_across_flushes_and_a_restart_keeps_the_histor
     let engine = SqlEngine::new(&store, Limits::default());
     let on_disk = json(&engine, "SELECT count(*) AS n FROM signals")[0]["n"].as_u64().unwrap();
     assert!(on_disk > 0 && on_disk < want.len() as u64, "the flushed rows after a restart: {on_disk}");
+}
+
+#[test]
+fn error_budget_measures_each_service_against_its_own_objective() {
+    use faultline_sql::Slo;
+    let slo = |service: Option<&str>, objective| Slo {
+        service: service.map(String::from),
+        signal: "error_rate".into(),
+        objective,
+    };
+    let budget = |slos| {
+        let r = run_into(Limits::default(), Retention::default(), None, Some(slos));
+        json(
+            &r.engine,
+            "SELECT service, objective, bad, total, budget_spent FROM error_budget WHERE signal = 'error_rate'",
+        )
+    };
+    // Every service at 99 %: payments-api (the burst's one service) is measured against it.
+    let default = budget(vec![slo(None, Some(0.99))]);
+    assert_eq!(default.len(), 1, "{default:?}");
+    assert_eq!((default[0]["service"].as_str(), default[0]["objective"].as_f64()), (Some("payments-api"), Some(0.99)));
+    // Its own objective replaces the default, and the budget spent follows it.
+    let own = budget(vec![slo(None, Some(0.99)), slo(Some("payments-api"), Some(0.9999))]);
+    assert_eq!(own[0]["objective"].as_f64(), Some(0.9999), "{own:?}");
+    let (bad, total) = (own[0]["bad"].as_f64().unwrap(), own[0]["total"].as_f64().unwrap());
+    assert!(bad > 0.0 && total > bad, "{own:?}");
+    let spent = |b: &serde_json::Value| b["budget_spent"].as_f64().unwrap();
+    assert!((spent(&own[0]) - bad / total / (1.0 - 0.9999)).abs() <= 1e-9 * spent(&own[0]), "{own:?}");
+    assert!((spent(&own[0]) / spent(&default[0]) - 100.0).abs() < 1e-6, "a hundredth of the budget spends 100x faster");
+    // Its own detectors without a burn rate: no objective, no row.
+    assert_eq!(budget(vec![slo(None, Some(0.99)), slo(Some("payments-api"), None)]), Vec::<serde_json::Value>::new());
 }

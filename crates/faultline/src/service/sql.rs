@@ -26,7 +26,8 @@ const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 /// writer thread appends what the feed brings until the feed is dropped.
 pub(crate) fn start(spec: &PipelineSpec, admin: &Arc<AdminState>) -> anyhow::Result<()> {
     let Some(sql) = &spec.sql else { return Ok(()) };
-    let mut store = SqlStore::new(spec.decoder.dims.clone(), sql.retention);
+    let mut store =
+        SqlStore::new(spec.decoder.dims.clone(), sql.retention).with_slos(faultline_sql::slos_of(&spec.detectors));
     // With a state directory, signals past the rows in memory go to Parquet files there.
     if let Some(dir) = &spec.state.directory {
         let history = dir.join("sql").join("signals");
