@@ -127,24 +127,113 @@ impl AggregateUDFImpl for HdrMerge {
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(MergeAcc { merged: empty() }))
+        Ok(Box::new(MergeAcc::new()))
     }
 }
 
-/// The histograms merged so far.
+/// The uncompressed HDR V2 cookie.
+const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
+/// Header bytes of a V2 blob: cookie, payload length, normalizing offset, significant digits,
+/// lowest and highest value, integer-to-double ratio.
+const V2_HEADER: usize = 4 + 4 + 4 + 4 + 8 + 8 + 8;
+
+/// The value each bucket index of the windows' arithmetic stands for (its highest equivalent).
+fn bucket_values() -> &'static [u64] {
+    static VALUES: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    VALUES.get_or_init(|| {
+        let mut h = empty();
+        h.saturating_record(HIGHEST_US);
+        h.iter_all().map(|v| v.value_iterated_to()).collect()
+    })
+}
+
+/// Adds a V2 blob of the windows' arithmetic (what [`encode`] writes) to `counts`, bucket by
+/// bucket, without building a histogram; `Ok(false)` when the blob has other parameters
+/// (compressed, other bounds) and needs the general path.
+fn add_v2_counts(blob: &[u8], counts: &mut [u64]) -> Result<bool> {
+    let bad = || DataFusionError::Execution("not an HDR histogram (V2 serialisation): cut short or too long".into());
+    if blob.len() < V2_HEADER {
+        return Err(bad());
+    }
+    let be32 = |at: usize| u32::from_be_bytes([blob[at], blob[at + 1], blob[at + 2], blob[at + 3]]);
+    let be64 = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&blob[at..at + 8]);
+        u64::from_be_bytes(b)
+    };
+    let ours = be32(0) == V2_COOKIE
+        && be32(8) == 0
+        && be32(12) == u32::from(SIGFIG)
+        && be64(16) == LOWEST_US
+        && be64(24) == HIGHEST_US
+        && f64::from_bits(be64(32)) == 1.0;
+    if !ours {
+        return Ok(false);
+    }
+    let len = be32(4) as usize;
+    let payload = blob.get(V2_HEADER..V2_HEADER + len).ok_or_else(bad)?;
+    let (mut at, mut index) = (0usize, 0usize);
+    while at < payload.len() {
+        // LEB128, at most 9 bytes, the ninth taken whole.
+        let mut value = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = *payload.get(at).ok_or_else(bad)?;
+            at += 1;
+            if shift == 56 {
+                value |= u64::from(b) << 56;
+                break;
+            }
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let n = ((value >> 1) as i64) ^ -((value & 1) as i64);
+        if n < 0 {
+            index = index.checked_add(n.unsigned_abs() as usize).ok_or_else(bad)?;
+        } else {
+            let slot = counts.get_mut(index).ok_or_else(bad)?;
+            *slot = slot.saturating_add(n as u64);
+            index += 1;
+        }
+    }
+    Ok(true)
+}
+
+/// The histograms merged so far: the windows' blobs bucket by bucket, any other kind of blob
+/// as a histogram beside them.
 #[derive(Debug)]
 struct MergeAcc {
-    merged: Histogram<u64>,
+    counts: Vec<u64>,
+    other: Option<Histogram<u64>>,
 }
 
 impl MergeAcc {
+    fn new() -> MergeAcc {
+        MergeAcc { counts: vec![0; bucket_values().len()], other: None }
+    }
+
     fn add(&mut self, blobs: &ArrayRef) -> Result<()> {
         let blobs: &BinaryArray = blobs.as_binary();
         for blob in blobs.iter().flatten() {
+            if add_v2_counts(blob, &mut self.counts)? {
+                continue;
+            }
             let h = decode(blob)?;
-            self.merged.add(&h).map_err(|e| DataFusionError::Execution(format!("hdr_merge: {e:?}")))?;
+            let other = self.other.get_or_insert_with(empty);
+            other.add(&h).map_err(|e| DataFusionError::Execution(format!("hdr_merge: {e:?}")))?;
         }
         Ok(())
+    }
+
+    fn merged(&self) -> Histogram<u64> {
+        let mut h = self.other.clone().unwrap_or_else(empty);
+        for (&value, &n) in bucket_values().iter().zip(&self.counts).filter(|(_, n)| **n > 0) {
+            h.saturating_record_n(value, n);
+        }
+        h
     }
 }
 
@@ -157,11 +246,12 @@ impl Accumulator for MergeAcc {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Binary(Some(to_bytes(&self.merged))))
+        Ok(ScalarValue::Binary(Some(to_bytes(&self.merged()))))
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of::<Self>() + self.merged.distinct_values() * std::mem::size_of::<u64>()
+        let other = self.other.as_ref().map_or(0, |h| h.distinct_values() * std::mem::size_of::<u64>());
+        std::mem::size_of::<Self>() + self.counts.len() * std::mem::size_of::<u64>() + other
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
@@ -170,5 +260,38 @@ impl Accumulator for MergeAcc {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         self.update_batch(states)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bucket_reads_back_at_its_index() {
+        let values = bucket_values();
+        assert!(values.len() > 100, "{}", values.len());
+        for (i, &v) in values.iter().enumerate().step_by(7) {
+            let mut h = empty();
+            h.record_n(v, 3).unwrap();
+            let mut counts = vec![0; values.len()];
+            assert!(add_v2_counts(&to_bytes(&h), &mut counts).unwrap());
+            assert_eq!(counts.iter().position(|&n| n == 3), Some(i), "value {v}");
+            assert_eq!(counts.iter().sum::<u64>(), 3);
+        }
+    }
+
+    #[test]
+    fn other_blobs_take_the_general_path_and_garbage_is_an_error() {
+        let mut wide = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        wide.record(12_345).unwrap();
+        let mut counts = vec![0; bucket_values().len()];
+        assert!(!add_v2_counts(&to_bytes(&wide), &mut counts).unwrap(), "other bounds");
+        let mut ours = empty();
+        ours.record(12_345).unwrap();
+        let mut blob = to_bytes(&ours);
+        blob.truncate(blob.len() - 1);
+        assert!(add_v2_counts(&blob, &mut counts).is_err(), "cut short");
+        assert!(add_v2_counts(b"short", &mut counts).is_err());
     }
 }
