@@ -15,7 +15,7 @@ use crate::detect::{DetectorBank, DetectorBankSpec, Finding};
 use crate::engine::{Engine, EngineConfig, RecordStats};
 use crate::event::Event;
 use crate::incident::{CauseCatalog, IncidentConfig, IncidentEvent, IncidentManager};
-use crate::series::{LabelOrder, SeriesKey, SeriesRegistry};
+use crate::series::{LabelOrder, SeriesId, SeriesKey, SeriesRegistry};
 use crate::sharded::ShardedEngine;
 use crate::signal::{SignalPoint, extract};
 use crate::time::Millis;
@@ -296,9 +296,27 @@ impl Pipeline {
         } else {
             Vec::new()
         };
+        // The points' label sets under one read of the registry (points of a series come together).
+        let points = self.registry.with_keys(|keys| {
+            let mut last: Option<(SeriesId, Arc<SeriesKey>)> = None;
+            self.points[points_from..]
+                .iter()
+                .map(|p| {
+                    let k = match &last {
+                        Some((id, k)) if *id == p.series => k.clone(),
+                        _ => {
+                            let k = keys[p.series.index()].clone();
+                            last = Some((p.series, k.clone()));
+                            k
+                        }
+                    };
+                    (k, p.clone())
+                })
+                .collect()
+        });
         cell.publish(WindowSnapshot {
             window_end: end,
-            points: self.points[points_from..].iter().map(|p| (key(p.series), p.clone())).collect(),
+            points,
             findings,
             latencies,
             incidents: self.incidents.incidents().to_vec(),

@@ -253,6 +253,11 @@ impl SeriesRegistry {
         self.keys.read().expect("series key table poisoned")[id.index()].clone()
     }
 
+    /// `f` over every label set, by id, under one read of the table.
+    pub fn with_keys<R>(&self, f: impl FnOnce(&[Arc<SeriesKey>]) -> R) -> R {
+        f(&self.keys.read().expect("series key table poisoned"))
+    }
+
     /// The label sets of ids `from..to` (all minted), under one lock.
     pub(crate) fn keys_between(&self, from: usize, to: usize) -> Vec<Arc<SeriesKey>> {
         self.keys.read().expect("series key table poisoned")[from..to].to_vec()

@@ -9,6 +9,10 @@
 //! - `signals_around_onsets`: a join of incidents and signals around each incident's onset.
 //! - `ingest`: a pipeline recording 200 k events with the SQL tables subscribed (the writer on
 //!   its own thread) against the same pipeline without them (goal: ≥ 0.95).
+//! - `sql_parquet`: the same questions over 11 M signal rows, up to 2 M in memory and the rest
+//!   in Parquet files under a temporary directory, and the p95 per service over all of them.
+//!
+//! Each query's median and p99 over 30 runs are printed to stderr after criterion's figures.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +32,8 @@ const T0: i64 = 1_795_197_600_000;
 const SERIES: usize = 200;
 const WINDOWS: usize = 1_000;
 const SLIDE: i64 = 10_000;
+/// Windows of the Parquet bench: 11 M signal rows, about 9 M of them in files.
+const PARQUET_WINDOWS: usize = 11_000;
 
 /// The windows' latency histograms, by window then series (the baseline reads them directly).
 struct Data {
@@ -60,11 +66,16 @@ fn data() -> Data {
 }
 
 fn snapshot(d: &Data, w: usize) -> WindowSnapshot {
+    snapshot_at(d, w, w)
+}
+
+/// Window `w`'s snapshot with the latencies of data window `lat`.
+fn snapshot_at(d: &Data, lat: usize, w: usize) -> WindowSnapshot {
     let window = Window { start: Millis(T0 + w as i64 * SLIDE), end: Millis(T0 + (w as i64 + 1) * SLIDE) };
     let mut points = Vec::with_capacity(SERIES * 5);
     let mut latencies = Vec::with_capacity(SERIES);
     for (i, key) in d.keys.iter().enumerate() {
-        let h = &d.latencies[w][i];
+        let h = &d.latencies[lat][i];
         let point = |signal, value| SignalPoint { series: SeriesId(i as u32), window, signal, value, n: 40, k: 1 };
         points.push((key.clone(), point(Signal::RequestRate, 4.0)));
         points.push((key.clone(), point(Signal::ErrorRate, 0.025)));
@@ -157,6 +168,15 @@ fn bench(c: &mut Criterion) {
                   AND s.window_end BETWEEN to_timestamp_millis(1795197600000) AND to_timestamp_millis(1795198200000) \
                   WHERE s.signal = 'error_rate' GROUP BY i.id";
     g.bench_function("signals_around_onsets/sql", |b| b.iter(|| q(around.into())));
+    percentiles("sql/p95_last_hour", 30, || {
+        q(p95.clone());
+    });
+    percentiles("sql/incidents_by_month", 30, || {
+        q("SELECT * FROM monthly_report".into());
+    });
+    percentiles("sql/signals_around_onsets", 30, || {
+        q(around.into());
+    });
 
     // Ingest: the same events recorded with and without the SQL tables subscribed.
     let registry = Arc::new(SeriesRegistry::new(100_000));
@@ -210,5 +230,77 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Each query `n` times: its median and p99, milliseconds (criterion reports means and medians only).
+fn percentiles(name: &str, n: usize, mut f: impl FnMut()) {
+    let mut times: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    eprintln!("{name}: median {:.1} ms, p99 {:.1} ms over {n} runs", at(0.5), at(0.99));
+}
+
+/// 11 M signal rows: the last ones in memory (up to 2 M), the rest in Parquet files by day.
+fn parquet_engine(d: &Data, dir: &std::path::Path) -> (SqlEngine, usize, usize) {
+    let mut store = SqlStore::new(Vec::new(), Retention { signal_rows: 2_000_000, ..Retention::default() })
+        .with_history(dir)
+        .expect("a history directory");
+    let engine = SqlEngine::new(&store, Limits { max_rows: 1_000_000, ..Limits::default() });
+    for w in 0..PARQUET_WINDOWS {
+        store.window(&snapshot_at(d, w % WINDOWS, w));
+    }
+    store.events(&incidents(2_000));
+    (engine, store.signal_rows(), store.signal_files())
+}
+
+fn bench_parquet(c: &mut Criterion) {
+    let d = data();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (engine, in_memory, files) = parquet_engine(&d, dir.path());
+    let total = SERIES * PARQUET_WINDOWS * 5;
+    eprintln!("parquet: {total} signal rows, {in_memory} in memory, {} in {files} Parquet files", total - in_memory);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let q = |sql: &str| {
+        let a = rt.block_on(engine.query(sql, Format::ArrowIpc)).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert!(a.rows > 0, "{sql}");
+        a.rows
+    };
+    let end = T0 + PARQUET_WINDOWS as i64 * SLIDE;
+    let p95_hour = format!(
+        "SELECT service, hdr_quantile(hdr_merge(latency_hist), 0.95) AS p95 FROM signals \
+         WHERE signal = 'latency_p95' AND window_start >= to_timestamp_millis({}) GROUP BY service",
+        end - 3_600_000
+    );
+    let p95_all = "SELECT service, hdr_quantile(hdr_merge(latency_hist), 0.95) AS p95 FROM signals \
+                   WHERE signal = 'latency_p95' GROUP BY service";
+    // An onset in the oldest day: its windows are in the Parquet files.
+    let around = "SELECT service, avg(value) AS error_rate FROM signals \
+                  WHERE signal = 'error_rate' AND window_end BETWEEN to_timestamp_millis(1795197600000) \
+                  AND to_timestamp_millis(1795198200000) GROUP BY service";
+    let mut g = c.benchmark_group("sql_parquet");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("p95_last_hour/sql", |b| b.iter(|| q(&p95_hour)));
+    g.bench_function("p95_all_11m_rows/sql", |b| b.iter(|| q(p95_all)));
+    g.bench_function("incidents_by_month/sql", |b| b.iter(|| q("SELECT * FROM monthly_report")));
+    g.bench_function("signals_around_an_old_onset/sql", |b| b.iter(|| q(around)));
+    g.finish();
+    percentiles("sql_parquet/p95_last_hour", 30, || {
+        q(&p95_hour);
+    });
+    percentiles("sql_parquet/p95_all_11m_rows", 10, || {
+        q(p95_all);
+    });
+    percentiles("sql_parquet/incidents_by_month", 30, || {
+        q("SELECT * FROM monthly_report");
+    });
+    percentiles("sql_parquet/signals_around_an_old_onset", 30, || {
+        q(around);
+    });
+}
+
+criterion_group!(benches, bench, bench_parquet);
 criterion_main!(benches);
