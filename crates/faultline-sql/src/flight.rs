@@ -90,7 +90,7 @@ impl FlightSql {
     pub fn into_service(
         self,
     ) -> tonic::service::interceptor::InterceptedService<FlightServiceServer<FlightSql>, TokenCheck> {
-        let check = TokenCheck { token: self.token.clone() };
+        let check = TokenCheck { token: self.token.clone(), on_query: self.on_query.clone() };
         // Answers of up to the row limit go in one message per batch: no size cap on the way out,
         // 16 MiB on the way in (parameters, tickets).
         let server = FlightServiceServer::new(self).max_decoding_message_size(16 << 20);
@@ -125,10 +125,18 @@ impl FlightSql {
     async fn answer(&self, sql: &str, params: Vec<ScalarValue>) -> Result<Response<DoGetStream>, Status> {
         let (schema, batches, truncated) = self.engine.run_with(sql, params).await.map_err(|e| self.refuse(e))?;
         self.count("ok");
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut response = Response::new(stream_of(schema, batches));
+        // The same words as HTTP's headers, as gRPC metadata: a client can tell an answer
+        // stopped at the row limit from a whole one.
+        response.metadata_mut().insert("x-faultline-rows", rows.into());
         if truncated {
             tracing::info!(max_rows = self.engine.limits().max_rows, "a Flight SQL answer stopped at the row limit");
+            response
+                .metadata_mut()
+                .insert("x-faultline-truncated", tonic::metadata::MetadataValue::from_static("true"));
         }
-        Ok(Response::new(stream_of(schema, batches)))
+        Ok(response)
     }
 
     fn refuse(&self, e: SqlError) -> Status {
@@ -167,6 +175,8 @@ pub fn status_of(e: &SqlError) -> Status {
 #[derive(Clone)]
 pub struct TokenCheck {
     token: Option<Arc<str>>,
+    /// Hears `unauthenticated` for each call refused.
+    on_query: Option<OnQuery>,
 }
 
 impl std::fmt::Debug for TokenCheck {
@@ -180,8 +190,12 @@ impl tonic::service::Interceptor for TokenCheck {
         let Some(token) = &self.token else { return Ok(request) };
         let given = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
         if token_matches(given, token) {
-            Ok(request)
-        } else if given.is_empty() {
+            return Ok(request);
+        }
+        if let Some(f) = &self.on_query {
+            f("unauthenticated");
+        }
+        if given.is_empty() {
             Err(Status::unauthenticated(
                 "this server needs `authorization: Bearer <token>` (the FAULTLINE_SQL_TOKEN of the server)",
             ))

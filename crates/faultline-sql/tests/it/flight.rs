@@ -18,15 +18,28 @@ use crate::live::run;
 
 /// A server over the burst's tables on a free port; its address.
 async fn server(token: Option<&str>) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let engine = tokio::task::spawn_blocking(|| run(Limits::default(), Retention::default()).engine).await.unwrap();
+    let (addr, stop, _) = server_with(token, Limits::default()).await;
+    (addr, stop)
+}
+
+/// How each call ended, as the server's counter heard it.
+type Heard = Arc<std::sync::Mutex<Vec<&'static str>>>;
+
+/// A server with `limits`; its address, and what its query counter heard.
+async fn server_with(token: Option<&str>, limits: Limits) -> (String, tokio::sync::oneshot::Sender<()>, Heard) {
+    let engine = tokio::task::spawn_blocking(move || run(limits, Retention::default()).engine).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let service = FlightSql::new(Arc::new(engine)).with_token(token.map(String::from));
+    let heard = Heard::default();
+    let h = heard.clone();
+    let service = FlightSql::new(Arc::new(engine))
+        .with_token(token.map(String::from))
+        .on_query(Arc::new(move |result| h.lock().unwrap().push(result)));
     tokio::spawn(serve_flight(listener, service, async {
         let _ = stopped.await;
     }));
-    (addr, stop)
+    (addr, stop, heard)
 }
 
 async fn client(addr: &str) -> FlightSqlServiceClient<Channel> {
@@ -151,4 +164,42 @@ async fn with_a_token_every_call_needs_it() {
     assert_eq!(strings(&fetch(&mut basic, info).await.unwrap(), "two"), ["2"]);
     let mut bad = client(&addr).await;
     assert!(bad.handshake("dbeaver", "nope").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_counted_and_an_answer_cut_at_the_row_limit_says_so() {
+    let (addr, _stop, heard) = server_with(Some("s3cret"), Limits { max_rows: 3, ..Limits::default() }).await;
+    let mut anonymous = client(&addr).await;
+    assert!(anonymous.execute("SELECT 1".into(), None).await.is_err());
+    assert_eq!(*heard.lock().unwrap(), ["unauthenticated"], "a refused call is counted");
+
+    let mut c = client(&addr).await;
+    c.set_token("s3cret".into());
+    let info = c.execute("SELECT * FROM signals".into(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    // The raw gRPC call, to read the answer's metadata.
+    let channel = Channel::from_shared(addr.clone()).unwrap().connect().await.unwrap();
+    let mut raw = arrow_flight::flight_service_client::FlightServiceClient::new(channel);
+    let get = |ticket: arrow_flight::Ticket| {
+        let mut r = tonic::Request::new(ticket);
+        r.metadata_mut().insert("authorization", "Bearer s3cret".parse().unwrap());
+        r
+    };
+    let cut = raw.do_get(get(ticket)).await.unwrap();
+    assert_eq!(cut.metadata().get("x-faultline-truncated").map(|v| v.to_str().unwrap()), Some("true"));
+    assert_eq!(cut.metadata().get("x-faultline-rows").map(|v| v.to_str().unwrap()), Some("3"));
+    let batches = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(
+        cut.into_inner().map_err(FlightError::from),
+    )
+    .try_collect::<Vec<_>>()
+    .await
+    .unwrap();
+    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+
+    let info = c.execute("SELECT 1 AS one".into(), None).await.unwrap();
+    let whole = raw.do_get(get(info.endpoint[0].ticket.clone().unwrap())).await.unwrap();
+    assert!(whole.metadata().get("x-faultline-truncated").is_none(), "a whole answer is not marked cut");
+    assert_eq!(whole.metadata().get("x-faultline-rows").map(|v| v.to_str().unwrap()), Some("1"));
+    let heard = heard.lock().unwrap().clone();
+    assert_eq!(heard.iter().filter(|r| **r == "ok").count(), 2, "{heard:?}");
 }
